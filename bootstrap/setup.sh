@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian/Ubuntu machine to a working moonrun:
+#   bootstrap/setup.sh run    install what is missing, build, invoke the example handler
+#   bootstrap/setup.sh test   install what is missing, build, run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+case "$mode" in run | test) ;; *) echo "usage: bootstrap/setup.sh run|test" >&2; exit 2 ;; esac
+
+packages=(gcc make cmake pkg-config liblua5.4-dev valgrind)
+command -v python3 >/dev/null || packages+=(python3)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build" -DMOONRUN_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+
+if [ "$mode" = run ]; then
+  LAMBDA_TASK_ROOT=. "$build/moonrun" invoke handlers/hello.handler --event handlers/events/hello.json
+else
+  ctest --test-dir "$build" --output-on-failure
+fi

@@ -1,0 +1,26 @@
+/* The one Lua state that lives as long as the process: its allocator (with an optional cap),
+ * the standard libraries, moonrun's modules and the module search path. */
+#ifndef MOONRUN_LUA_HOST_H
+#define MOONRUN_LUA_HOST_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <lua.h>
+#include <stddef.h>
+
+struct lua_heap {
+    size_t used;
+    size_t limit; /* 0: no limit */
+};
+
+struct lua_host {
+    lua_State *L;
+    struct lua_heap heap;
+    char task_root[PATH_MAX];
+};
+
+/* task_root: where handlers and their modules are found. Logs and returns false on failure. */
+bool lua_host_open(struct lua_host *host, const char *task_root);
+void lua_host_close(struct lua_host *host);
+
+#endif

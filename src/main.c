@@ -1,0 +1,37 @@
+/* moonrun: an AWS Lambda custom runtime for Lua handlers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "invoke_cmd.h"
+#include "log.h"
+#include "runtime_loop.h"
+#include "version.h"
+
+static const char usage[] =
+    "usage: moonrun                          the Lambda runtime loop (AWS_LAMBDA_RUNTIME_API set)\n"
+    "       moonrun invoke HANDLER [--event FILE|-]   one local invocation, prints the response\n"
+    "       moonrun --version | --help\n"
+    "\n"
+    "Environment: AWS_LAMBDA_RUNTIME_API, _HANDLER (path/module.function), LAMBDA_TASK_ROOT,\n"
+    "MOONRUN_MEMORY_LIMIT_MB. See README.md.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
+        if (api && *api) return runtime_loop_main(api);
+        log_error("AWS_LAMBDA_RUNTIME_API is not set, so there is no Lambda to serve; "
+                  "to try a handler locally, run: moonrun invoke HANDLER --event FILE");
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "invoke") == 0) return invoke_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "--version") == 0) return puts("moonrun " MOONRUN_VERSION), 0;
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
+        return fputs(usage, stdout), 0;
+    log_error("unknown command '%s'", command);
+    fputs(usage, stderr);
+    return 2;
+}

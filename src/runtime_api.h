@@ -1,0 +1,41 @@
+/* The Lambda Runtime API (2018-06-01) over the lean HTTP client: next invocation, response,
+ * error, init error, with the retry policy each of them needs. */
+#ifndef MOONRUN_RUNTIME_API_H
+#define MOONRUN_RUNTIME_API_H
+
+#include "context.h"
+#include "error_report.h"
+#include "http_client.h"
+
+struct runtime_api {
+    struct http_conn conn;
+    char address[256];
+};
+
+struct next_invocation {
+    char request_id[256];
+    const char *event;
+    size_t event_len;
+    struct header_view headers[HTTP_MAX_HEADERS];
+    size_t header_count;
+    const char *trace_id; /* NULL when the invocation has none */
+    size_t trace_id_len;
+};
+
+enum next_result { NEXT_OK, NEXT_STOP /* SIGTERM */, NEXT_FATAL /* logged; exit non-zero */ };
+enum post_result { POST_OK, POST_TOO_LARGE, POST_FAILED /* logged */ };
+
+bool runtime_api_init(struct runtime_api *api, const char *address, const volatile sig_atomic_t *stop);
+void runtime_api_free(struct runtime_api *api);
+
+/* Waits (for as long as it takes) for the next invocation. */
+enum next_result runtime_api_next(struct runtime_api *api, struct next_invocation *next);
+
+enum post_result runtime_api_post_response(struct runtime_api *api, const char *request_id, const char *body,
+                                           size_t len);
+enum post_result runtime_api_post_error(struct runtime_api *api, const char *request_id,
+                                        const struct error_report *report, const char *body, size_t len);
+enum post_result runtime_api_post_init_error(struct runtime_api *api, const struct error_report *report,
+                                             const char *body, size_t len);
+
+#endif

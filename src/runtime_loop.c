@@ -1,0 +1,115 @@
+#include "runtime_loop.h"
+
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handler.h"
+#include "invocation.h"
+#include "log.h"
+#include "lua_host.h"
+#include "runtime_api.h"
+
+/* Above this, an invocation's buffers and garbage are given back at once instead of waiting
+ * for the collector, so a 6 MB payload does not leave the process 6 MB larger. */
+#define LARGE_PAYLOAD (1024 * 1024)
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+    /* No SA_RESTART: a SIGTERM must cut the wait for the next invocation short. */
+    struct sigaction sa = {.sa_handler = on_sigterm};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* _X_AMZN_TRACE_ID is per invocation; a stale one must not leak into the next. */
+static void set_trace_env(const struct next_invocation *next)
+{
+    if (!next->trace_id) {
+        unsetenv("_X_AMZN_TRACE_ID");
+        return;
+    }
+    char value[1024];
+    size_t n = next->trace_id_len < sizeof value - 1 ? next->trace_id_len : sizeof value - 1;
+    memcpy(value, next->trace_id, n);
+    value[n] = '\0';
+    setenv("_X_AMZN_TRACE_ID", value, 1);
+}
+
+static void report_init_error(struct runtime_api *api, const struct error_report *report, const struct buffer *body)
+{
+    log_error("%s: %.*s", report->type, (int)body->len, body->data);
+    runtime_api_post_init_error(api, report, body->data, body->len);
+}
+
+/* Returns the exit code: 0 after SIGTERM, 1 when the Runtime API is gone. */
+static int serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
+{
+    struct next_invocation next;
+    struct error_report report;
+    enum next_result got = NEXT_OK;
+    while (!stop_requested && (got = runtime_api_next(api, &next)) == NEXT_OK) {
+        set_trace_env(&next);
+        size_t event_len = next.event_len;
+        bool ok = invocation_run(L, h->function_ref, next.event, next.event_len, next.headers, next.header_count,
+                                 out, &report);
+        if (ok && runtime_api_post_response(api, next.request_id, out->data, out->len) == POST_TOO_LARGE) {
+            char message[160];
+            snprintf(message, sizeof message, "the response (%zu bytes) is larger than Lambda accepts", out->len);
+            error_report_new(L, "Function.ResponseSizeTooLarge", message, out, &report);
+            ok = false;
+        }
+        if (!ok) {
+            log_error("invocation %s failed: %.*s", next.request_id, (int)out->len, out->data);
+            runtime_api_post_error(api, next.request_id, &report, out->data, out->len);
+        }
+        if (event_len > LARGE_PAYLOAD || out->len > LARGE_PAYLOAD) {
+            lua_gc(L, LUA_GCCOLLECT);
+            buffer_clear(out);
+            buffer_shrink(out, 64 * 1024);
+            http_conn_trim(&api->conn);
+            malloc_trim(0);
+        }
+    }
+    return !stop_requested && got == NEXT_FATAL ? 1 : 0;
+}
+
+int runtime_loop_main(const char *api_address)
+{
+    install_signals();
+    struct runtime_api api;
+    if (!runtime_api_init(&api, api_address, &stop_requested)) return 1;
+    const char *task_root = getenv("LAMBDA_TASK_ROOT");
+    struct lua_host host;
+    if (!lua_host_open(&host, task_root && *task_root ? task_root : ".")) {
+        runtime_api_free(&api);
+        return 1;
+    }
+    struct buffer out = {0};
+    struct handler h;
+    struct error_report report;
+    int exit_code = 0;
+    if (handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report)) {
+        exit_code = serve(&api, host.L, &h, &out);
+    } else {
+        report_init_error(&api, &report, &out);
+        exit_code = 1;
+    }
+    buffer_free(&out);
+    lua_host_close(&host);
+    runtime_api_free(&api);
+    return exit_code;
+}

@@ -1,0 +1,4 @@
+#ifndef MOONRUN_VERSION_H
+#define MOONRUN_VERSION_H
+#define MOONRUN_VERSION "0.1.0"
+#endif
