@@ -1,0 +1,488 @@
+/* fake_runtime_api: a fast, single-threaded stand-in for the Lambda Runtime API that is also
+ * the timing harness. It spawns the runtime under test, serves it the same event N times and
+ * prints one machine-readable line: cold start, throughput, resident size and error counts.
+ *
+ *   fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S] [--log FILE]
+ *                    -- COMMAND [ARGS...]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define API "/2018-06-01/runtime/"
+#define MAX_CONNS 16
+#define MAX_REQUEST (256u << 20)
+#define FUNCTION_ARN "arn:aws:lambda:us-east-1:123456789012:function:bench"
+#define TRACE_ID "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+extern char **environ;
+
+struct conn {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    bool sent_continue; /* "100 Continue" already sent for the request being read */
+};
+
+struct request {
+    const char *method, *path;
+    size_t method_len, path_len;
+    size_t head_len, body_len;
+    bool expect_continue, close;
+};
+
+static pid_t child = -1;
+
+/* Run state and results. */
+static char *event;
+static size_t event_len;
+static long count, warmup;
+static long issued, done, errors, bad_requests;
+static unsigned long long bytes_out;
+static bool outstanding; /* an event was handed out and its result has not come back yet */
+static char current_id[40];
+static double t_spawn, t_first_get = -1, t_start = -1, t_end;
+static long rss_warm = -1;
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fake_runtime_api: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    if (child > 0) kill(child, SIGKILL);
+    exit(1);
+}
+
+/* Safety net so a runtime that hangs cannot stall the benchmark forever. */
+static void on_alarm(int sig)
+{
+    static const char msg[] = "fake_runtime_api: safety timeout reached, killing the runtime\n";
+    (void)sig;
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing more can be done */
+    }
+    if (child > 0) kill(child, SIGKILL);
+    _exit(2);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long long epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) die("cannot open %s: %s", path, strerror(errno));
+    char *data = malloc((size_t)st.st_size + 1);
+    if (!data || fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+        die("cannot read %s", path);
+    fclose(f);
+    *len = (size_t)st.st_size;
+    return data;
+}
+
+/* A "VmRSS:"-style field of /proc/PID/status, in kB, or -1. */
+static long proc_status_kb(const char *key)
+{
+    char path[64], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)child);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    text[n] = '\0';
+    const char *p = strstr(text, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static bool write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        /* Skip what went out, possibly stopping inside one iovec. */
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return true;
+}
+
+static bool send_str(int fd, const char *s)
+{
+    struct iovec iov = {(void *)s, strlen(s)};
+    return write_all(fd, &iov, 1);
+}
+
+static bool reply(int fd, const char *status, const char *body)
+{
+    char head[256];
+    snprintf(head, sizeof head,
+             "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", status,
+             strlen(body));
+    struct iovec iov[2] = {{head, strlen(head)}, {(void *)body, strlen(body)}};
+    return write_all(fd, iov, 2);
+}
+
+static bool header_is(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    return len > n && line[n] == ':' && strncasecmp(line, name, n) == 0;
+}
+
+/* The value of a header line: leading blanks skipped; its length is left in *vlen. */
+static const char *header_value(const char *line, size_t len, size_t *vlen)
+{
+    const char *v = (const char *)memchr(line, ':', len) + 1, *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *vlen = (size_t)(end - v);
+    return v;
+}
+
+/* 1 when c->buf holds a whole request (described in *r), 0 when more bytes are needed. */
+static int parse_request(const struct conn *c, struct request *r)
+{
+    const char *buf = c->buf;
+    const char *end = memmem(buf, c->len, "\r\n\r\n", 4);
+    if (!end) {
+        if (c->len > 65536) die("request head larger than 64 KiB");
+        return 0;
+    }
+    memset(r, 0, sizeof *r);
+    r->head_len = (size_t)(end - buf) + 4;
+
+    /* Request line: METHOD SP PATH SP VERSION */
+    const char *eol = memmem(buf, r->head_len, "\r\n", 2);
+    const char *sp1 = memchr(buf, ' ', (size_t)(eol - buf));
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (!sp2) die("malformed request line: %.*s", (int)(eol - buf), buf);
+    r->method = buf;
+    r->method_len = (size_t)(sp1 - buf);
+    r->path = sp1 + 1;
+    r->path_len = (size_t)(sp2 - sp1 - 1);
+
+    for (const char *line = eol + 2; line < end; line = eol + 2) {
+        eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
+        size_t len = (size_t)(eol - line), vlen;
+        if (!memchr(line, ':', len)) die("malformed header line: %.*s", (int)len, line);
+        const char *v = header_value(line, len, &vlen);
+        if (header_is(line, len, "Content-Length"))
+            r->body_len = strtoul(v, NULL, 10);
+        else if (header_is(line, len, "Transfer-Encoding"))
+            die("Transfer-Encoding is not supported here; send Content-Length");
+        else if (header_is(line, len, "Expect"))
+            r->expect_continue = vlen == 12 && strncasecmp(v, "100-continue", 12) == 0;
+        else if (header_is(line, len, "Connection"))
+            r->close = vlen == 5 && strncasecmp(v, "close", 5) == 0;
+    }
+    if (r->body_len > MAX_REQUEST) die("request body of %zu bytes is too large", r->body_len);
+    return c->len - r->head_len >= r->body_len ? 1 : 0;
+}
+
+static bool path_is(const struct request *r, const char *path)
+{
+    return r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
+}
+
+static bool method_is(const struct request *r, const char *m)
+{
+    return r->method_len == strlen(m) && memcmp(r->method, m, r->method_len) == 0;
+}
+
+static bool serve_next(int fd)
+{
+    if (t_first_get < 0) t_first_get = now();
+    if (t_start < 0 && warmup == 0) {
+        rss_warm = proc_status_kb("VmRSS:");
+        t_start = now();
+    }
+    if (outstanding) bad_requests++; /* asked for a new event before answering the previous one */
+    outstanding = true;
+    issued++;
+    /* A uuid-shaped id that changes with every invocation. */
+    snprintf(current_id, sizeof current_id, "%08lx-0000-4000-8000-%012lx", (unsigned long)issued,
+             (unsigned long)issued * 2654435761ul % 0xffffffffffful);
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Lambda-Runtime-Aws-Request-Id: %s\r\n"
+                     "Lambda-Runtime-Deadline-Ms: %lld\r\n"
+                     "Lambda-Runtime-Invoked-Function-Arn: " FUNCTION_ARN "\r\n"
+                     "Lambda-Runtime-Trace-Id: " TRACE_ID "\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     current_id, epoch_ms() + 60000, event_len);
+    struct iovec iov[2] = {{head, (size_t)n}, {event, event_len}};
+    return write_all(fd, iov, 2);
+}
+
+/* POST .../invocation/<id>/response or .../error. Returns false if the connection broke. */
+static bool serve_result(int fd, const struct request *r, const char *id, size_t id_len,
+                         bool is_error)
+{
+    if (!outstanding || id_len != strlen(current_id) || memcmp(id, current_id, id_len) != 0) {
+        bad_requests++;
+        return reply(fd, "400 Bad Request", "{\"errorType\":\"InvalidRequestID\"}");
+    }
+    outstanding = false;
+    done++;
+    if (is_error)
+        errors++;
+    else
+        bytes_out += r->body_len;
+    if (done == warmup + count) t_end = now();
+    bool ok = reply(fd, "202 Accepted", "{\"status\":\"OK\"}");
+    if (done == warmup) {
+        rss_warm = proc_status_kb("VmRSS:");
+        t_start = now();
+    }
+    return ok;
+}
+
+/* Handles one complete request. Returns false if the connection should be closed. */
+static bool handle(int fd, const struct request *r)
+{
+    static const char inv[] = API "invocation/";
+    if (method_is(r, "GET") && path_is(r, API "invocation/next")) return serve_next(fd);
+
+    if (method_is(r, "POST") && r->path_len > sizeof inv - 1 &&
+        memcmp(r->path, inv, sizeof inv - 1) == 0) {
+        const char *id = r->path + sizeof inv - 1, *end = r->path + r->path_len;
+        const char *slash = memchr(id, '/', (size_t)(end - id));
+        if (slash) {
+            size_t rest = (size_t)(end - slash);
+            if (rest == 9 && memcmp(slash, "/response", 9) == 0)
+                return serve_result(fd, r, id, (size_t)(slash - id), false);
+            if (rest == 6 && memcmp(slash, "/error", 6) == 0)
+                return serve_result(fd, r, id, (size_t)(slash - id), true);
+        }
+    }
+    if (method_is(r, "POST") && path_is(r, API "init/error"))
+        die("the runtime reported an init error: %.*s", (int)r->body_len, r->method + r->head_len);
+    bad_requests++;
+    fprintf(stderr, "fake_runtime_api: unexpected request %.*s %.*s\n", (int)r->method_len,
+            r->method, (int)r->path_len, r->path);
+    return reply(fd, "404 Not Found", "{\"errorType\":\"NotFound\"}");
+}
+
+/* Reads what is available on c and serves every complete request in it.
+ * Returns false when the connection is finished with. */
+static bool on_readable(struct conn *c)
+{
+    if (c->len == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 65536;
+        char *grown = realloc(c->buf, c->cap);
+        if (!grown) die("out of memory");
+        c->buf = grown;
+    }
+    ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len);
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) return false;
+    c->len += (size_t)n;
+
+    struct request r = {0};
+    int complete;
+    while ((complete = parse_request(c, &r)) == 1) {
+        bool keep = handle(c->fd, &r) && !r.close;
+        size_t used = r.head_len + r.body_len;
+        memmove(c->buf, c->buf + used, c->len - used);
+        c->len -= used;
+        c->sent_continue = false;
+        if (!keep) return false;
+        if (done == warmup + count) return true;
+    }
+    /* Head read, body still to come: a client that asked for it waits for "100 Continue". */
+    if (complete == 0 && c->len >= 4 && memmem(c->buf, c->len, "\r\n\r\n", 4) &&
+        !c->sent_continue) {
+        if (r.expect_continue && !send_str(c->fd, "HTTP/1.1 100 Continue\r\n\r\n")) return false;
+        c->sent_continue = true;
+    }
+    return true;
+}
+
+static void usage(void)
+{
+    fputs("usage: fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S]\n"
+          "                        [--log FILE] -- COMMAND [ARGS...]\n",
+          stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *event_path = NULL, *log_path = NULL;
+    int cpu = -1, timeout = 120, i;
+    count = -1;
+    warmup = -1;
+    for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (i + 1 >= argc) usage();
+        const char *opt = argv[i], *val = argv[++i];
+        if (!strcmp(opt, "--event"))
+            event_path = val;
+        else if (!strcmp(opt, "--count"))
+            count = atol(val);
+        else if (!strcmp(opt, "--warmup"))
+            warmup = atol(val);
+        else if (!strcmp(opt, "--cpu"))
+            cpu = atoi(val);
+        else if (!strcmp(opt, "--timeout"))
+            timeout = atoi(val);
+        else if (!strcmp(opt, "--log"))
+            log_path = val;
+        else
+            usage();
+    }
+    if (!event_path || count < 1 || i + 1 >= argc) usage();
+    char **command = argv + i + 1;
+    if (warmup < 0) warmup = count / 10 < 1000 ? count / 10 : 1000;
+    event = read_file(event_path, &event_len);
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm((unsigned)timeout);
+
+    if (cpu >= 0) {
+        /* The runtime inherits this mask, so both share one core as on a small Lambda. */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((unsigned)cpu, &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            die("cannot pin to cpu %d: %s", cpu, strerror(errno));
+    }
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof addr;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 16) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0)
+        die("cannot listen on 127.0.0.1: %s", strerror(errno));
+    char api[32];
+    snprintf(api, sizeof api, "127.0.0.1:%d", ntohs(addr.sin_port));
+    setenv("AWS_LAMBDA_RUNTIME_API", api, 1);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (log_path) {
+        posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    /* Give the runtime the default SIGPIPE disposition rather than our ignored one. */
+    posix_spawnattr_t attr;
+    sigset_t sigs;
+    posix_spawnattr_init(&attr);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &sigs);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+
+    t_spawn = now();
+    int err = posix_spawnp(&child, command[0], &fa, &attr, command, environ);
+    if (err != 0) die("cannot start %s: %s", command[0], strerror(err));
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+
+    /* A pidfd becomes readable when the child exits, so poll() notices a crashed runtime. */
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+
+    struct conn conns[MAX_CONNS];
+    int nconns = 0;
+    while (done < warmup + count) {
+        struct pollfd pfd[MAX_CONNS + 2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+        for (int k = 0; k < nconns; k++)
+            pfd[k + 2] = (struct pollfd){conns[k].fd, POLLIN, 0};
+        /* Without a pidfd, wake up now and then to look for a dead child. */
+        int ready = poll(pfd, (nfds_t)nconns + 2, pidfd >= 0 ? -1 : 200);
+        if (ready < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+
+        int status = 0;
+        if ((pfd[1].revents & POLLIN) || (pidfd < 0 && waitpid(child, &status, WNOHANG) == child)) {
+            if (pidfd >= 0) waitpid(child, &status, 0);
+            child = -1;
+            die("the runtime exited (%s %d) after %ld of %ld invocations",
+                WIFSIGNALED(status) ? "signal" : "status",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), done, warmup + count);
+        }
+        if (pfd[0].revents & POLLIN) {
+            int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0 && nconns == MAX_CONNS) {
+                close(fd);
+            } else if (fd >= 0) {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                conns[nconns++] = (struct conn){.fd = fd};
+            }
+        }
+        for (int k = nconns - 1; k >= 0; k--) {
+            if (!(pfd[k + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (!on_readable(&conns[k])) {
+                close(conns[k].fd);
+                free(conns[k].buf);
+                conns[k] = conns[--nconns];
+            }
+            if (done == warmup + count) break;
+        }
+    }
+
+    long rss_end = proc_status_kb("VmRSS:"), hwm = proc_status_kb("VmHWM:");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    for (int k = 0; k < nconns; k++) {
+        close(conns[k].fd);
+        free(conns[k].buf);
+    }
+
+    double seconds = t_end - t_start;
+    printf("cold_start_ms=%.3f invocations=%ld warmup=%ld seconds=%.3f rate=%.0f "
+           "rss_kb_warm=%ld rss_kb_end=%ld rss_growth_kb=%ld hwm_kb=%ld errors=%ld "
+           "bad_requests=%ld event_bytes=%zu bytes_out=%llu\n",
+           (t_first_get - t_spawn) * 1e3, count, warmup, seconds,
+           seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_end, rss_end - rss_warm, hwm,
+           errors, bad_requests, event_len, bytes_out);
+    return errors || bad_requests ? 3 : 0;
+}
