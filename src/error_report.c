@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "utf8_check.h"
+#include "json_text.h"
 
 /* Error messages carry user bytes, and the report must still be valid JSON: invalid UTF-8
  * becomes U+FFFD instead of losing the whole report. */

@@ -23,6 +23,10 @@ void json_encode(lua_State *L, int idx, struct buffer *out, const char *root);
 void json_push_null(lua_State *L);
 void json_push_array_marker(lua_State *L);
 
+/* A buffer kept in the registry under key (created on first use, freed with the state): for
+ * work space that must survive a Lua error unwinding past the C code that uses it. */
+struct buffer *json_scratch_buffer(lua_State *L, const void *key);
+
 /* Opens the `moonrun.json` module (for package.preload). */
 int luaopen_moonrun_json(lua_State *L);
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "utf8_check.h"
+#include "json_text.h"
 
 struct reader {
     lua_State *L;
@@ -14,6 +14,7 @@ struct reader {
     int depth;
     int array_marker; /* stack index of the metatable given to decoded arrays */
     int null_value;   /* stack index of json.null */
+    struct buffer *unescaped; /* strings with escapes are rebuilt here, kept per state */
 };
 
 static void parse_value(struct reader *r);
@@ -64,36 +65,42 @@ static unsigned read_hex4(struct reader *r)
     return value;
 }
 
-static void add_utf8(luaL_Buffer *b, unsigned cp)
+/* Writes code point cp as UTF-8 at o; returns the end. */
+static char *put_utf8(char *o, unsigned cp)
 {
-    char out[4];
-    int n;
-    if (cp < 0x80) out[0] = (char)cp, n = 1;
-    else if (cp < 0x800) out[0] = (char)(0xC0 | cp >> 6), out[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
-    else if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12), out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | cp >> 12);
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
     } else {
-        out[0] = (char)(0xF0 | cp >> 18), out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-        out[2] = (char)(0x80 | (cp >> 6 & 0x3F)), out[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+        *o++ = (char)(0xF0 | cp >> 18);
+        *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
     }
-    luaL_addlstring(b, out, (size_t)n);
+    return o;
 }
 
-static void parse_escape(struct reader *r, luaL_Buffer *b)
+/* Reads the escape at r->p and writes what it stands for at o; returns the end. */
+static char *unescape(struct reader *r, char *o)
 {
     const unsigned char *at = r->p++; /* at the backslash */
     if (r->p >= r->end) fail(r, at, "unterminated string");
     unsigned char c = *r->p++;
     switch (c) {
-    case '"': luaL_addchar(b, '"'); return;
-    case '\\': luaL_addchar(b, '\\'); return;
-    case '/': luaL_addchar(b, '/'); return;
-    case 'b': luaL_addchar(b, '\b'); return;
-    case 'f': luaL_addchar(b, '\f'); return;
-    case 'n': luaL_addchar(b, '\n'); return;
-    case 'r': luaL_addchar(b, '\r'); return;
-    case 't': luaL_addchar(b, '\t'); return;
+    case '"': *o++ = '"'; return o;
+    case '\\': *o++ = '\\'; return o;
+    case '/': *o++ = '/'; return o;
+    case 'b': *o++ = '\b'; return o;
+    case 'f': *o++ = '\f'; return o;
+    case 'n': *o++ = '\n'; return o;
+    case 'r': *o++ = '\r'; return o;
+    case 't': *o++ = '\t'; return o;
     case 'u': break;
     default: fail(r, at, "unknown escape in string");
     }
@@ -107,26 +114,21 @@ static void parse_escape(struct reader *r, luaL_Buffer *b)
         if (low < 0xDC00 || low > 0xDFFF) fail(r, at, "unpaired high surrogate in \\u escape");
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
     }
-    add_utf8(b, cp);
+    return put_utf8(o, cp);
 }
 
 /* Scans the plain run of a string (no escapes, valid UTF-8) and returns where it stops. */
 static const unsigned char *scan_plain(struct reader *r, const unsigned char *p)
 {
-    while (p < r->end) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') return p;
-        if (c < 0x20) fail(r, p, "control character in string (escape it)");
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
+    for (;;) {
+        p += plain_ascii_run(p, r->end);
+        if (p >= r->end) fail(r, r->end, "unterminated string");
+        if (*p == '"' || *p == '\\') return p;
+        if (*p < 0x20) fail(r, p, "control character in string (escape it)");
         size_t n = utf8_sequence_length(p, r->end);
         if (!n) fail(r, p, "invalid UTF-8 in string");
         p += n;
     }
-    fail(r, r->end, "unterminated string");
-    return p;
 }
 
 static void parse_string(struct reader *r)
@@ -138,18 +140,31 @@ static void parse_string(struct reader *r)
         r->p = stop + 1;
         return;
     }
-    luaL_Buffer b;
-    luaL_buffinit(r->L, &b);
-    for (;;) {
-        luaL_addlstring(&b, (const char *)run, (size_t)(stop - run));
-        r->p = stop;
-        if (*stop == '"') break;
-        parse_escape(r, &b);
-        run = r->p;
-        stop = scan_plain(r, run);
+    /* Unescaped text is never longer than its escaped form, so what is left of the input
+     * (plus the slack copy_plain_run needs) bounds it: one reservation, then plain stores. */
+    if (!buffer_reserve(r->unescaped, (size_t)(r->end - run) + 8))
+        luaL_error(r->L, "not enough memory for a JSON string");
+    char *start = r->unescaped->data, *o = start;
+    memcpy(o, run, (size_t)(stop - run));
+    o += stop - run;
+    r->p = stop;
+    while (*r->p != '"') {
+        if (*r->p == '\\') {
+            o = unescape(r, o);
+        } else if (*r->p < 0x20) {
+            fail(r, r->p, "control character in string (escape it)");
+        } else {
+            size_t n = utf8_sequence_length(r->p, r->end);
+            if (!n) fail(r, r->p, "invalid UTF-8 in string");
+            memcpy(o, r->p, n);
+            o += n, r->p += n;
+        }
+        size_t plain = copy_plain_run(o, r->p, r->end);
+        o += plain, r->p += plain;
+        if (r->p >= r->end) fail(r, r->end, "unterminated string");
     }
     r->p++;
-    luaL_pushresult(&b);
+    lua_pushlstring(r->L, start, (size_t)(o - start));
 }
 
 static void parse_number(struct reader *r)
@@ -206,43 +221,78 @@ static void enter(struct reader *r)
     luaL_checkstack(r->L, 4, "JSON nesting");
 }
 
+/* Members are first staged on the Lua stack, up to this many, so that the table is created
+ * with its final size: growing it one insertion at a time rehashes it again and again. */
+#define STAGED_MAX 32
+
+/* Creates the table for the count values staged above it and moves them in. */
+static void flush_array(struct reader *r, int staged, lua_Integer first_index, bool create)
+{
+    lua_State *L = r->L;
+    if (create) {
+        lua_createtable(L, staged, 0);
+        lua_pushvalue(L, r->array_marker);
+        lua_setmetatable(L, -2);
+        lua_insert(L, -staged - 1);
+    }
+    for (int i = staged - 1; i >= 0; i--) lua_rawseti(L, -i - 2, first_index + i);
+}
+
 static void parse_array(struct reader *r)
 {
     enter(r);
+    luaL_checkstack(r->L, STAGED_MAX + 4, "JSON nesting");
     r->p++;
-    lua_createtable(r->L, 4, 0);
-    lua_pushvalue(r->L, r->array_marker);
-    lua_setmetatable(r->L, -2);
     skip_space(r);
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
-        r->depth--;
-        return;
-    }
-    for (lua_Integer i = 1;; i++) {
+    int staged = 0;
+    bool created = false;
+    lua_Integer flushed = 0;
+    if (r->p < r->end && *r->p == ']') goto done;
+    for (;;) {
         parse_value(r);
-        lua_rawseti(r->L, -2, i);
+        if (++staged == STAGED_MAX) {
+            flush_array(r, staged, flushed + 1, !created);
+            created = true, flushed += staged, staged = 0;
+        }
         skip_space(r);
         if (r->p >= r->end) fail(r, r->p, "unterminated array");
         if (*r->p == ']') break;
         if (*r->p != ',') fail(r, r->p, "expected ',' or ']' in array");
         r->p++;
     }
+done:
+    if (staged || !created) flush_array(r, staged, flushed + 1, !created);
     r->p++;
     r->depth--;
+}
+
+/* Creates the table for the key/value pairs staged above it (if needed) and moves them in,
+ * in document order, so that a repeated key keeps its last value. */
+static void flush_object(struct reader *r, int pairs, bool create)
+{
+    lua_State *L = r->L;
+    if (create) {
+        lua_createtable(L, 0, pairs);
+        lua_insert(L, -2 * pairs - 1);
+    }
+    int table = lua_gettop(L) - 2 * pairs;
+    for (int i = 0; i < pairs; i++) {
+        lua_pushvalue(L, table + 1 + 2 * i);
+        lua_pushvalue(L, table + 2 + 2 * i);
+        lua_rawset(L, table);
+    }
+    lua_settop(L, table);
 }
 
 static void parse_object(struct reader *r)
 {
     enter(r);
+    luaL_checkstack(r->L, 2 * STAGED_MAX + 4, "JSON nesting");
     r->p++;
-    lua_createtable(r->L, 0, 4);
     skip_space(r);
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
-        r->depth--;
-        return;
-    }
+    int staged = 0;
+    bool created = false;
+    if (r->p < r->end && *r->p == '}') goto done;
     for (;;) {
         skip_space(r);
         if (r->p >= r->end || *r->p != '"') fail(r, r->p, "expected a string key in object");
@@ -251,13 +301,18 @@ static void parse_object(struct reader *r)
         if (r->p >= r->end || *r->p != ':') fail(r, r->p, "expected ':' after object key");
         r->p++;
         parse_value(r);
-        lua_rawset(r->L, -3);
+        if (++staged == STAGED_MAX) {
+            flush_object(r, staged, !created);
+            created = true, staged = 0;
+        }
         skip_space(r);
         if (r->p >= r->end) fail(r, r->p, "unterminated object");
         if (*r->p == '}') break;
         if (*r->p != ',') fail(r, r->p, "expected ',' or '}' in object");
         r->p++;
     }
+done:
+    if (staged || !created) flush_object(r, staged, !created);
     r->p++;
     r->depth--;
 }
@@ -281,10 +336,12 @@ static void parse_value(struct reader *r)
 
 void json_decode(lua_State *L, const char *text, size_t len)
 {
+    static const char unescaped_key = 0;
     luaL_checkstack(L, 8, "JSON decode");
     json_push_array_marker(L);
     json_push_null(L);
     struct reader r = {.L = L,
+                       .unescaped = json_scratch_buffer(L, &unescaped_key),
                        .start = (const unsigned char *)text,
                        .p = (const unsigned char *)text,
                        .end = (const unsigned char *)text + len,
@@ -293,6 +350,7 @@ void json_decode(lua_State *L, const char *text, size_t len)
     parse_value(&r);
     skip_space(&r);
     if (r.p != r.end) fail(&r, r.p, "unexpected data after the JSON value");
+    buffer_shrink(r.unescaped, 64 * 1024);
     lua_replace(L, -3);
     lua_pop(L, 1);
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8_check.h"
+#include "json_text.h"
 
 struct path_step {
     const char *key; /* NULL for an array index */
@@ -66,10 +66,10 @@ static int fail(struct writer *w, const char *problem)
 
 static void reserve(struct writer *w, size_t n)
 {
-    if (!buffer_reserve(w->out, n)) fail(w, "out of memory while writing JSON");
+    if (n > w->out->cap - w->out->len && !buffer_reserve(w->out, n)) fail(w, "out of memory while writing JSON");
 }
 
-static void put(struct writer *w, const char *s, size_t n)
+static inline void put(struct writer *w, const char *s, size_t n)
 {
     reserve(w, n);
     memcpy(w->out->data + w->out->len, s, n);
@@ -107,57 +107,55 @@ static void write_float(struct writer *w, lua_Number value)
     put(w, text, (size_t)n);
 }
 
-/* 0: copy as is, 1: escape, 2: first byte of a multi-byte UTF-8 sequence */
-static const unsigned char byte_class[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-};
-
-static void write_escape(struct writer *w, unsigned char c)
+/* Writes the escape for an ASCII byte that JSON does not allow raw in a string. */
+static char *write_escape(char *o, unsigned char c)
 {
-    char text[8];
-    const char *shortcut = NULL;
+    static const char hex[] = "0123456789abcdef";
+    *o++ = '\\';
     switch (c) {
-    case '"': shortcut = "\\\""; break;
-    case '\\': shortcut = "\\\\"; break;
-    case '\n': shortcut = "\\n"; break;
-    case '\r': shortcut = "\\r"; break;
-    case '\t': shortcut = "\\t"; break;
-    case '\b': shortcut = "\\b"; break;
-    case '\f': shortcut = "\\f"; break;
+    case '"': *o++ = '"'; break;
+    case '\\': *o++ = '\\'; break;
+    case '\n': *o++ = 'n'; break;
+    case '\r': *o++ = 'r'; break;
+    case '\t': *o++ = 't'; break;
+    case '\b': *o++ = 'b'; break;
+    case '\f': *o++ = 'f'; break;
+    default:
+        memcpy(o, "u00", 3);
+        o[3] = hex[c >> 4], o[4] = hex[c & 15];
+        o += 5;
     }
-    if (shortcut) return put(w, shortcut, 2);
-    snprintf(text, sizeof text, "\\u%04x", c);
-    put(w, text, 6);
+    return o;
 }
 
 static void write_string(struct writer *w, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
-    reserve(w, n + 2);
-    w->out->data[w->out->len++] = '"';
-    while (p < end) {
-        unsigned char kind = byte_class[*p];
-        if (kind == 0) {
-            p++;
-        } else if (kind == 2) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    /* Room for the plain case plus copy_plain_run's slack; before each escape (up to 6 bytes
+     * for 1) room is made for the rest again. */
+    reserve(w, n + 2 + 8);
+    char *o = w->out->data + w->out->len;
+    *o++ = '"';
+    for (;;) {
+        size_t run = copy_plain_run(o, p, end);
+        o += run, p += run;
+        if (p == end) break;
+        if (*p >= 0x80) {
             size_t len = utf8_sequence_length(p, end);
-            if (!len) fail(w, "invalid UTF-8 in string (JSON text must be UTF-8)");
-            p += len;
-        } else {
-            put(w, (const char *)run, (size_t)(p - run));
-            write_escape(w, *p++);
-            run = p;
+            if (!len) {
+                w->out->len = (size_t)(o - w->out->data);
+                fail(w, "invalid UTF-8 in string (JSON text must be UTF-8)");
+            }
+            memcpy(o, p, len);
+            o += len, p += len;
+            continue;
         }
+        w->out->len = (size_t)(o - w->out->data);
+        reserve(w, (size_t)(end - p) + 16);
+        o = write_escape(w->out->data + w->out->len, *p++);
     }
-    put(w, (const char *)run, (size_t)(p - run));
-    put(w, "\"", 1);
+    *o++ = '"';
+    w->out->len = (size_t)(o - w->out->data);
 }
 
 static void push_step(struct writer *w, int idx)
@@ -181,6 +179,9 @@ static bool classify_array(struct writer *w, int idx, lua_Integer *length)
         marked = lua_rawequal(L, -1, w->array_marker);
         lua_pop(L, 1);
     }
+    /* A table without t[1] is no sequence, so unless marked it is an object: no need for the
+     * pass over its keys (most event tables are objects). */
+    if (!marked && lua_rawlen(L, idx) == 0) return false;
     lua_Integer count = 0, max = 0;
     bool positive_integers = true;
     lua_pushnil(L);

@@ -3,7 +3,7 @@
 
 #include "json.h"
 
-static const char null_key = 0, array_marker_key = 0, scratch_key = 0;
+static const char null_key = 0, array_marker_key = 0, encode_output_key = 0;
 
 static int null_tostring(lua_State *L)
 {
@@ -43,10 +43,9 @@ static int scratch_gc(lua_State *L)
     return 0;
 }
 
-/* json.encode's output buffer, kept per state and freed by the collector with it. */
-static struct buffer *scratch_buffer(lua_State *L)
+struct buffer *json_scratch_buffer(lua_State *L, const void *key)
 {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key) == LUA_TNIL) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TNIL) {
         lua_pop(L, 1);
         struct buffer *b = lua_newuserdatauv(L, sizeof *b, 0);
         *b = (struct buffer){0};
@@ -55,7 +54,7 @@ static struct buffer *scratch_buffer(lua_State *L)
         lua_setfield(L, -2, "__gc");
         lua_setmetatable(L, -2);
         lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, key);
     }
     struct buffer *b = lua_touserdata(L, -1);
     lua_pop(L, 1);
@@ -65,7 +64,7 @@ static struct buffer *scratch_buffer(lua_State *L)
 static int json_encode_lua(lua_State *L)
 {
     luaL_checkany(L, 1);
-    struct buffer *out = scratch_buffer(L);
+    struct buffer *out = json_scratch_buffer(L, &encode_output_key);
     buffer_clear(out);
     json_encode(L, 1, out, "value");
     lua_pushlstring(L, out->data ? out->data : "", out->len);

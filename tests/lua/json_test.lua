@@ -59,6 +59,23 @@ function M.run()
   equal(json.encode("hi"), "\"hi\"", "string")
   equal(json.encode(true), "true", "boolean")
 
+  -- containers larger than the decoder's staging (32 members), and repeated keys
+  local many = {}
+  for i = 1, 100 do many[i] = i end
+  round_trip(json.encode(many), "100-element array")
+  local decoded_many = json.decode(json.encode(many))
+  equal(#decoded_many, 100, "100-element array length")
+  equal(decoded_many[77], 77, "100-element array order")
+  local keys = {}
+  for i = 1, 100 do keys["k" .. i] = i end
+  local decoded_keys = json.decode(json.encode(keys))
+  for i = 1, 100 do equal(decoded_keys["k" .. i], i, "100-key object k" .. i) end
+  equal(json.decode("{\"a\":1,\"a\":2}").a, 2, "a repeated key keeps its last value")
+  local parts = {"\"dup\":1"}
+  for i = 1, 40 do parts[#parts + 1] = string.format("\"x%d\":%d", i, i) end
+  parts[#parts + 1] = "\"dup\":2"
+  equal(json.decode("{" .. table.concat(parts, ",") .. "}").dup, 2, "repeated key across the staging limit")
+
   -- strings: UTF-8 stays UTF-8, escapes are read, control characters written escaped
   equal(json.decode("\"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\\\/\""), "é😀\n\t\"\\/", "escapes")
   equal(json.encode("é😀☃"), "\"é😀☃\"", "UTF-8 written raw")
