@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static enum http_result failed_errno(struct http_conn *c, const char *what)
 
 bool http_conn_init(struct http_conn *c, const char *address)
 {
-    *c = (struct http_conn){.fd = -1};
+    *c = (struct http_conn){.fd = -1, .interrupt_fd = -1};
     const char *host = address, *port;
     size_t host_len;
     if (address[0] == '[') {
@@ -123,10 +124,32 @@ static enum http_result send_all(struct http_conn *c, struct iovec *parts, int c
     return HTTP_OK;
 }
 
+/* Waits until the socket is readable, or until interrupt_fd is: a signal that arrived at any
+ * moment before (even just before the wait began) leaves a byte there, so it is never lost. */
+static enum http_result wait_readable(struct http_conn *c)
+{
+    if (c->interrupt_fd < 0) return HTTP_OK;
+    struct pollfd fds[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = c->interrupt_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return failed_errno(c, "cannot wait for the response");
+        }
+        if (fds[1].revents) {
+            snprintf(c->error, sizeof c->error, "interrupted by a signal");
+            http_conn_close(c);
+            return HTTP_INTERRUPTED;
+        }
+        if (fds[0].revents) return HTTP_OK;
+    }
+}
+
 /* Reads more bytes into c->in; HTTP_FAILED with "connection closed" at end of stream. */
 static enum http_result receive_more(struct http_conn *c)
 {
     if (!buffer_reserve(&c->in, 64 * 1024)) return failed(c, "out of memory reading the response");
+    enum http_result waited = wait_readable(c);
+    if (waited != HTTP_OK) return waited;
     for (;;) {
         ssize_t got = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
         if (got > 0) {
@@ -136,11 +159,6 @@ static enum http_result receive_more(struct http_conn *c)
         }
         if (got == 0) return failed(c, "the server closed the connection");
         if (errno != EINTR) return failed_errno(c, "cannot read the response");
-        if (c->interrupted && *c->interrupted) {
-            snprintf(c->error, sizeof c->error, "interrupted by a signal");
-            http_conn_close(c);
-            return HTTP_INTERRUPTED;
-        }
     }
 }
 

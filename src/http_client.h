@@ -5,7 +5,6 @@
 #ifndef MOONRUN_HTTP_CLIENT_H
 #define MOONRUN_HTTP_CLIENT_H
 
-#include <signal.h>
 #include <stddef.h>
 
 #include "buffer.h"
@@ -32,7 +31,7 @@ struct http_conn {
     struct buffer chunked;     /* a chunked body, decoded */
     size_t consumed;           /* bytes of `in` that belong to the last response */
     bool close_after_response; /* the server said Connection: close */
-    const volatile sig_atomic_t *interrupted; /* checked when a wait is cut short by a signal */
+    int interrupt_fd;          /* readable when a wait must stop (SIGTERM); -1: never */
     char error[512];           /* why the last call failed */
 };
 

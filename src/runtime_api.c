@@ -1,6 +1,7 @@
 #include "runtime_api.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,14 +15,14 @@
 /* 10 ms doubling to 1 s: about 2.3 s of retries before giving up on /next. */
 #define NEXT_ATTEMPTS 8
 
-bool runtime_api_init(struct runtime_api *api, const char *address, const volatile sig_atomic_t *stop)
+bool runtime_api_init(struct runtime_api *api, const char *address, int stop_fd)
 {
     snprintf(api->address, sizeof api->address, "%s", address);
     if (!http_conn_init(&api->conn, address)) {
         log_error("AWS_LAMBDA_RUNTIME_API: %s", api->conn.error);
         return false;
     }
-    api->conn.interrupted = stop;
+    api->conn.interrupt_fd = stop_fd;
     return true;
 }
 
@@ -30,10 +31,11 @@ void runtime_api_free(struct runtime_api *api)
     http_conn_free(&api->conn);
 }
 
-static void sleep_ms(long ms)
+/* Sleeps, unless stop_fd says to stop: returns false then. */
+static bool sleep_ms(int stop_fd, int ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL); /* cut short by SIGTERM, which the caller then sees */
+    struct pollfd stop = {.fd = stop_fd, .events = POLLIN};
+    return poll(&stop, stop_fd >= 0 ? 1 : 0, ms) <= 0;
 }
 
 /* Fills next from a 200 answer; false (logged) when the invocation cannot be answered. */
@@ -62,8 +64,7 @@ static bool read_invocation(struct runtime_api *api, const struct http_response 
 
 enum next_result runtime_api_next(struct runtime_api *api, struct next_invocation *next)
 {
-    const volatile sig_atomic_t *stop = api->conn.interrupted;
-    long backoff_ms = 10;
+    int backoff_ms = 10;
     for (int attempt = 1;; attempt++) {
         struct http_response r;
         enum http_result rc = http_request(&api->conn, "GET", API_PREFIX "/invocation/next", USER_AGENT, NULL, 0, &r);
@@ -86,10 +87,9 @@ enum next_result runtime_api_next(struct runtime_api *api, struct next_invocatio
                       attempt, why);
             return NEXT_FATAL;
         }
-        log_error("GET next from the Runtime API at %s failed (%s); retrying in %ld ms", api->address, why,
+        log_error("GET next from the Runtime API at %s failed (%s); retrying in %d ms", api->address, why,
                   backoff_ms);
-        sleep_ms(backoff_ms);
-        if (*stop) return NEXT_STOP;
+        if (!sleep_ms(api->conn.interrupt_fd, backoff_ms)) return NEXT_STOP;
         backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
     }
 }
@@ -111,8 +111,8 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
                              size_t len, const char *what)
 {
     /* A SIGTERM must not cut a result off half-way: posts are not interruptible. */
-    const volatile sig_atomic_t *stop = api->conn.interrupted;
-    api->conn.interrupted = NULL;
+    int stop_fd = api->conn.interrupt_fd;
+    api->conn.interrupt_fd = -1;
     enum post_result result = POST_FAILED;
     for (int attempt = 1; attempt <= 2; attempt++) {
         struct http_response r;
@@ -139,7 +139,7 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
         if (attempt == 1) log_error("posting %s failed (%s); retrying once", what, why);
         else log_error("posting %s failed again (%s); it was not delivered", what, why);
     }
-    api->conn.interrupted = stop;
+    api->conn.interrupt_fd = stop_fd;
     return result;
 }
 

@@ -25,7 +25,8 @@ struct next_invocation {
 enum next_result { NEXT_OK, NEXT_STOP /* SIGTERM */, NEXT_FATAL /* logged; exit non-zero */ };
 enum post_result { POST_OK, POST_TOO_LARGE, POST_FAILED /* logged */ };
 
-bool runtime_api_init(struct runtime_api *api, const char *address, const volatile sig_atomic_t *stop);
+/* stop_fd becomes readable when moonrun must stop waiting for invocations (-1: never). */
+bool runtime_api_init(struct runtime_api *api, const char *address, int stop_fd);
 void runtime_api_free(struct runtime_api *api);
 
 /* Waits (for as long as it takes) for the next invocation. */

@@ -1,5 +1,8 @@
+#define _GNU_SOURCE /* pipe2 */
 #include "runtime_loop.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,21 +21,33 @@
 #define LARGE_PAYLOAD (1024 * 1024)
 
 static volatile sig_atomic_t stop_requested;
+/* The self-pipe: SIGTERM writes a byte, the wait for the next invocation polls for it. A flag
+ * alone would miss a signal that lands just before the wait starts. */
+static int stop_pipe[2] = {-1, -1};
 
 static void on_sigterm(int sig)
 {
     (void)sig;
+    int saved_errno = errno;
     stop_requested = 1;
+    if (write(stop_pipe[1], "x", 1) < 0) {
+        /* full pipe: a byte is already there */
+    }
+    errno = saved_errno;
 }
 
-static void install_signals(void)
+static bool install_signals(void)
 {
-    /* No SA_RESTART: a SIGTERM must cut the wait for the next invocation short. */
-    struct sigaction sa = {.sa_handler = on_sigterm};
+    if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_error("cannot create the shutdown pipe: %s", strerror(errno));
+        return false;
+    }
+    struct sigaction sa = {.sa_handler = on_sigterm, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    return true;
 }
 
 /* _X_AMZN_TRACE_ID is per invocation; a stale one must not leak into the next. */
@@ -89,9 +104,9 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
 
 int runtime_loop_main(const char *api_address)
 {
-    install_signals();
+    if (!install_signals()) return 1;
     struct runtime_api api;
-    if (!runtime_api_init(&api, api_address, &stop_requested)) return 1;
+    if (!runtime_api_init(&api, api_address, stop_pipe[0])) return 1;
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     struct lua_host host;
     if (!lua_host_open(&host, task_root && *task_root ? task_root : ".")) {
@@ -111,5 +126,7 @@ int runtime_loop_main(const char *api_address)
     buffer_free(&out);
     lua_host_close(&host);
     runtime_api_free(&api);
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
     return exit_code;
 }

@@ -1,0 +1,5 @@
+local M = {}
+
+error("module init exploded")
+
+return M

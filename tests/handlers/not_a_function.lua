@@ -1,0 +1,1 @@
+return { handler = 42 }

@@ -1,0 +1,19 @@
+-- Writes to stdout in several ways; used for the line-buffering tests.
+local M = {}
+
+function M.handler(event, context)
+  print("line from invocation " .. tostring(event.n))
+  if event.partial then
+    io.write("partial-" .. tostring(event.n))
+  end
+  return event.n
+end
+
+function M.slow(event, context)
+  print("started " .. tostring(event.n))
+  local stop = os.clock() + (event.seconds or 1)
+  while os.clock() < stop do end
+  return { finished = event.n }
+end
+
+return M

@@ -1,0 +1,7 @@
+local U = {}
+
+function U.double(n)
+  return n * 2
+end
+
+return U

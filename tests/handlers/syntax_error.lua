@@ -1,0 +1,7 @@
+local M = {}
+
+function M.handler(event context)
+  return event
+end
+
+return M

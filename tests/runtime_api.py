@@ -1,0 +1,520 @@
+"""A small, real HTTP implementation of the AWS Lambda Runtime API for tests.
+
+Only the Python standard library is used.  The server listens on an ephemeral
+port on 127.0.0.1, speaks HTTP/1.1 with keep-alive, serves every connection
+on its own thread and always answers with a Content-Length.
+
+Typical use from a test::
+
+    api = RuntimeAPI()
+    api.start()
+    rid = api.push({"hello": "world"})
+    ... start the runtime with AWS_LAMBDA_RUNTIME_API=api.address ...
+    [result] = api.wait_results(1, timeout=10)
+    api.stop()
+
+Fault injection hooks:
+
+* ``fail_next(count, mode="status", status=500)``: the next ``count`` calls
+  of ``GET .../invocation/next`` are answered with ``status`` (mode
+  ``"status"``) or the connection is closed without an answer (``"close"``).
+* ``drop_response_posts(count)``: the next ``count`` POSTs to
+  ``.../invocation/{id}/response`` are read completely and then the
+  connection is closed without an answer; nothing is recorded as a result.
+* ``max_response_size``: a response POST whose body is larger than this is
+  answered with 413 and Lambda's JSON error body (6291556 bytes by default).
+"""
+
+import collections
+import http.server
+import json
+import re
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+
+API_PREFIX = "/2018-06-01/runtime"
+NEXT_PATH = API_PREFIX + "/invocation/next"
+INIT_ERROR_PATH = API_PREFIX + "/init/error"
+_RESULT_RE = re.compile(r"^" + re.escape(API_PREFIX) + r"/invocation/([^/]+)/(response|error)$")
+
+DEFAULT_MAX_RESPONSE_SIZE = 6291556
+DEFAULT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:moonrun-test"
+DEFAULT_TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+class WaitTimeout(AssertionError):
+    """Raised when something the test waits for does not happen in time."""
+
+
+class Result:
+    """One accepted POST from the runtime: a response, an error or an init error."""
+
+    def __init__(self, request_id, kind, headers, body):
+        self.request_id = request_id  # None for init errors
+        self.kind = kind  # "response", "error" or "init_error"
+        self.headers = headers  # dict with lower-cased header names
+        self.body = body  # bytes
+        self.time = time.monotonic()
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def header(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def __repr__(self):
+        body = self.body
+        if len(body) > 300:
+            body = body[:300] + b"...(%d bytes)" % len(self.body)
+        return "Result(id=%r, kind=%r, headers=%r, body=%r)" % (
+            self.request_id, self.kind, self.headers, body)
+
+
+class Request:
+    """Every HTTP request the server saw (recorded before it is answered)."""
+
+    def __init__(self, method, path, headers, body_size=None):
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body_size = body_size
+        self.time = time.monotonic()
+
+    def __repr__(self):
+        return "Request(%s %s)" % (self.method, self.path)
+
+
+class _Invocation:
+    def __init__(self, request_id, body, headers):
+        self.request_id = request_id
+        self.body = body
+        self.headers = headers
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def handle_error(self, request, client_address):
+        # A runtime that drops its connection is not a server failure; keep
+        # the test output clean.  Anything else is still reported.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeLambdaRuntimeAPI/1.0"
+    sys_version = ""
+
+    # The RuntimeAPI instance is attached to the server object.
+    @property
+    def api(self):
+        return self.server.api
+
+    def log_message(self, format, *args):  # noqa: A002 - silence default logging
+        pass
+
+    # -- helpers -----------------------------------------------------------
+
+    def _lower_headers(self):
+        out = {}
+        for key, value in self.headers.items():
+            out[key.lower()] = value
+        return out
+
+    def _read_body(self):
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            chunks = []
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise ConnectionError("EOF in chunked body")
+                size = int(line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    # trailers until an empty line
+                    while True:
+                        trailer = self.rfile.readline(65537)
+                        if trailer in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                chunks.append(self._read_exact(size))
+                self.rfile.readline(3)  # CRLF after the chunk
+            return b"".join(chunks)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        return self._read_exact(int(length))
+
+    def _read_exact(self, n):
+        parts = []
+        remaining = n
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise ConnectionError("EOF in body (%d of %d bytes missing)" % (remaining, n))
+            parts.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(parts)
+
+    def setup(self):
+        super().setup()
+        # Small writes must not wait for delayed ACKs (Nagle).
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def _send(self, status, body=b"", headers=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        has_type = False
+        for key, value in (headers or {}).items():
+            if key.lower() == "content-type":
+                has_type = True
+            self.send_header(key, value)
+        if not has_type:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        # Like end_headers(), but headers and body leave in a single write.
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        self.wfile.write(head + body if len(body) < (1 << 16) else head)
+        if len(body) >= (1 << 16):
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _drop(self):
+        """Close the connection without writing a single byte."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        try:
+            self.connection.shutdown(2)
+        except OSError:
+            pass
+
+    # -- methods -----------------------------------------------------------
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        self.api._record(Request("GET", path, self._lower_headers()))
+        if path != NEXT_PATH:
+            self._send(404, {"errorMessage": "not found: " + path, "errorType": "NotFound"})
+            return
+        fault = self.api._take_next_fault()
+        if fault is not None:
+            mode, status = fault
+            if mode == "close":
+                self._drop()
+            else:
+                self._send(status, {"errorMessage": "injected failure",
+                                    "errorType": "ServiceException"})
+            return
+        inv = self.api._wait_invocation()
+        if inv is None:  # server shutting down
+            self._drop()
+            return
+        self._send(200, inv.body, inv.headers)
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        headers = self._lower_headers()
+        try:
+            body = self._read_body()
+        except (ConnectionError, ValueError):
+            self.api._record(Request("POST", path, headers, None))
+            self.close_connection = True
+            return
+        self.api._record(Request("POST", path, headers, len(body)))
+
+        if path == INIT_ERROR_PATH:
+            self.api._add_result(Result(None, "init_error", headers, body))
+            self._send(202, {"status": "OK"})
+            return
+
+        m = _RESULT_RE.match(path)
+        if not m:
+            self._send(404, {"errorMessage": "not found: " + path, "errorType": "NotFound"})
+            return
+        request_id, kind = m.group(1), m.group(2)
+
+        if kind == "response" and self.api._take_response_drop():
+            self._drop()
+            return
+
+        status, answer = self.api._accept_result(request_id, kind, headers, body)
+        self._send(status, answer)
+
+
+class RuntimeAPI:
+    """In-process Lambda Runtime API server (see module docstring)."""
+
+    def __init__(self, max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
+        self.max_response_size = max_response_size
+        self._cond = threading.Condition()
+        self._queue = collections.deque()
+        self._states = {}  # request id -> "queued" | "delivered" | "done"
+        self._stopping = False
+        self._next_faults = collections.deque()
+        self._response_drops = 0
+        self._waiting_next = 0
+        self.results = []  # accepted results in arrival order
+        self.rejected = []  # (Result, status) for POSTs that were refused
+        self.requests = []  # every request seen
+        self.delivered = []  # request ids handed out by /next, in order
+        self._server = None
+        self._thread = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self):
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.api = self
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="runtime-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    # -- queueing invocations ------------------------------------------------
+
+    def push(self, event, headers=None, request_id=None):
+        """Queue an invocation; returns its request id.
+
+        ``event`` may be bytes (sent verbatim) or any JSON-serialisable object
+        (a str is sent as a JSON string).  ``headers`` override/extend the defaults; a
+        header whose value is None is left out.
+        """
+        if isinstance(event, (bytes, bytearray)):
+            body = bytes(event)
+        else:
+            body = json.dumps(event).encode("utf-8")
+        rid = request_id or str(uuid.uuid4())
+        hdrs = {
+            "Lambda-Runtime-Aws-Request-Id": rid,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30000),
+            "Lambda-Runtime-Invoked-Function-Arn": DEFAULT_FUNCTION_ARN,
+            "Lambda-Runtime-Trace-Id": DEFAULT_TRACE_ID,
+        }
+        for key, value in (headers or {}).items():
+            for existing in list(hdrs):
+                if existing.lower() == key.lower():
+                    del hdrs[existing]
+            if value is not None:
+                hdrs[key] = str(value)
+        hdrs["Content-Type"] = "application/json"
+        with self._cond:
+            self._states[rid] = "queued"
+            self._queue.append(_Invocation(rid, body, hdrs))
+            self._cond.notify_all()
+        return rid
+
+    def _wait_invocation(self):
+        with self._cond:
+            self._waiting_next += 1
+            self._cond.notify_all()
+            try:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return None
+                inv = self._queue.popleft()
+                self._states[inv.request_id] = "delivered"
+                self.delivered.append(inv.request_id)
+                self._cond.notify_all()
+                return inv
+            finally:
+                self._waiting_next -= 1
+
+    # -- fault hooks ---------------------------------------------------------
+
+    def fail_next(self, count, mode="status", status=500):
+        """Make the next ``count`` GET /next calls fail (mode "status" or "close")."""
+        if mode not in ("status", "close"):
+            raise ValueError(mode)
+        with self._cond:
+            for _ in range(count):
+                self._next_faults.append((mode, status))
+
+    def drop_response_posts(self, count):
+        """Close the connection without answering the next ``count`` response POSTs."""
+        with self._cond:
+            self._response_drops += count
+
+    def _take_next_fault(self):
+        with self._cond:
+            if self._next_faults:
+                return self._next_faults.popleft()
+            return None
+
+    def _take_response_drop(self):
+        with self._cond:
+            if self._response_drops > 0:
+                self._response_drops -= 1
+                return True
+            return False
+
+    # -- recording -------------------------------------------------------------
+
+    def _record(self, request):
+        with self._cond:
+            self.requests.append(request)
+            self._cond.notify_all()
+
+    def _add_result(self, result):
+        with self._cond:
+            self.results.append(result)
+            self._cond.notify_all()
+
+    def _accept_result(self, request_id, kind, headers, body):
+        result = Result(request_id, kind, headers, body)
+        with self._cond:
+            state = self._states.get(request_id)
+            if state != "delivered":
+                self.rejected.append((result, 400))
+                self._cond.notify_all()
+                if state is None:
+                    return 400, {"errorMessage": "Invalid request ID",
+                                 "errorType": "InvalidRequestID"}
+                return 400, {"errorMessage": "Invalid state transition (request is %s)" % state,
+                             "errorType": "InvalidStateTransition"}
+            if kind == "response" and len(body) > self.max_response_size:
+                self.rejected.append((result, 413))
+                self._cond.notify_all()
+                return 413, {"errorMessage": "Exceeded maximum allowed payload size (%d bytes)."
+                             % self.max_response_size,
+                             "errorType": "RequestEntityTooLarge"}
+            self._states[request_id] = "done"
+            self.results.append(result)
+            self._cond.notify_all()
+        return 202, {"status": "OK"}
+
+    # -- waiting ---------------------------------------------------------------
+
+    def wait_for(self, predicate, timeout, describe="condition", alive=None):
+        """Wait until ``predicate()`` (called with the lock held) is true.
+
+        ``alive`` is an optional callable; when it returns False the wait is
+        abandoned early (e.g. the runtime process died).  Raises WaitTimeout.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout("timed out after %.1fs waiting for %s" % (timeout, describe))
+                if alive is not None and not alive():
+                    # one last look: the process may have posted and then exited
+                    value = predicate()
+                    if value:
+                        return value
+                    raise WaitTimeout("process exited while waiting for %s" % describe)
+                self._cond.wait(min(remaining, 0.05))
+
+    def wait_results(self, n, timeout=10.0, alive=None):
+        """Return the list of all results once at least ``n`` have arrived."""
+        try:
+            self.wait_for(lambda: len(self.results) >= n, timeout,
+                          "%d result(s)" % n, alive)
+        except WaitTimeout as exc:
+            with self._cond:
+                got = list(self.results)
+                rejected = list(self.rejected)
+            raise WaitTimeout("%s; got %d, last: %r; rejected: %r"
+                              % (exc, len(got), got[-3:], rejected[-3:])) from None
+        with self._cond:
+            return list(self.results)
+
+    def wait_result(self, request_id, timeout=10.0, alive=None):
+        """Return the result recorded for ``request_id``."""
+        def find():
+            for r in self.results:
+                if r.request_id == request_id:
+                    return r
+            return None
+        try:
+            return self.wait_for(find, timeout, "result for %s" % request_id, alive)
+        except WaitTimeout as exc:
+            with self._cond:
+                got = list(self.results)
+                rejected = list(self.rejected)
+            raise WaitTimeout("%s; %d result(s), last: %r; rejected: %r"
+                              % (exc, len(got), got[-3:], rejected[-3:])) from None
+
+    def wait_idle(self, timeout=10.0, alive=None):
+        """Wait until a GET /next is blocked on an empty queue."""
+        self.wait_for(lambda: self._waiting_next > 0 and not self._queue, timeout,
+                      "the runtime to poll /next on an empty queue", alive)
+
+    # -- inspection ------------------------------------------------------------
+
+    def results_for(self, request_id):
+        with self._cond:
+            return [r for r in self.results if r.request_id == request_id]
+
+    def requests_matching(self, method=None, path=None):
+        with self._cond:
+            return [r for r in self.requests
+                    if (method is None or r.method == method)
+                    and (path is None or r.path == path)]
+
+    def init_errors(self):
+        with self._cond:
+            return [r for r in self.results if r.kind == "init_error"]
+
+
+if __name__ == "__main__":
+    # Manual use: run a server and queue the events given on the command line.
+    api = RuntimeAPI().start()
+    print("AWS_LAMBDA_RUNTIME_API=%s" % api.address, flush=True)
+    for arg in sys.argv[1:]:
+        api.push(arg)
+    try:
+        seen = 0
+        while True:
+            results = api.wait_results(seen + 1, timeout=3600)
+            for r in results[seen:]:
+                print(r, flush=True)
+            seen = len(results)
+    except KeyboardInterrupt:
+        api.stop()

@@ -1,0 +1,1132 @@
+"""End-to-end tests for the moonrun binary against a real HTTP Runtime API.
+
+Run from the repository root with either of::
+
+    python3 -m unittest -v tests/test_runtime.py
+    python3 tests/test_runtime.py
+
+Environment:
+
+* ``MOONRUN_BIN``: the binary to test (default ``build/moonrun`` in the repo).
+* ``MOONRUN_WRAPPER``: a command prefix, e.g.
+  ``valgrind --error-exitcode=99 --leak-check=full``.  When set, the RSS test
+  is skipped (RSS is meaningless under a wrapper).
+* ``MOONRUN_TIMEOUT_SCALE``: float multiplier for every wait (default 1).
+* ``MOONRUN_SKIP_RSS``: set to 1 to skip the RSS test (e.g. ASan builds).
+"""
+
+import json
+import math
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from runtime_api import RuntimeAPI, WaitTimeout, NEXT_PATH, INIT_ERROR_PATH  # noqa: E402
+
+REPO = os.path.dirname(HERE)
+HANDLERS = os.path.join(HERE, "handlers")
+SCALE = float(os.environ.get("MOONRUN_TIMEOUT_SCALE") or "1")
+WRAPPER = shlex.split(os.environ.get("MOONRUN_WRAPPER") or "")
+
+ERROR_TYPE_HEADER = "lambda-runtime-function-error-type"
+ERROR_TYPE_HEADER_RE = re.compile(r"^(Runtime|Function)\.[A-Z][a-zA-Z]+$")
+
+FUNCTION_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "moonrun-test",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/moonrun-test",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2024/01/01/[$LATEST]0123456789abcdef",
+}
+
+
+def T(seconds):
+    """Scale a timeout by MOONRUN_TIMEOUT_SCALE."""
+    return seconds * SCALE
+
+
+def moonrun_bin():
+    path = os.environ.get("MOONRUN_BIN")
+    if path:
+        return os.path.abspath(path)
+    return os.path.join(REPO, "build", "moonrun")
+
+
+def setUpModule():  # noqa: N802 - unittest hook
+    path = moonrun_bin()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise RuntimeError("moonrun binary not found or not executable: %s "
+                           "(build it or set MOONRUN_BIN)" % path)
+
+
+class OutputCollector:
+    """Reads a pipe on a background thread and keeps everything it got."""
+
+    def __init__(self, pipe, name):
+        self._pipe = pipe
+        self._data = bytearray()
+        self._cond = threading.Condition()
+        self._eof = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        fd = self._pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self._cond:
+                if not chunk:
+                    self._eof = True
+                    self._cond.notify_all()
+                    return
+                self._data += chunk
+                self._cond.notify_all()
+
+    def data(self):
+        with self._cond:
+            return bytes(self._data)
+
+    def text(self):
+        return self.data().decode("utf-8", "replace")
+
+    def __len__(self):
+        with self._cond:
+            return len(self._data)
+
+    def wait_for(self, needle, timeout):
+        """Wait until ``needle`` (bytes) has been read; returns True/False."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while needle not in self._data:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    return needle in self._data
+                self._cond.wait(min(remaining, 0.1))
+            return True
+
+    def join(self, timeout):
+        self._thread.join(timeout)
+        try:
+            self._pipe.close()
+        except OSError:
+            pass
+
+
+class Moonrun:
+    """A moonrun process with captured stdout/stderr."""
+
+    def __init__(self, api_address, handler, task_root=HANDLERS, env=None, unset=()):
+        full_env = {}
+        for key, value in os.environ.items():
+            if key.startswith("AWS_") or key.startswith("LAMBDA_"):
+                continue
+            if key in ("_HANDLER", "_X_AMZN_TRACE_ID", "MOONRUN_MEMORY_LIMIT_MB"):
+                continue
+            full_env[key] = value
+        full_env.update(FUNCTION_ENV)
+        full_env["AWS_LAMBDA_RUNTIME_API"] = api_address
+        full_env["LAMBDA_TASK_ROOT"] = task_root
+        if handler is not None:
+            full_env["_HANDLER"] = handler
+        full_env.update(env or {})
+        for key in unset:
+            full_env.pop(key, None)
+        self.argv = WRAPPER + [moonrun_bin()]
+        self.proc = subprocess.Popen(
+            self.argv, env=full_env, cwd="/", stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.pid = self.proc.pid
+        self.stdout = OutputCollector(self.proc.stdout, "moonrun-stdout")
+        self.stderr = OutputCollector(self.proc.stderr, "moonrun-stderr")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait(self, timeout):
+        """Wait for exit; returns the exit code or None on timeout."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.stdout.join(T(5))
+        self.stderr.join(T(5))
+        return rc
+
+    def terminate(self, timeout=None):
+        """SIGTERM, then wait; returns the exit code or None if it hung."""
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        return self.wait(T(15) if timeout is None else timeout)
+
+    def kill(self):
+        """Cleanup: make sure nothing we started survives."""
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    self.proc.kill()
+                except ProcessLookupError:
+                    pass
+        try:
+            self.proc.wait(T(10))
+        except subprocess.TimeoutExpired:
+            pass
+        self.stdout.join(1)
+        self.stderr.join(1)
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/%d/status" % self.pid)
+
+
+class MoonrunTestCase(unittest.TestCase):
+    maxDiff = 4000
+
+    def setUp(self):
+        self.api = self.new_api()
+        self.proc = None
+
+    def new_api(self, **kwargs):
+        api = RuntimeAPI(**kwargs).start()
+        self.addCleanup(api.stop)
+        return api
+
+    def start(self, handler, api=None, **kwargs):
+        api = api or self.api
+        proc = Moonrun(api.address, handler, **kwargs)
+        proc.api = api
+        self.addCleanup(proc.kill)  # runs before api.stop (cleanups are LIFO)
+        if api is self.api:
+            self.proc = proc
+        return proc
+
+    # -- diagnostics ---------------------------------------------------------
+
+    def describe_proc(self, proc=None):
+        proc = proc or self.proc
+        if proc is None:
+            return ""
+        rc = proc.proc.poll()
+        return ("\n--- moonrun (%s) ---\n--- stdout ---\n%s\n--- stderr ---\n%s"
+                % ("running" if rc is None else "exit code %s" % rc,
+                   proc.stdout.text()[-4000:], proc.stderr.text()[-8000:]))
+
+    def fail_with_output(self, message, proc=None):
+        self.fail("%s%s" % (message, self.describe_proc(proc)))
+
+    # -- waiting ---------------------------------------------------------------
+
+    def result(self, request_id, timeout=10, api=None, proc=None):
+        api = api or self.api
+        proc = proc or self.proc
+        try:
+            return api.wait_result(request_id, T(timeout), alive=proc.alive if proc else None)
+        except WaitTimeout as exc:
+            self.fail_with_output(str(exc), proc)
+
+    def invoke(self, event, headers=None, timeout=10):
+        rid = self.api.push(event, headers=headers)
+        return self.result(rid, timeout)
+
+    def wait_idle(self, timeout=10):
+        try:
+            self.api.wait_idle(T(timeout), alive=self.proc.alive)
+        except WaitTimeout as exc:
+            self.fail_with_output(str(exc))
+
+    def stop(self, proc=None):
+        """SIGTERM the runtime and require a clean exit (code 0)."""
+        proc = proc or self.proc
+        api = getattr(proc, "api", None)
+        if api is not None and proc.alive():
+            # Signal only once the runtime is back in GET /next, so that this
+            # generic check does not depend on the SIGTERM-before-poll race
+            # (that race has its own test: test_sigterm_right_after_response).
+            try:
+                api.wait_idle(T(10), alive=proc.alive)
+            except WaitTimeout:
+                pass
+        rc = proc.terminate()
+        if rc is None:
+            self.fail_with_output("moonrun did not exit within %.0fs of SIGTERM" % T(15), proc)
+        if rc != 0:
+            self.fail_with_output("moonrun exited with %s after SIGTERM (expected 0)" % rc, proc)
+
+    # -- assertions --------------------------------------------------------------
+
+    def assertResponse(self, result, expected=None, msg=None):
+        if result.kind != "response":
+            self.fail_with_output("expected a response, got %r" % (result,))
+        if expected is not None:
+            self.assertEqual(result.json(), expected, msg)
+        return result.json() if expected is None else expected
+
+    def assertErrorBody(self, result, kind="error"):
+        """Check the shape shared by invocation and init errors; returns the body."""
+        if result.kind != kind:
+            self.fail_with_output("expected %s post, got %r" % (kind, result))
+        try:
+            body = result.json()
+        except ValueError as exc:
+            self.fail_with_output("error body is not JSON (%s): %r" % (exc, result.body))
+        self.assertIsInstance(body, dict, result)
+        self.assertIsInstance(body.get("errorMessage"), str, body)
+        self.assertIsInstance(body.get("errorType"), str, body)
+        self.assertIsInstance(body.get("stackTrace"), list, body)
+        for frame in body["stackTrace"]:
+            self.assertIsInstance(frame, str, body)
+        header = result.header(ERROR_TYPE_HEADER)
+        self.assertIsNotNone(header, "missing Lambda-Runtime-Function-Error-Type: %r" % result)
+        self.assertRegex(header, ERROR_TYPE_HEADER_RE)
+        return body
+
+    def assertInvocationError(self, result, error_type=None, header=None):
+        body = self.assertErrorBody(result, "error")
+        if error_type is not None:
+            self.assertEqual(body["errorType"], error_type, body)
+        if header is not None:
+            self.assertEqual(result.header(ERROR_TYPE_HEADER), header, body)
+        return body
+
+
+# ---------------------------------------------------------------------------
+# Basics
+# ---------------------------------------------------------------------------
+
+class TestBasics(MoonrunTestCase):
+
+    def test_echo_round_trips(self):
+        self.start("echo.handler")
+        events = [
+            {"hello": "world", "n": 1, "list": [1, 2, 3], "nested": {"ok": True}},
+            [1, "two", {"three": 3}],
+            "just a string",
+            12345,
+            True,
+        ]
+        for event in events:
+            with self.subTest(event=event):
+                self.assertResponse(self.invoke(event), event)
+        # the runtime used the documented endpoints only
+        for req in self.api.requests:
+            self.assertTrue(req.path == NEXT_PATH or req.path.endswith("/response"), req)
+        self.stop()
+
+    def test_response_posted_to_matching_request_id(self):
+        self.start("echo.handler")
+        rid = self.api.push({"x": 1}, request_id="my-fixed-request-id-0001")
+        r = self.result(rid)
+        self.assertEqual(r.request_id, "my-fixed-request-id-0001")
+        posts = self.api.requests_matching("POST")
+        self.assertEqual([p.path for p in posts],
+                         ["/2018-06-01/runtime/invocation/my-fixed-request-id-0001/response"])
+        self.assertEqual(self.api.rejected, [])
+        self.stop()
+
+    def test_state_survives_between_invocations(self):
+        self.start("counter.handler")
+        for i in range(1, 6):
+            self.assertResponse(self.invoke({}), {"count": i, "global": i})
+        self.stop()
+
+    def test_dotted_module_require_and_package_loaded(self):
+        self.start("pkg.mod.handler")
+        self.assertResponse(self.invoke({"n": 21}),
+                            {"doubled": 42, "shared": "shared-module", "registered": True})
+        self.stop()
+
+    def test_path_module(self):
+        self.start("nested/deep/mod.run")
+        self.assertResponse(self.invoke({"x": 7}), "nested:7")
+        self.stop()
+
+    def test_global_handler(self):
+        self.start("globals_only.handle")
+        self.assertResponse(self.invoke({"a": 1}), {"from": "global", "got": {"a": 1}})
+        self.stop()
+
+    def test_global_fallback_when_table_lacks_function(self):
+        self.start("globals_fallback.fallback")
+        self.assertResponse(self.invoke({}), "global fallback")
+        self.stop()
+
+    def test_sigterm_while_idle_exits_zero(self):
+        self.start("echo.handler")
+        self.assertResponse(self.invoke({"a": 1}), {"a": 1})
+        self.wait_idle()
+        self.stop()
+
+    def test_sigterm_right_after_response(self):
+        """SIGTERM may arrive at any moment, e.g. just before the next poll."""
+        for i in range(25):
+            api = self.new_api()
+            proc = self.start("echo.handler", api=api)
+            rid = api.push({"i": i})
+            self.result(rid, api=api, proc=proc)
+            rc = proc.terminate()  # no wait for the runtime to be idle, on purpose
+            if rc != 0:
+                self.fail_with_output("iteration %d: exit code %s after SIGTERM sent right "
+                                      "after the response was posted (None = still running: "
+                                      "the signal was lost before the next poll)" % (i, rc), proc)
+
+    def test_sigterm_during_invocation_finishes_it(self):
+        self.start("output.slow")
+        rid = self.api.push({"n": 1, "seconds": 1.0 * max(1.0, min(SCALE, 3.0))})
+        if not self.proc.stdout.wait_for(b"started 1\n", T(10)):
+            self.fail_with_output("handler never printed 'started 1'")
+        os.kill(self.proc.pid, signal.SIGTERM)
+        r = self.result(rid, timeout=15)
+        self.assertResponse(r, {"finished": 1})
+        rc = self.proc.wait(T(15))
+        if rc != 0:
+            self.fail_with_output("expected exit code 0 after SIGTERM, got %s" % rc)
+
+
+# ---------------------------------------------------------------------------
+# Init errors
+# ---------------------------------------------------------------------------
+
+class TestInitErrors(MoonrunTestCase):
+
+    def run_init_error(self, handler, expected_type, task_root=HANDLERS, unset=()):
+        api = self.new_api()
+        proc = self.start(handler, api=api, task_root=task_root, unset=unset)
+        try:
+            # stop early if the runtime goes on to poll /next instead
+            api.wait_for(lambda: api.init_errors() or api.requests_matching("GET", NEXT_PATH),
+                         T(10), "an init error", alive=proc.alive)
+        except WaitTimeout as exc:
+            self.fail_with_output("_HANDLER=%r: %s" % (handler, exc), proc)
+        if not api.init_errors():
+            self.fail_with_output("_HANDLER=%r: polled /next instead of posting an init error: %r"
+                                  % (handler, api.results), proc)
+        rc = proc.wait(T(10))
+        if rc is None:
+            self.fail_with_output("_HANDLER=%r: still running after init error" % handler, proc)
+        self.assertNotEqual(rc, 0, "_HANDLER=%r: exit code should be non-zero" % handler)
+        [err] = api.init_errors()
+        body = self.assertErrorBody(err, "init_error")
+        self.assertEqual(body["errorType"], expected_type, (handler, body))
+        self.assertEqual(err.header(ERROR_TYPE_HEADER), expected_type, (handler, body))
+        self.assertEqual(api.requests_matching("GET", NEXT_PATH), [],
+                         "_HANDLER=%r: must not poll /next after an init error" % handler)
+        self.assertTrue(proc.stderr.text().strip(),
+                        "_HANDLER=%r: expected a message on stderr" % handler)
+        self.assertEqual(api.results, [err])
+        return body
+
+    def test_malformed_handler_names(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "root")
+            os.mkdir(root)
+            # a perfectly valid module just outside the task root: if the
+            # runtime let "../" through it would load this successfully
+            with open(os.path.join(tmp, "escape.lua"), "w") as f:
+                f.write("return { handler = function() return 'escaped' end }\n")
+            with open(os.path.join(root, "mod.lua"), "w") as f:
+                f.write("return { handler = function() return 'ok' end }\n")
+            for name in ["nodot", "mod.", ".func", "mod.1bad", "../escape.handler", ""]:
+                with self.subTest(handler=name):
+                    self.run_init_error(name, "Runtime.MalformedHandlerName", task_root=root)
+
+    def test_handler_unset(self):
+        self.run_init_error(None, "Runtime.MalformedHandlerName", unset=("_HANDLER",))
+
+    def test_missing_module(self):
+        body = self.run_init_error("missing_module.handler", "Runtime.ImportModuleError")
+        self.assertIn("missing_module.lua", body["errorMessage"])
+
+    def test_missing_nested_module(self):
+        body = self.run_init_error("no.such.mod.handler", "Runtime.ImportModuleError")
+        self.assertIn("no/such/mod.lua", body["errorMessage"])
+
+    def test_syntax_error(self):
+        body = self.run_init_error("syntax_error.handler", "Runtime.UserCodeSyntaxError")
+        self.assertIn("syntax_error.lua", body["errorMessage"])
+        self.assertRegex(body["errorMessage"], r"\b3\b")
+
+    def test_handler_function_missing(self):
+        body = self.run_init_error("echo.nosuch", "Runtime.HandlerNotFound")
+        self.assertIn("nosuch", body["errorMessage"])
+
+    def test_handler_not_a_function(self):
+        self.run_init_error("not_a_function.handler", "Runtime.HandlerNotFound")
+
+    def test_module_init_error(self):
+        body = self.run_init_error("init_error.handler", "Runtime.ModuleInitError")
+        self.assertIn("module init exploded", body["errorMessage"])
+
+
+# ---------------------------------------------------------------------------
+# Invocation errors (each followed by a successful invocation)
+# ---------------------------------------------------------------------------
+
+class TestInvocationErrors(MoonrunTestCase):
+
+    def error_then_ok(self, event, error_type=None, header=None, env=None):
+        self.start("errors.handler", env=env)
+        rid = self.api.push(event)
+        err = self.result(rid, timeout=20)
+        body = self.assertInvocationError(err, error_type, header)
+        # the same process must keep serving
+        self.assertResponse(self.invoke({"kind": "ok"}), {"ok": True, "kind": "ok"})
+        self.stop()
+        return body
+
+    def assertStackMentionsHandler(self, body):
+        self.assertTrue(body["stackTrace"], body)
+        self.assertTrue(any("errors.lua" in frame for frame in body["stackTrace"]), body)
+
+    def test_error_string(self):
+        body = self.error_then_ok({"kind": "error"}, "Error", "Function.Error")
+        self.assertRegex(body["errorMessage"], r"errors\.lua:\d+: boom")
+        self.assertStackMentionsHandler(body)
+
+    def test_assert(self):
+        body = self.error_then_ok({"kind": "assert"}, "Error", "Function.Error")
+        self.assertIn("assertion went wrong", body["errorMessage"])
+        self.assertStackMentionsHandler(body)
+
+    def test_runtime_fault_index_nil(self):
+        body = self.error_then_ok({"kind": "index_nil"}, "Error", "Function.Error")
+        self.assertRegex(body["errorMessage"], r"errors\.lua:\d+: attempt to index")
+        self.assertStackMentionsHandler(body)
+
+    def test_error_table(self):
+        body = self.error_then_ok({"kind": "table"}, "ValidationError", "Function.ValidationError")
+        self.assertEqual(body["errorMessage"], "bad input")
+
+    def test_error_table_with_code(self):
+        self.error_then_ok({"kind": "code"}, "AccessDenied", "Function.AccessDenied")
+
+    def test_error_table_with_invalid_type_name(self):
+        self.error_then_ok({"kind": "bad_type"}, "bad-type", "Function.Error")
+
+    def test_error_table_with_tostring(self):
+        body = self.error_then_ok({"kind": "tostring"})
+        self.assertEqual(body["errorMessage"], "custom tostring message")
+
+    def test_error_table_whose_tostring_raises(self):
+        self.error_then_ok({"kind": "tostring_raises"})
+
+    def test_error_number(self):
+        body = self.error_then_ok({"kind": "number"}, "Error", "Function.Error")
+        self.assertIn("42", body["errorMessage"])
+
+    def test_error_nil(self):
+        body = self.error_then_ok({"kind": "nil"}, "Error", "Function.Error")
+        self.assertIn("nil", body["errorMessage"])
+
+    def test_stack_overflow(self):
+        self.error_then_ok({"kind": "recursion"}, "StackOverflow", "Function.StackOverflow")
+
+    def test_out_of_memory_huge_string(self):
+        # One 1 GiB allocation against a 64 MB heap cap.  (The spec's example
+        # string.rep("x", 1 << 40) cannot be used: Lua 5.4 rejects it with
+        # "resulting string too large" before allocating anything.)
+        self.error_then_ok({"kind": "oom_rep"}, "OutOfMemory", "Function.OutOfMemory",
+                           env={"MOONRUN_MEMORY_LIMIT_MB": "64"})
+
+    def test_out_of_memory_heap_limit(self):
+        self.error_then_ok({"kind": "oom_table"}, "OutOfMemory", "Function.OutOfMemory",
+                           env={"MOONRUN_MEMORY_LIMIT_MB": "64"})
+
+    def marshal_error(self, kind):
+        return self.error_then_ok({"kind": kind}, "Runtime.MarshalError", "Runtime.MarshalError")
+
+    def test_marshal_function_names_path(self):
+        body = self.marshal_error("marshal_function")
+        self.assertIn("result.items[3]", body["errorMessage"])
+
+    def test_marshal_cycle(self):
+        body = self.marshal_error("cycle")
+        self.assertIn("cycle", body["errorMessage"].lower())
+
+    def test_marshal_nan(self):
+        body = self.marshal_error("nan")
+        self.assertIn("nan", body["errorMessage"].lower())
+        self.assertIn("result.values.bad", body["errorMessage"])
+
+    def test_marshal_inf(self):
+        body = self.marshal_error("inf")
+        self.assertIn("inf", body["errorMessage"].lower())
+        self.assertIn("result.values.big", body["errorMessage"])
+
+    def test_marshal_negative_inf(self):
+        body = self.marshal_error("neg_inf")
+        self.assertIn("inf", body["errorMessage"].lower())
+        self.assertIn("result.values.small", body["errorMessage"])
+
+    def test_marshal_invalid_utf8(self):
+        self.marshal_error("invalid_utf8")
+
+    def test_marshal_bad_keys(self):
+        for kind in ["float_key", "bool_key", "table_key"]:
+            with self.subTest(kind=kind):
+                self.api = self.new_api()
+                self.marshal_error(kind)
+
+    def test_marshal_userdata(self):
+        self.marshal_error("userdata")
+
+    def test_marshal_too_deep(self):
+        self.error_then_ok({"kind": "deep", "depth": 1001},
+                           "Runtime.MarshalError", "Runtime.MarshalError")
+
+    def test_marshal_depth_1000_is_fine(self):
+        self.start("errors.handler")
+        r = self.invoke({"kind": "deep", "depth": 1000})
+        self.assertEqual(r.kind, "response", r)
+        compact = re.sub(rb"\s+", b"", r.body)
+        self.assertEqual(compact, b"[" * 999 + b"{}" + b"]" * 999)
+        self.stop()
+
+    def test_all_errors_in_one_process(self):
+        """Many different failures back to back must not wear the runtime down."""
+        self.start("errors.handler", env={"MOONRUN_MEMORY_LIMIT_MB": "64"})
+        kinds = ["error", "assert", "index_nil", "table", "code", "bad_type", "tostring",
+                 "tostring_raises", "number", "nil", "recursion", "oom_rep", "oom_table",
+                 "marshal_function", "cycle", "nan", "inf", "invalid_utf8", "float_key"]
+        for _ in range(3):
+            for kind in kinds:
+                with self.subTest(kind=kind):
+                    r = self.invoke({"kind": kind}, timeout=20)
+                    self.assertInvocationError(r)
+                    self.assertResponse(self.invoke({"kind": "ok"}), {"ok": True, "kind": "ok"})
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# Payload sizes
+# ---------------------------------------------------------------------------
+
+def _big_text(n):
+    pattern = "The quick brown fox jumps over the lazy dog 0123456789. "
+    return (pattern * (n // len(pattern) + 1))[:n]
+
+
+class TestPayloads(MoonrunTestCase):
+
+    def test_6mb_event_echoed(self):
+        self.start("echo.handler")
+        event = {"data": _big_text(6_000_000)}
+        r = self.invoke(event, timeout=30)
+        self.assertEqual(r.kind, "response", r)
+        got = r.json()
+        self.assertEqual(len(got["data"]), 6_000_000)
+        self.assertTrue(got == event, "6 MB event was not echoed intact")
+        self.stop()
+
+    def test_6mb_response(self):
+        self.start("errors.handler")
+        r = self.invoke({"kind": "big", "size": 6_000_000}, timeout=30)
+        self.assertEqual(r.kind, "response", r)
+        got = r.json()
+        self.assertEqual(len(got), 6_000_000)
+        self.assertEqual(got, "x" * 6_000_000)
+        self.stop()
+
+    def test_response_too_large_413(self):
+        self.start("errors.handler")
+        rid = self.api.push({"kind": "big", "size": 7_000_000})
+        r = self.result(rid, timeout=30)
+        body = self.assertInvocationError(r, "Function.ResponseSizeTooLarge")
+        self.assertTrue(any(status == 413 for _, status in self.api.rejected),
+                        "server never answered 413: %r" % (self.api.rejected,))
+        self.assertEqual(len(self.api.results_for(rid)), 1)
+        self.assertIsInstance(body["errorMessage"], str)
+        self.assertResponse(self.invoke({"kind": "ok"}), {"ok": True, "kind": "ok"})
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# JSON
+# ---------------------------------------------------------------------------
+
+class TestJson(MoonrunTestCase):
+
+    def test_null_event(self):
+        self.start("echo.handler")
+        r = self.invoke(b"null")
+        self.assertEqual(r.kind, "response", r)
+        self.assertEqual(r.body.strip(), b"null")
+        self.stop()
+
+    def test_structure_round_trip(self):
+        self.start("echo.handler")
+        event = {
+            "null": None,
+            "with_nulls": [1, None, 3],
+            "empty_array": [],
+            "empty_object": {},
+            "array_of_empty_array": [[]],
+            "array_of_empty_object": [{}],
+            "nested": {"x": {"y": {"z": [1, [2, [3, {"w": []}]]]}}},
+            "bools": [True, False],
+            "": "empty key",
+        }
+        self.assertResponse(self.invoke(event), event)
+        self.assertResponse(self.invoke([]), [])
+        self.assertResponse(self.invoke({}), {})
+        self.assertResponse(self.invoke([[], {}]), [[], {}])
+        self.stop()
+
+    def test_unicode_round_trip(self):
+        self.start("echo.handler")
+        raw = ('{"raw":"caf\u00e9 \U0001F600 \u65e5\u672c",'
+               '"esc":"caf\\u00e9 \\ud83d\\ude00 \\u65e5\\u672c",'
+               '"ctl":"a\\u0001b\\n\\t\\r\\b\\f\\"\\\\\\/ \\u001f",'
+               '"nul":"x\\u0000y"}').encode("utf-8")
+        r = self.invoke(raw)
+        self.assertEqual(r.kind, "response", r)
+        got = r.json()
+        expected = {
+            "raw": "caf\u00e9 \U0001F600 \u65e5\u672c",
+            "esc": "caf\u00e9 \U0001F600 \u65e5\u672c",
+            "ctl": "a\u0001b\n\t\r\b\f\"\\/ \u001f",
+            "nul": "x\u0000y",
+        }
+        self.assertEqual(got, expected)
+        # non-ASCII is written as UTF-8, not as \u escapes
+        self.assertEqual(r.body.count("\U0001F600".encode("utf-8")), 2, r.body)
+        self.assertEqual(r.body.count("\u65e5\u672c".encode("utf-8")), 2, r.body)
+        self.assertNotIn(b"\\ud83d", r.body.lower())
+        self.assertNotIn(b"\\u00e9", r.body.lower())
+        # control characters are escaped
+        self.assertIsNone(re.search(rb"[\x00-\x1f]", r.body), r.body)
+        self.stop()
+
+    def test_escaped_surrogate_pair_decodes_to_utf8(self):
+        self.start("json_probe.describe")
+        raw = b'{"values":{"astral":"\\ud83d\\ude00","bmp":"\\u00e9","nul":"a\\u0000b"}}'
+        r = self.invoke(raw)
+        got = self.assertResponse(r)
+        self.assertEqual(got["astral"], {"t": "string", "len": 4, "bytes": [0xF0, 0x9F, 0x98, 0x80]})
+        self.assertEqual(got["bmp"], {"t": "string", "len": 2, "bytes": [0xC3, 0xA9]})
+        self.assertEqual(got["nul"], {"t": "string", "len": 3, "bytes": [0x61, 0, 0x62]})
+        self.stop()
+
+    def test_number_types_after_decode(self):
+        self.start("json_probe.describe")
+        raw = (b'{"values":{'
+               b'"two53p1":9007199254740993,'
+               b'"int64max":9223372036854775807,'
+               b'"int64min":-9223372036854775808,'
+               b'"zero":0,'
+               b'"neg":-42,'
+               b'"beyond":9223372036854775808,'
+               b'"beyond_neg":-9223372036854775809,'
+               b'"huge":123456789012345678901234567890,'
+               b'"one_point_zero":1.0,'
+               b'"exp":1e2,'
+               b'"exp_upper":1E+2,'
+               b'"tenth":0.1,'
+               b'"null":null'
+               b'}}')
+        got = self.assertResponse(self.invoke(raw))
+        self.assertEqual(got["two53p1"], {"t": "integer", "s": "9007199254740993"})
+        self.assertEqual(got["int64max"], {"t": "integer", "s": "9223372036854775807"})
+        self.assertEqual(got["int64min"], {"t": "integer", "s": "-9223372036854775808"})
+        self.assertEqual(got["zero"], {"t": "integer", "s": "0"})
+        self.assertEqual(got["neg"], {"t": "integer", "s": "-42"})
+        for key in ["beyond", "beyond_neg", "huge", "one_point_zero", "exp", "exp_upper", "tenth"]:
+            self.assertEqual(got[key]["t"], "float", (key, got[key]))
+        self.assertEqual(float(got["beyond"]["s"]), 9223372036854775808.0)
+        self.assertEqual(float(got["beyond_neg"]["s"]), -9223372036854775809.0)
+        self.assertEqual(float(got["huge"]["s"]), 123456789012345678901234567890.0)
+        self.assertEqual(float(got["exp"]["s"]), 100.0)
+        self.assertEqual(float(got["tenth"]["s"]), 0.1)
+        self.assertEqual(got["null"], {"t": "null"})
+        self.stop()
+
+    def test_number_round_trip(self):
+        self.start("echo.handler")
+        raw = (b'[9007199254740993,9223372036854775807,-9223372036854775808,0,-1,'
+               b'9223372036854775808,0.1,1e-300,1.0,2.5e+300,-0.0,5e-324,'
+               b'1.7976931348623157e308,123.456,-2.2250738585072014e-308,100.0]')
+        r = self.invoke(raw)
+        self.assertEqual(r.kind, "response", r)
+        got = r.json()
+        ints = [9007199254740993, 9223372036854775807, -9223372036854775808, 0, -1]
+        for i, want in enumerate(ints):
+            self.assertIsInstance(got[i], int, (i, r.body))
+            self.assertEqual(got[i], want, (i, r.body))
+        floats = [9223372036854775808.0, 0.1, 1e-300, 1.0, 2.5e300, -0.0, 5e-324,
+                  1.7976931348623157e308, 123.456, -2.2250738585072014e-308, 100.0]
+        for j, want in enumerate(floats):
+            v = got[len(ints) + j]
+            self.assertIsInstance(v, float, (want, r.body))
+            self.assertEqual(v, want, r.body)
+            self.assertEqual(math.copysign(1.0, v), math.copysign(1.0, want), (want, r.body))
+        self.stop()
+
+    def test_result_encoding(self):
+        self.start("json_probe.returns")
+        cases = {
+            "hi": b'"hi"',
+            "int": b"42",
+            "neg": b"-7",
+            "maxint": b"9223372036854775807",
+            "minint": b"-9223372036854775808",
+            "true": b"true",
+            "false": b"false",
+            "nil": b"null",
+            "none": b"null",
+            "null": b"null",
+        }
+        for what, expected in cases.items():
+            with self.subTest(what=what):
+                r = self.invoke({"what": what})
+                self.assertEqual(r.kind, "response", r)
+                self.assertEqual(r.body.strip(), expected)
+        floats = {"float_one": 1.0, "float_tenth": 0.1, "tiny": 1e-300}
+        for what, expected in floats.items():
+            with self.subTest(what=what):
+                r = self.invoke({"what": what})
+                v = r.json()
+                self.assertIsInstance(v, float, r.body)
+                self.assertEqual(v, expected)
+                self.assertRegex(r.body.strip().decode(), r"[.eE]")
+        structured = {
+            "empty_table": {},
+            "empty_array": [],
+            "marked_array": [1, 2],
+            "sequence": [1, "two", 3.5, False],
+            "int_keys": {"200": "ok", "404": "missing"},
+            "sparse": {"1": "a", "3": "c"},
+            "nulls": {"a": None, "list": [1, None, 3]},
+            "nested": {"a": {"b": {"c": [1, {"d": "e"}]}}},
+            "unicode": {"s": "caf\u00e9 \U0001F600 \u65e5\u672c"},
+            "escapes": {"s": "q\"b\\s/n\nt\tc\x01d\x1fe\x7f"},
+        }
+        for what, expected in structured.items():
+            with self.subTest(what=what):
+                r = self.invoke({"what": what})
+                self.assertResponse(r, expected)
+                self.assertIsNone(re.search(rb"[\x00-\x1f]", r.body), r.body)
+        r = self.invoke({"what": "unicode"})
+        self.assertIn("\U0001F600".encode("utf-8"), r.body)
+        self.assertNotIn(b"\\u", r.body)
+        self.stop()
+
+    def test_json_module(self):
+        self.start("json_probe.module")
+        got = self.assertResponse(self.invoke({"n": None}))
+        self.assertIs(got["same_null"], True)
+        self.assertIs(got["event_null_is_sentinel"], True)
+        self.assertEqual(json.loads(got["encode_obj"]), {"a": 1})
+        self.assertEqual(json.loads(got["encode_arr"]), [1, 2, 3])
+        self.assertEqual(json.loads(got["encode_empty_array"]), [])
+        self.assertEqual(json.loads(got["encode_str"]), "x\"y")
+        self.assertEqual(got["encode_null"].strip(), "null")
+        self.assertEqual(got["decoded_k1_type"], "integer")
+        self.assertEqual(got["decoded_k2_type"], "float")
+        self.assertIs(got["decoded_k4_null"], True)
+        self.assertEqual(got["decoded_len"], 5)
+        self.assertEqual(got["reencode_empty"].strip(), "[]")
+        self.assertIs(got["bad_decode_ok"], False)
+        self.assertEqual(got["bad_decode_msg_type"], "string")
+        self.assertTrue(got["bad_decode_msg"])
+        self.assertIs(got["bad_encode_ok"], False)
+        self.assertEqual(got["bad_encode_msg_type"], "string")
+        self.stop()
+
+    def unmarshal_cases(self, cases):
+        self.start("echo.handler")
+        for raw in cases:
+            with self.subTest(event=raw[:80]):
+                r = self.invoke(raw)
+                self.assertInvocationError(r, "Runtime.UnmarshalError", "Runtime.UnmarshalError")
+                self.assertResponse(self.invoke({"ok": 1}), {"ok": 1})
+        self.stop()
+
+    def test_invalid_utf8_event(self):
+        self.unmarshal_cases([
+            b'{"s":"abc\xff"}',
+            b'{"s":"\xe6\x97"}',          # truncated multi-byte sequence
+            b'{"s":"\xc0\xaf"}',          # overlong encoding
+            b'{"s":"\xed\xa0\x80"}',      # UTF-8 encoded surrogate
+            b'{"s":"\xf4\x90\x80\x80"}',  # beyond U+10FFFF
+            b'{"k\xff":1}',               # invalid UTF-8 in a key
+        ])
+
+    def test_unpaired_surrogate_escape(self):
+        self.unmarshal_cases([
+            b'{"s":"\\ud800"}',
+            b'{"s":"\\udc00"}',
+            b'{"s":"\\ud83dx"}',
+            b'{"s":"\\ud83d\\u0041"}',
+        ])
+
+    def test_invalid_json(self):
+        self.unmarshal_cases([
+            b'{"a":',
+            b'{"a" 1}',
+            b'[1,2,]',
+            b'{"a":1,}',
+            b'nul',
+            b'{"a":1} trailing',
+            b"{'a':1}",
+            b'{"a":01}',
+            b'"raw\x01control"',
+            b'"bad \\x41 escape"',
+            b'NaN',
+            b'[1 2]',
+            b'{"a":"unterminated',
+        ])
+
+    def test_deep_nesting_event(self):
+        self.start("echo.handler")
+        ok = b"[" * 1000 + b"]" * 1000
+        r = self.invoke(ok)
+        self.assertEqual(r.kind, "response", r)
+        self.assertEqual(re.sub(rb"\s+", b"", r.body), ok)
+        for raw in [b"[" * 1001 + b"]" * 1001,
+                    b'{"a":' * 1001 + b"1" + b"}" * 1001,
+                    b"[" * 200000 + b"]" * 200000]:
+            with self.subTest(size=len(raw)):
+                err = self.invoke(raw)
+                self.assertInvocationError(err, "Runtime.UnmarshalError", "Runtime.UnmarshalError")
+                self.assertResponse(self.invoke({"ok": 1}), {"ok": 1})
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# Context
+# ---------------------------------------------------------------------------
+
+class TestContext(MoonrunTestCase):
+
+    def test_context_fields(self):
+        self.start("context.handler")
+        deadline = int(time.time() * 1000) + 20000
+        client_context = {"client": {"installation_id": "inst-1", "app_title": "App"},
+                          "custom": {"k": "v"}, "env": {"platform": "test"}}
+        identity = {"cognitoIdentityId": "us-east-1:abc", "cognitoIdentityPoolId": "pool-1"}
+        trace = "Root=1-66666666-abcdefabcdefabcdefabcdef;Parent=1234567890abcdef;Sampled=0"
+        rid = self.api.push({}, headers={
+            "Lambda-Runtime-Deadline-Ms": str(deadline),
+            "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:eu-west-1:111122223333:function:f:alias",
+            "Lambda-Runtime-Trace-Id": trace,
+            "Lambda-Runtime-Client-Context": json.dumps(client_context),
+            "Lambda-Runtime-Cognito-Identity": json.dumps(identity),
+            "Lambda-Runtime-Foo-Bar": "baz qux",
+        })
+        got = self.assertResponse(self.result(rid))
+        self.assertEqual(got["aws_request_id"], rid)
+        self.assertEqual(got["invoked_function_arn"],
+                         "arn:aws:lambda:eu-west-1:111122223333:function:f:alias")
+        self.assertEqual(got["deadline_ms"], deadline)
+        self.assertEqual(got["deadline_ms_type"], "integer")
+        self.assertEqual(got["trace_id"], trace)
+        self.assertEqual(got["env_trace"], trace)
+        self.assertEqual(got["client_context"], client_context)
+        self.assertEqual(got["identity"], identity)
+        self.assertEqual(got["function_name"], FUNCTION_ENV["AWS_LAMBDA_FUNCTION_NAME"])
+        self.assertEqual(got["function_version"], FUNCTION_ENV["AWS_LAMBDA_FUNCTION_VERSION"])
+        self.assertEqual(got["memory_limit_in_mb"], 128)
+        self.assertEqual(got["memory_limit_type"], "integer")
+        self.assertEqual(got["log_group_name"], FUNCTION_ENV["AWS_LAMBDA_LOG_GROUP_NAME"])
+        self.assertEqual(got["log_stream_name"], FUNCTION_ENV["AWS_LAMBDA_LOG_STREAM_NAME"])
+        self.assertEqual(got["foo_bar"], "baz qux")
+        self.assertEqual(got["remaining_type"], "integer")
+        self.assertGreater(got["remaining"], 0)
+        self.assertLessEqual(got["remaining"], 20000)
+        self.assertGreater(got["remaining"], 20000 - T(10) * 1000)
+        self.stop()
+
+    def test_optional_headers_absent(self):
+        self.start("context.handler")
+        got = self.assertResponse(self.invoke({}))
+        self.assertIsNone(got["client_context"])
+        self.assertIsNone(got["identity"])
+        self.assertIsNone(got["foo_bar"])
+        self.stop()
+
+    def test_trace_env_follows_header(self):
+        self.start("context.handler")
+        first = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Trace-Id": "Root=1-aaa"}))
+        self.assertEqual(first["trace_id"], "Root=1-aaa")
+        self.assertEqual(first["env_trace"], "Root=1-aaa")
+        second = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Trace-Id": None}))
+        self.assertIsNone(second["trace_id"])
+        self.assertIsNone(second["env_trace"], "_X_AMZN_TRACE_ID must be unset without a trace header")
+        third = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Trace-Id": "Root=1-ccc"}))
+        self.assertEqual(third["env_trace"], "Root=1-ccc")
+        self.stop()
+
+    def test_remaining_time_never_negative(self):
+        self.start("context.handler")
+        past = int(time.time() * 1000) - 5000
+        got = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Deadline-Ms": str(past)}))
+        self.assertEqual(got["remaining"], 0)
+        self.assertEqual(got["deadline_ms"], past)
+        self.stop()
+
+    def test_each_invocation_gets_its_own_request_id(self):
+        self.start("context.handler")
+        for _ in range(3):
+            rid = self.api.push({})
+            got = self.assertResponse(self.result(rid))
+            self.assertEqual(got["aws_request_id"], rid)
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# Retries and connectivity
+# ---------------------------------------------------------------------------
+
+class TestRetries(MoonrunTestCase):
+
+    def next_failures(self, mode, count, status=500):
+        self.api.fail_next(count, mode=mode, status=status)
+        rid = self.api.push({"after": "failures"})
+        self.start("echo.handler")
+        self.assertResponse(self.result(rid, timeout=15), {"after": "failures"})
+        gets = self.api.requests_matching("GET", NEXT_PATH)
+        self.assertGreaterEqual(len(gets), count + 1)
+        # and it keeps working afterwards
+        self.assertResponse(self.invoke({"again": True}), {"again": True})
+        self.stop()
+
+    def test_next_500_retried(self):
+        self.next_failures("status", 3, 500)
+
+    def test_next_503_retried(self):
+        self.next_failures("status", 2, 503)
+
+    def test_next_dropped_connection_retried(self):
+        self.next_failures("close", 3)
+
+    def test_unreachable_api(self):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()  # nothing listens on this port now
+        address = "127.0.0.1:%d" % port
+        started = time.monotonic()
+        proc = Moonrun(address, "echo.handler")
+        self.addCleanup(proc.kill)
+        rc = proc.wait(T(15))
+        elapsed = time.monotonic() - started
+        if rc is None:
+            self.fail_with_output("still running %.0fs after start with %s unreachable"
+                                  % (T(15), address), proc)
+        self.assertNotEqual(rc, 0, self.describe_proc(proc))
+        self.assertLess(elapsed, T(12), "took %.1fs to give up" % elapsed)
+        self.assertIn(address, proc.stderr.text(), self.describe_proc(proc))
+
+    def test_response_post_retried_once_after_drop(self):
+        self.start("echo.handler")
+        # warm up so that any start-up logging is already on stderr
+        self.assertResponse(self.invoke({"warm": 1}), {"warm": 1})
+        self.wait_idle()
+        stderr_before = len(self.proc.stderr)
+        self.api.drop_response_posts(1)
+        rid = self.api.push({"retry": "me"})
+        self.assertResponse(self.result(rid, timeout=15), {"retry": "me"})
+        self.wait_idle()
+        self.assertEqual(len(self.api.results_for(rid)), 1)
+        posts = [p for p in self.api.requests_matching("POST")
+                 if p.path == "/2018-06-01/runtime/invocation/%s/response" % rid]
+        self.assertEqual(len(posts), 2, "expected the dropped POST plus exactly one retry")
+        self.assertEqual(self.api.rejected, [])
+        self.assertResponse(self.invoke({"next": 1}), {"next": 1})
+        self.stop()
+        self.assertGreater(len(self.proc.stderr), stderr_before,
+                           "the retried POST should be logged on stderr")
+
+
+# ---------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------
+
+class TestOutput(MoonrunTestCase):
+
+    def test_stdout_line_buffered_and_partial_flushed(self):
+        self.start("output.handler")
+        self.assertResponse(self.invoke({"n": 1}), 1)
+        # nothing else is pushed: the line must already be readable
+        if not self.proc.stdout.wait_for(b"line from invocation 1\n", T(5)):
+            self.fail_with_output("print() output of invocation 1 did not reach stdout")
+        self.assertResponse(self.invoke({"n": 2, "partial": True}), 2)
+        if not self.proc.stdout.wait_for(b"partial-2", T(5)):
+            self.fail_with_output("io.write partial line not flushed at end of invocation")
+        self.assertResponse(self.invoke({"n": 3}), 3)
+        if not self.proc.stdout.wait_for(b"line from invocation 3\n", T(5)):
+            self.fail_with_output("print() output of invocation 3 did not reach stdout")
+        self.stop()
+        self.assertEqual(self.proc.stdout.data(),
+                         b"line from invocation 1\n"
+                         b"line from invocation 2\n"
+                         b"partial-2"
+                         b"line from invocation 3\n",
+                         "stdout must hold the handler's output only")
+
+
+# ---------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------
+
+class TestMemory(MoonrunTestCase):
+
+    @unittest.skipIf(WRAPPER, "RSS is meaningless under MOONRUN_WRAPPER=%s"
+                     % os.environ.get("MOONRUN_WRAPPER"))
+    @unittest.skipIf(os.environ.get("MOONRUN_SKIP_RSS") == "1", "MOONRUN_SKIP_RSS=1")
+    @unittest.skipUnless(os.path.exists("/proc/self/status"), "needs /proc")
+    def test_rss_stable_over_10000_invocations(self):
+        self.start("echo.handler")
+
+        def event(i):
+            return {"n": i, "payload": _big_text(1000), "tags": ["a", "b", "c"], "flag": True}
+
+        started = time.monotonic()
+        for i in range(1, 1001):
+            self.api.push(event(i))
+        self.api.wait_results(1000, T(60), alive=self.proc.alive)
+        self.wait_idle()
+        rss_1000 = self.proc.rss_kb()
+        for i in range(1001, 10001):
+            self.api.push(event(i))
+        try:
+            results = self.api.wait_results(10000, T(60), alive=self.proc.alive)
+        except WaitTimeout as exc:
+            self.fail_with_output(str(exc)[:2000])
+        self.wait_idle()
+        rss_10000 = self.proc.rss_kb()
+        elapsed = time.monotonic() - started
+        self.assertEqual(len(results), 10000)
+        self.assertTrue(all(r.kind == "response" for r in results))
+        self.assertEqual(results[-1].json(), event(10000))
+        allowed = max(rss_1000 * 0.05, 256)
+        sys.stderr.write("\n[rss] after 1000: %d kB, after 10000: %d kB (+%d kB, allowed +%d kB), "
+                         "%.1fs\n" % (rss_1000, rss_10000, rss_10000 - rss_1000, allowed, elapsed))
+        self.assertLessEqual(rss_10000 - rss_1000, allowed,
+                             "VmRSS grew from %d kB to %d kB" % (rss_1000, rss_10000))
+        self.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
