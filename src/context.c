@@ -45,13 +45,31 @@ static void push_metatable(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &key);
 }
 
-static void set_env_field(lua_State *L, const char *field, const char *variable)
+/* The function's settings, read from the environment once per state and kept as a table whose
+ * fields each new context copies: getenv on every invocation would cost more than the copy. */
+static void push_env_fields(lua_State *L)
 {
-    const char *value = getenv(variable);
-    if (value) {
+    static const char key = 0;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key) != LUA_TNIL) return;
+    lua_pop(L, 1);
+    static const char *const fields[][2] = {{"function_name", "AWS_LAMBDA_FUNCTION_NAME"},
+                                            {"function_version", "AWS_LAMBDA_FUNCTION_VERSION"},
+                                            {"log_group_name", "AWS_LAMBDA_LOG_GROUP_NAME"},
+                                            {"log_stream_name", "AWS_LAMBDA_LOG_STREAM_NAME"}};
+    lua_createtable(L, 0, 5);
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const char *value = getenv(fields[i][1]);
+        if (!value) continue;
         lua_pushstring(L, value);
-        lua_setfield(L, -2, field);
+        lua_setfield(L, -2, fields[i][0]);
     }
+    const char *memory = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    if (memory) {
+        lua_pushinteger(L, strtoll(memory, NULL, 10));
+        lua_setfield(L, -2, "memory_limit_in_mb");
+    }
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &key);
 }
 
 static int decode_protected(lua_State *L)
@@ -122,15 +140,14 @@ void context_push(lua_State *L, const struct header_view *headers, size_t count)
     lua_createtable(L, 0, 16);
     push_metatable(L);
     lua_setmetatable(L, -2);
-    set_env_field(L, "function_name", "AWS_LAMBDA_FUNCTION_NAME");
-    set_env_field(L, "function_version", "AWS_LAMBDA_FUNCTION_VERSION");
-    set_env_field(L, "log_group_name", "AWS_LAMBDA_LOG_GROUP_NAME");
-    set_env_field(L, "log_stream_name", "AWS_LAMBDA_LOG_STREAM_NAME");
-    const char *memory = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
-    if (memory) {
-        lua_pushinteger(L, strtoll(memory, NULL, 10));
-        lua_setfield(L, -2, "memory_limit_in_mb");
+    push_env_fields(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -5);
     }
+    lua_pop(L, 1);
     for (size_t i = 0; i < count; i++) {
         const struct header_view *h = &headers[i];
         if (h->name_len > PREFIX_LEN && strncasecmp(h->name, PREFIX, PREFIX_LEN) == 0) set_header_field(L, h);

@@ -53,6 +53,7 @@ bool http_conn_init(struct http_conn *c, const char *address)
     memcpy(c->host, host, host_len);
     c->host[host_len] = '\0';
     strcpy(c->port, port);
+    snprintf(c->host_header, sizeof c->host_header, "Host: %s\r\n", address);
     return true;
 malformed:
     snprintf(c->error, sizeof c->error, "'%s' is not a host:port address", address);
@@ -189,10 +190,12 @@ static enum http_result parse_head(struct http_conn *c, size_t header_end, struc
                                    long long *content_length, bool *chunked)
 {
     const char *data = c->in.data;
-    int minor;
-    if (sscanf(data, "HTTP/1.%d %3d", &minor, &r->status) != 2 || r->status < 100)
-        return failed(c, "the server sent a malformed status line");
-    c->close_after_response = minor == 0;
+    /* "HTTP/1.x NNN ...": fixed positions, cheaper than sscanf on every response. */
+    bool well_formed = header_end > 12 && memcmp(data, "HTTP/1.", 7) == 0 && data[8] == ' ';
+    for (int i = 9; well_formed && i < 12; i++) well_formed = data[i] >= '0' && data[i] <= '9';
+    if (!well_formed || data[9] == '0') return failed(c, "the server sent a malformed status line");
+    r->status = (data[9] - '0') * 100 + (data[10] - '0') * 10 + (data[11] - '0');
+    c->close_after_response = data[7] == '0';
     size_t at = (size_t)((const char *)memchr(data, '\n', header_end) - data) + 1;
     r->header_count = 0;
     while (at < header_end - 2) {
@@ -315,15 +318,18 @@ enum http_result http_request(struct http_conn *c, const char *method, const cha
         if (rc != HTTP_OK) return rc;
     }
     char head[1024];
-    int n;
-    if (body)
-        n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: %s:%s\r\n%sContent-Length: %zu\r\n\r\n",
-                     method, path, c->host, c->port, extra_headers, body_len);
-    else
-        n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: %s:%s\r\n%s\r\n", method, path, c->host,
-                     c->port, extra_headers);
-    if (n < 0 || (size_t)n >= sizeof head) return failed(c, "request line and headers too long");
-    struct iovec parts[2] = {{head, (size_t)n}, {(void *)body, body ? body_len : 0}};
+    size_t n = 0;
+    const char *pieces[] = {method, " ", path, " HTTP/1.1\r\n", c->host_header, extra_headers};
+    for (size_t i = 0; i < sizeof pieces / sizeof *pieces; i++) {
+        size_t len = strlen(pieces[i]);
+        if (n + len + 48 > sizeof head) return failed(c, "request line and headers too long");
+        memcpy(head + n, pieces[i], len);
+        n += len;
+    }
+    if (body) n += (size_t)sprintf(head + n, "Content-Length: %zu\r\n", body_len);
+    memcpy(head + n, "\r\n", 2);
+    n += 2;
+    struct iovec parts[2] = {{head, n}, {(void *)body, body ? body_len : 0}};
     enum http_result rc = send_all(c, parts, body && body_len ? 2 : 1);
     if (rc != HTTP_OK) return rc;
     return read_response(c, response);

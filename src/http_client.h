@@ -27,6 +27,7 @@ struct http_conn {
     int fd;
     char host[256];
     char port[16];
+    char host_header[300];     /* "Host: host:port\r\n", made once */
     struct buffer in;          /* bytes received: the current response, then what follows */
     struct buffer chunked;     /* a chunked body, decoded */
     size_t consumed;           /* bytes of `in` that belong to the last response */

@@ -44,9 +44,19 @@ static inline bool is_plain_byte(unsigned char c)
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
+/* Whether the word v (loaded from p) holds a special byte; *at is then how many plain bytes
+ * precede it, or 8 when that is unknown (big-endian: the byte loop takes over). */
+static inline bool word_has_special(uint64_t v, size_t *at)
+{
+    uint64_t special = special_bytes(v);
+    if (!special) return false;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define FIRST_FLAGGED_BYTE(mask) ((size_t)__builtin_ctzll(mask) / 8)
+    *at = (size_t)__builtin_ctzll(special) / 8; /* the lowest flag is exact */
+#else
+    *at = 8;
 #endif
+    return true;
+}
 
 /* How many bytes from p on are plain (see special_bytes). */
 static inline size_t plain_ascii_run(const unsigned char *p, const unsigned char *end)
@@ -54,13 +64,12 @@ static inline size_t plain_ascii_run(const unsigned char *p, const unsigned char
     const unsigned char *start = p;
     for (; end - p >= 8; p += 8) {
         uint64_t v;
+        size_t at;
         memcpy(&v, p, 8);
-        uint64_t special = special_bytes(v);
-#ifdef FIRST_FLAGGED_BYTE
-        if (special) return (size_t)(p - start) + FIRST_FLAGGED_BYTE(special);
-#else
-        if (special) break;
-#endif
+        if (word_has_special(v, &at)) {
+            if (at < 8) return (size_t)(p - start) + at;
+            break;
+        }
     }
     while (p < end && is_plain_byte(*p)) p++;
     return (size_t)(p - start);
@@ -74,14 +83,13 @@ static inline size_t copy_plain_run(char *o, const unsigned char *p, const unsig
     const unsigned char *start = p;
     for (; end - p >= 8; p += 8, o += 8) {
         uint64_t v;
+        size_t at;
         memcpy(&v, p, 8);
         memcpy(o, &v, 8);
-        uint64_t special = special_bytes(v);
-#ifdef FIRST_FLAGGED_BYTE
-        if (special) return (size_t)(p - start) + FIRST_FLAGGED_BYTE(special);
-#else
-        if (special) break;
-#endif
+        if (word_has_special(v, &at)) {
+            if (at < 8) return (size_t)(p - start) + at;
+            break;
+        }
     }
     while (p < end && is_plain_byte(*p)) *o++ = (char)*p++;
     return (size_t)(p - start);

@@ -97,19 +97,30 @@ enum next_result runtime_api_next(struct runtime_api *api, struct next_invocatio
 /* Request ids go into the URL path: anything but unreserved characters is percent-encoded. */
 static void invocation_path(char *out, size_t size, const char *request_id, const char *leaf)
 {
-    size_t n = (size_t)snprintf(out, size, API_PREFIX "/invocation/");
-    for (const unsigned char *c = (const unsigned char *)request_id; *c && n + 4 < size; c++) {
+    static const char prefix[] = API_PREFIX "/invocation/", hex[] = "0123456789ABCDEF";
+    size_t n = sizeof prefix - 1, leaf_len = strlen(leaf);
+    memcpy(out, prefix, n);
+    for (const unsigned char *c = (const unsigned char *)request_id; *c && n + leaf_len + 5 < size; c++) {
         bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
                      *c == '-' || *c == '_' || *c == '.' || *c == '~';
-        n += plain ? (size_t)snprintf(out + n, size - n, "%c", *c) : (size_t)snprintf(out + n, size - n, "%%%02X", *c);
+        if (plain) {
+            out[n++] = (char)*c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*c >> 4];
+            out[n++] = hex[*c & 15];
+        }
     }
-    snprintf(out + n, size - n, "/%s", leaf);
+    out[n++] = '/';
+    memcpy(out + n, leaf, leaf_len + 1);
 }
 
 /* One post, retried once on a transport failure or a 5xx; never silent. */
+/* what names the post in log lines, e.g. "the response to invocation %s" with the id. */
 static enum post_result post(struct runtime_api *api, const char *path, const char *headers, const char *body,
-                             size_t len, const char *what)
+                             size_t len, const char *what_format, const char *request_id)
 {
+    char what[320];
     /* A SIGTERM must not cut a result off half-way: posts are not interruptible. */
     int stop_fd = api->conn.interrupt_fd;
     api->conn.interrupt_fd = -1;
@@ -123,6 +134,7 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
                 result = POST_OK;
                 break;
             }
+            snprintf(what, sizeof what, what_format, request_id);
             if (r.status == 413) {
                 log_error("the Runtime API refused %s as too large (%zu bytes): %.*s", what, len, cut, r.body);
                 result = POST_TOO_LARGE;
@@ -135,6 +147,7 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
             snprintf(why, sizeof why, "status %d: %.*s", r.status, cut, r.body);
         } else {
             snprintf(why, sizeof why, "%s", api->conn.error);
+            snprintf(what, sizeof what, what_format, request_id);
         }
         if (attempt == 1) log_error("posting %s failed (%s); retrying once", what, why);
         else log_error("posting %s failed again (%s); it was not delivered", what, why);
@@ -146,10 +159,9 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
 enum post_result runtime_api_post_response(struct runtime_api *api, const char *request_id, const char *body,
                                            size_t len)
 {
-    char path[1024], what[320];
+    char path[1024];
     invocation_path(path, sizeof path, request_id, "response");
-    snprintf(what, sizeof what, "the response to invocation %s", request_id);
-    return post(api, path, JSON_HEADERS, body, len, what);
+    return post(api, path, JSON_HEADERS, body, len, "the response to invocation %s", request_id);
 }
 
 static void error_headers(char *out, size_t size, const struct error_report *report)
@@ -160,11 +172,10 @@ static void error_headers(char *out, size_t size, const struct error_report *rep
 enum post_result runtime_api_post_error(struct runtime_api *api, const char *request_id,
                                         const struct error_report *report, const char *body, size_t len)
 {
-    char path[1024], what[320], headers[512];
+    char path[1024], headers[512];
     invocation_path(path, sizeof path, request_id, "error");
-    snprintf(what, sizeof what, "the error of invocation %s", request_id);
     error_headers(headers, sizeof headers, report);
-    return post(api, path, headers, body, len, what);
+    return post(api, path, headers, body, len, "the error of invocation %s", request_id);
 }
 
 enum post_result runtime_api_post_init_error(struct runtime_api *api, const struct error_report *report,
@@ -172,5 +183,5 @@ enum post_result runtime_api_post_init_error(struct runtime_api *api, const stru
 {
     char headers[512];
     error_headers(headers, sizeof headers, report);
-    return post(api, API_PREFIX "/init/error", headers, body, len, "the init error");
+    return post(api, API_PREFIX "/init/error", headers, body, len, "the init error%s", "");
 }

@@ -54,7 +54,7 @@ static bool install_signals(void)
 static void set_trace_env(const struct next_invocation *next)
 {
     if (!next->trace_id) {
-        unsetenv("_X_AMZN_TRACE_ID");
+        if (getenv("_X_AMZN_TRACE_ID")) unsetenv("_X_AMZN_TRACE_ID");
         return;
     }
     char value[1024];
@@ -104,6 +104,9 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
 
 int runtime_loop_main(const char *api_address)
 {
+    /* Lambda's stdout is a pipe, which stdio would buffer in blocks: each line must reach
+     * CloudWatch when it is written, not when a block fills. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     if (!install_signals()) return 1;
     struct runtime_api api;
     if (!runtime_api_init(&api, api_address, stop_pipe[0])) return 1;

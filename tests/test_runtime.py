@@ -1085,6 +1085,15 @@ class TestOutput(MoonrunTestCase):
                          b"line from invocation 3\n",
                          "stdout must hold the handler's output only")
 
+    def test_a_line_reaches_stdout_while_the_invocation_still_runs(self):
+        self.start("output.slow")
+        rid = self.api.push({"n": 7, "seconds": 2 * SCALE})
+        if not self.proc.stdout.wait_for(b"started 7\n", T(1.5)):
+            self.fail_with_output("a printed line waited for the end of the invocation")
+        self.assertEqual(self.api.results_for(rid), [], "the line came before the response")
+        self.api.wait_result(rid, timeout=T(10), alive=self.proc.alive)
+        self.stop()
+
 
 # ---------------------------------------------------------------------------
 # Memory
