@@ -1,18 +1,40 @@
-#include "invoke_cmd.h"
-
+/* `moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V ...] [--watch]`: one local
+ * invocation through the same handler host as the Lambda loop, or one per edit with --watch. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "handler.h"
-#include "invocation.h"
+#include "commands.h"
+#include "json_pretty.h"
+#include "local_function.h"
 #include "log.h"
-#include "lua_host.h"
 
-#define USAGE "usage: moonrun invoke HANDLER [--event FILE|-]\n"
+#define USAGE "usage: moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"
+#define MAX_WATCHED 256
+
+static const char help[] =
+    USAGE "\n"
+    "Runs HANDLER (path/module.function under LAMBDA_TASK_ROOT, default the current directory)\n"
+    "once, the way Lambda would, and prints the response JSON (indented on a terminal, compact\n"
+    "otherwise) after whatever the handler printed. When the handler fails, prints the Lambda\n"
+    "error JSON and exits 1.\n\n"
+    "  --event FILE   the event: a JSON file, '-' for stdin; default {}\n"
+    "  --timeout S    the function's timeout in seconds (default AWS_LAMBDA_FUNCTION_TIMEOUT or 3):\n"
+    "                 context:get_remaining_time_in_millis() counts down from it\n"
+    "  --env K=V      sets an environment variable before the handler loads (repeatable)\n"
+    "  --watch        invokes again whenever the handler, a module it loaded from the task\n"
+    "                 root, or the event file changes; Ctrl-C stops\n"
+    "\nExit status: 0 success, 1 the handler failed, 2 bad arguments or unreadable event.\n";
+
+struct invoke_options {
+    const char *spec, *event_source;
+    long long timeout_ms;
+    bool watch;
+};
 
 static bool read_stream(FILE *f, struct buffer *into)
 {
@@ -25,6 +47,7 @@ static bool read_stream(FILE *f, struct buffer *into)
 
 static bool read_event(const char *source, struct buffer *event)
 {
+    buffer_clear(event);
     if (!source) return buffer_append_str(event, "{}");
     if (strcmp(source, "-") == 0) return read_stream(stdin, event);
     FILE *f = fopen(source, "rb");
@@ -38,85 +61,144 @@ static bool read_event(const char *source, struct buffer *event)
     return ok;
 }
 
-static void make_request_id(char out[37])
+static bool parse_timeout(const char *text, long long *ms)
 {
-    unsigned char b[16] = {0};
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0x5a, sizeof b);
-    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    char *end;
+    double seconds = strtod(text, &end);
+    if (end == text || *end || !(seconds > 0) || seconds > 900) return false;
+    *ms = (long long)(seconds * 1000);
+    return true;
 }
 
-/* What Lambda would tell the handler: the same headers and environment, made up locally. */
-static size_t local_headers(struct header_view *headers, char *request_id, char *deadline, char *arn)
+/* Returns 0 to go on, or the exit status for a bad command line. */
+static int parse_options(int argc, char **argv, struct invoke_options *o)
 {
-    if (!getenv("AWS_LAMBDA_FUNCTION_NAME")) setenv("AWS_LAMBDA_FUNCTION_NAME", "moonrun-local", 1);
-    if (!getenv("AWS_LAMBDA_FUNCTION_VERSION")) setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", 1);
-    if (!getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128", 1);
-    const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
-    make_request_id(request_id);
+    const char *env_timeout = getenv("AWS_LAMBDA_FUNCTION_TIMEOUT");
+    *o = (struct invoke_options){.timeout_ms = 3000}; /* Lambda's default timeout */
+    if (env_timeout && !parse_timeout(env_timeout, &o->timeout_ms))
+        log_error("ignoring AWS_LAMBDA_FUNCTION_TIMEOUT=%s: expected seconds", env_timeout);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(help, stdout);
+            return -1;
+        } else if (strcmp(a, "--watch") == 0) {
+            o->watch = true;
+        } else if (strcmp(a, "--event") == 0 && has_value) {
+            o->event_source = argv[++i];
+        } else if (strcmp(a, "--timeout") == 0 && has_value) {
+            if (!parse_timeout(argv[++i], &o->timeout_ms))
+                return log_error("--timeout wants seconds between 0 and 900, not '%s'", argv[i]), 2;
+        } else if (strcmp(a, "--env") == 0 && has_value) {
+            char *eq = strchr(argv[++i], '=');
+            if (!eq || eq == argv[i]) return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
+            *eq = '\0';
+            setenv(argv[i], eq + 1, 1);
+            *eq = '=';
+        } else if (a[0] == '-' && a[1] != '\0') {
+            bool known = !strcmp(a, "--event") || !strcmp(a, "--timeout") || !strcmp(a, "--env");
+            log_error(known ? "invoke: %s needs a value" : "invoke: unknown option '%s'", a);
+            return fputs(USAGE, stderr), 2;
+        } else if (o->spec) {
+            return log_error("invoke: unexpected argument '%s' (the handler is already '%s')", a, o->spec), 2;
+        } else {
+            o->spec = a;
+        }
+    }
+    if (!o->spec) return log_error("invoke: which handler? (e.g. handlers/hello.handler)"), fputs(USAGE, stderr), 2;
+    if (o->watch && o->event_source && strcmp(o->event_source, "-") == 0)
+        log_error("--watch with --event -: the event read once from stdin is reused");
+    return 0;
+}
+
+static bool print_outcome(struct local_function *f, bool ok)
+{
+    if (!ok) log_error("the handler failed with %s", f->report.type);
+    if (isatty(STDOUT_FILENO)) json_pretty_print(stdout, f->out.data, f->out.len);
+    else fwrite(f->out.data, 1, f->out.len, stdout), fputc('\n', stdout);
+    fflush(stdout);
+    return ok;
+}
+
+static bool invoke_once(struct local_function *f, const struct buffer *event)
+{
+    if (!f->loaded) return print_outcome(f, false);
+    return print_outcome(f, local_function_invoke(f, event->data, event->len));
+}
+
+/* The time as file systems stamp it (the kernel's coarse clock), so that comparing it with a
+ * file's modification time cannot miss a write made just after it was read. */
+static struct timespec file_clock_now(void)
+{
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    long long timeout_ms = 3000; /* Lambda's default timeout */
-    snprintf(deadline, 24, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms);
-    snprintf(arn, 256, "arn:aws:lambda:%s:000000000000:function:%s", region, getenv("AWS_LAMBDA_FUNCTION_NAME"));
-    static const char *names[] = {"Lambda-Runtime-Aws-Request-Id", "Lambda-Runtime-Deadline-Ms",
-                                  "Lambda-Runtime-Invoked-Function-Arn"};
-    const char *values[] = {request_id, deadline, arn};
-    for (size_t i = 0; i < 3; i++)
-        headers[i] = (struct header_view){names[i], values[i], strlen(names[i]), strlen(values[i])};
-    return 3;
+    clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    return now;
+}
+
+/* Whether any watched file was written at or after `since` (the moment loading began): an edit
+ * made while the handler was loading or running is not missed. */
+static bool changed_since(char (*files)[PATH_MAX], size_t count, struct timespec since)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct stat st;
+        if (stat(files[i], &st) != 0) continue; /* being replaced: its successor will be newer */
+        if (st.st_mtim.tv_sec > since.tv_sec || (st.st_mtim.tv_sec == since.tv_sec && st.st_mtim.tv_nsec >= since.tv_nsec))
+            return true;
+    }
+    return false;
+}
+
+/* Adds the files the function has loaded to the watch list. Files are never dropped from it:
+ * a module that fails to load after an edit is still watched, so fixing it is noticed. */
+static size_t add_watched(struct local_function *f, char (*files)[PATH_MAX], size_t count)
+{
+    static char loaded[MAX_WATCHED][PATH_MAX];
+    size_t n = local_function_files(f, loaded, MAX_WATCHED);
+    for (size_t i = 0; i < n && count < MAX_WATCHED; i++) {
+        bool known = false;
+        for (size_t j = 0; j < count && !known; j++) known = strcmp(files[j], loaded[i]) == 0;
+        if (!known) snprintf(files[count++], PATH_MAX, "%s", loaded[i]);
+    }
+    return count;
+}
+
+static int watch_loop(struct local_function *f, const struct invoke_options *o, struct buffer *event,
+                      struct timespec loaded_at)
+{
+    static char files[MAX_WATCHED][PATH_MAX];
+    size_t count = 0;
+    if (o->event_source && strcmp(o->event_source, "-") != 0) snprintf(files[count++], PATH_MAX, "%s", o->event_source);
+    for (;;) {
+        invoke_once(f, event);
+        count = add_watched(f, files, count);
+        log_error("watching %zu file%s for changes (Ctrl-C stops)", count, count == 1 ? "" : "s");
+        while (!changed_since(files, count, loaded_at)) nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
+        /* Let the editor finish writing: a file caught half-written would fail to load. */
+        nanosleep(&(struct timespec){0, 150 * 1000000}, NULL);
+        log_error("a file changed: loading the handler afresh");
+        loaded_at = file_clock_now();
+        if (o->event_source && strcmp(o->event_source, "-") != 0 && !read_event(o->event_source, event))
+            buffer_append_str(event, "{}");
+        /* A fresh Lua state: edited code and module-level state start as on a cold start. */
+        local_function_close(f);
+        if (!local_function_open(f, o->spec, o->timeout_ms)) return 1;
+    }
 }
 
 int invoke_cmd_main(int argc, char **argv)
 {
-    const char *spec = NULL, *event_source = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(USAGE "\nRuns HANDLER (path/module.function under LAMBDA_TASK_ROOT, default the current\n"
-                        "directory) once with the event read from FILE, from stdin with '-', or {} by\n"
-                        "default, and prints the response JSON. Exits 1 with the Lambda error JSON when\n"
-                        "the handler fails.\n",
-                  stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--event") == 0) {
-            if (++i == argc) return log_error("--event needs a file name or '-'"), 2;
-            event_source = argv[i];
-        } else if (argv[i][0] == '-') {
-            log_error("invoke: unknown option '%s'", argv[i]);
-            return fputs(USAGE, stderr), 2;
-        } else if (spec) {
-            log_error("invoke: unexpected argument '%s' (the handler is already '%s')", argv[i], spec);
-            return 2;
-        } else {
-            spec = argv[i];
-        }
-    }
-    if (!spec) return fputs(USAGE, stderr), 2;
-
+    struct invoke_options o;
+    int bad = parse_options(argc, argv, &o);
+    if (bad) return bad < 0 ? 0 : bad;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct buffer event = {0}, out = {0};
-    if (!read_event(event_source, &event)) return buffer_free(&event), 2;
-    const char *task_root = getenv("LAMBDA_TASK_ROOT");
-    struct lua_host host;
-    if (!lua_host_open(&host, task_root && *task_root ? task_root : ".")) return buffer_free(&event), 1;
-
-    struct handler h;
-    struct error_report report;
-    bool ok = handler_load(host.L, spec, host.task_root, &h, &out, &report);
-    if (ok) {
-        struct header_view headers[3];
-        char request_id[37], deadline[24], arn[256];
-        size_t count = local_headers(headers, request_id, deadline, arn);
-        ok = invocation_run(host.L, h.function_ref, event.data, event.len, headers, count, &out, &report);
-    }
-    if (!ok) log_error("%s", report.type);
-    fwrite(out.data, 1, out.len, stdout);
-    fputc('\n', stdout);
+    struct buffer event = {0};
+    if (!read_event(o.event_source, &event)) return buffer_free(&event), 2;
+    struct local_function f;
+    struct timespec loaded_at = file_clock_now();
+    if (!local_function_open(&f, o.spec, o.timeout_ms)) return buffer_free(&event), 1;
+    int status = o.watch ? watch_loop(&f, &o, &event, loaded_at) : (invoke_once(&f, &event) ? 0 : 1);
+    local_function_close(&f);
     buffer_free(&event);
-    buffer_free(&out);
-    lua_host_close(&host);
-    return ok ? 0 : 1;
+    return status;
 }

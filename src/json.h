@@ -27,7 +27,4 @@ void json_push_array_marker(lua_State *L);
  * work space that must survive a Lua error unwinding past the C code that uses it. */
 struct buffer *json_scratch_buffer(lua_State *L, const void *key);
 
-/* Opens the `moonrun.json` module (for package.preload). */
-int luaopen_moonrun_json(lua_State *L);
-
 #endif

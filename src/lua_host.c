@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "modules.h"
 
 /* Counts the heap so MOONRUN_MEMORY_LIMIT_MB can stop a runaway handler with a Lua memory
  * error (which the loop survives) before Lambda kills the whole sandbox. */
@@ -96,9 +97,10 @@ static int open_libraries(lua_State *L)
 {
     const char *task_root = lua_touserdata(L, 1);
     luaL_openlibs(L);
+    static const luaL_Reg c_modules[] = {{"moonrun.json", luaopen_moonrun_json},
+                                         {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    lua_pushcfunction(L, luaopen_moonrun_json);
-    lua_setfield(L, -2, "moonrun.json");
+    luaL_setfuncs(L, c_modules, 0);
     lua_pop(L, 1);
 
     char library[PATH_MAX];

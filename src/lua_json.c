@@ -2,6 +2,7 @@
 #include <lauxlib.h>
 
 #include "json.h"
+#include "modules.h"
 
 static const char null_key = 0, array_marker_key = 0, encode_output_key = 0;
 

@@ -3,18 +3,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "invoke_cmd.h"
+#include "commands.h"
 #include "log.h"
 #include "runtime_loop.h"
 #include "version.h"
 
 static const char usage[] =
     "usage: moonrun                          the Lambda runtime loop (AWS_LAMBDA_RUNTIME_API set)\n"
-    "       moonrun invoke HANDLER [--event FILE|-]   one local invocation, prints the response\n"
-    "       moonrun --version | --help\n"
+    "       moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"
+    "                                        one local invocation, prints the response\n"
+    "       moonrun run [OPTIONS] SCRIPT [ARGS]  runs a Lua script with moonrun's modules, as lua does\n"
+    "       moonrun repl [HANDLER]           interactive Lua with moonrun's modules\n"
+    "       moonrun --version | --help   (and moonrun COMMAND --help)\n"
     "\n"
     "Environment: AWS_LAMBDA_RUNTIME_API, _HANDLER (path/module.function), LAMBDA_TASK_ROOT,\n"
-    "MOONRUN_MEMORY_LIMIT_MB. See README.md.\n";
+    "MOONRUN_MEMORY_LIMIT_MB, MOONRUN_HISTORY. See README.md.\n";
 
 int main(int argc, char **argv)
 {
@@ -28,6 +31,8 @@ int main(int argc, char **argv)
     }
     const char *command = argv[1];
     if (strcmp(command, "invoke") == 0) return invoke_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "run") == 0) return run_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "repl") == 0) return repl_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "--version") == 0) return puts("moonrun " MOONRUN_VERSION), 0;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
         return fputs(usage, stdout), 0;

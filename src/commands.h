@@ -1,0 +1,9 @@
+/* The sub-commands of moonrun, each in its own file; argv starts after the command's name. */
+#ifndef MOONRUN_COMMANDS_H
+#define MOONRUN_COMMANDS_H
+
+int invoke_cmd_main(int argc, char **argv); /* invoke_cmd.c */
+int run_cmd_main(int argc, char **argv);    /* run_cmd.c */
+int repl_cmd_main(int argc, char **argv);   /* repl_cmd.c */
+
+#endif

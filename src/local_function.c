@@ -1,0 +1,120 @@
+#include "local_function.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "invocation.h"
+
+bool local_function_open(struct local_function *f, const char *spec, long long timeout_ms)
+{
+    *f = (struct local_function){.spec = spec, .timeout_ms = timeout_ms};
+    const char *task_root = getenv("LAMBDA_TASK_ROOT");
+    if (!lua_host_open(&f->host, task_root && *task_root ? task_root : ".")) return false;
+    f->loaded = handler_load(f->host.L, spec, f->host.task_root, &f->handler, &f->out, &f->report);
+    return true;
+}
+
+void local_function_close(struct local_function *f)
+{
+    lua_host_close(&f->host);
+    buffer_free(&f->out);
+}
+
+/* Calls visit(file) for each loaded module whose file package.searchpath finds under the task
+ * root: those are the user's modules; moonrun's and the system's stay loaded. */
+static size_t for_each_user_module(lua_State *L, const char *task_root, bool forget, char (*paths)[PATH_MAX],
+                                   size_t max)
+{
+    size_t root_len = strlen(task_root), found = 0;
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    int loaded = lua_gettop(L);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchpath");
+    lua_getfield(L, -2, "path");
+    lua_newtable(L); /* names to forget, collected first: a table must not change while traversed */
+    int doomed = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, loaded)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) continue;
+        lua_pushvalue(L, doomed - 2); /* searchpath */
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, doomed - 1); /* path */
+        if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
+            const char *file = lua_tostring(L, -1);
+            if (strncmp(file, task_root, root_len) == 0 && file[root_len] == '/') {
+                if (paths && found < max) snprintf(paths[found], PATH_MAX, "%s", file);
+                found++;
+                lua_pushvalue(L, -2);
+                lua_rawseti(L, doomed, (lua_Integer)lua_rawlen(L, doomed) + 1);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    for (lua_Integer i = 1; forget && i <= (lua_Integer)lua_rawlen(L, doomed); i++) {
+        lua_rawgeti(L, doomed, i);
+        lua_pushnil(L);
+        lua_rawset(L, loaded);
+    }
+    lua_settop(L, loaded - 1);
+    return found < max ? found : max;
+}
+
+bool local_function_reload(struct local_function *f)
+{
+    lua_State *L = f->host.L;
+    if (f->loaded) handler_release(L, &f->handler);
+    for_each_user_module(L, f->host.task_root, true, NULL, 0);
+    lua_gc(L, LUA_GCCOLLECT);
+    f->loaded = handler_load(L, f->spec, f->host.task_root, &f->handler, &f->out, &f->report);
+    return f->loaded;
+}
+
+size_t local_function_files(struct local_function *f, char (*paths)[PATH_MAX], size_t max)
+{
+    size_t n = for_each_user_module(f->host.L, f->host.task_root, false, paths, max);
+    /* The handler's own file, even when it failed to load (it is what the user will edit). */
+    if (f->handler.file[0] && n < max) {
+        bool listed = false;
+        for (size_t i = 0; i < n; i++) listed |= strcmp(paths[i], f->handler.file) == 0;
+        if (!listed) snprintf(paths[n++], PATH_MAX, "%s", f->handler.file);
+    }
+    return n;
+}
+
+static void make_request_id(char out[37])
+{
+    unsigned char b[16] = {0};
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0x5a, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+bool local_function_invoke(struct local_function *f, const char *event, size_t event_len)
+{
+    if (!f->loaded) return false;
+    if (!getenv("AWS_LAMBDA_FUNCTION_NAME")) setenv("AWS_LAMBDA_FUNCTION_NAME", "moonrun-local", 1);
+    if (!getenv("AWS_LAMBDA_FUNCTION_VERSION")) setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", 1);
+    if (!getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128", 1);
+    const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
+    char request_id[37], deadline[24], arn[320];
+    make_request_id(request_id);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(deadline, sizeof deadline, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + f->timeout_ms);
+    snprintf(arn, sizeof arn, "arn:aws:lambda:%s:000000000000:function:%s", region,
+             getenv("AWS_LAMBDA_FUNCTION_NAME"));
+    static const char *names[] = {"Lambda-Runtime-Aws-Request-Id", "Lambda-Runtime-Deadline-Ms",
+                                  "Lambda-Runtime-Invoked-Function-Arn"};
+    const char *values[] = {request_id, deadline, arn};
+    struct header_view headers[3];
+    for (size_t i = 0; i < 3; i++)
+        headers[i] = (struct header_view){names[i], values[i], strlen(names[i]), strlen(values[i])};
+    return invocation_run(f->host.L, f->handler.function_ref, event, event_len, headers, 3, &f->out, &f->report);
+}

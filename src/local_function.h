@@ -1,0 +1,39 @@
+/* A function run locally (invoke, repl, and the local server later): the same handler host,
+ * JSON bridge and context as on Lambda, with the request headers made up the way Lambda
+ * would send them, and a hot reload that picks up edited handler code. */
+#ifndef MOONRUN_LOCAL_FUNCTION_H
+#define MOONRUN_LOCAL_FUNCTION_H
+
+#include "buffer.h"
+#include "error_report.h"
+#include "handler.h"
+#include "lua_host.h"
+
+struct local_function {
+    struct lua_host host;
+    struct handler handler;
+    const char *spec;        /* _HANDLER-style name */
+    long long timeout_ms;    /* for the deadline the handler sees */
+    bool loaded;             /* false: out holds the init error */
+    struct buffer out;       /* the last response or error JSON */
+    struct error_report report;
+};
+
+/* Opens a Lua state under LAMBDA_TASK_ROOT (default ".") and loads the handler. Returns false
+ * only when the state itself cannot be made; a handler that fails to load leaves loaded false
+ * and its init error JSON in out. */
+bool local_function_open(struct local_function *f, const char *spec, long long timeout_ms);
+void local_function_close(struct local_function *f);
+
+/* Hot reload: forgets every module loaded from the task root (package.loaded), then loads the
+ * handler again, so edited code and its module-level state start afresh. Returns loaded. */
+bool local_function_reload(struct local_function *f);
+
+/* One invocation; true with the response JSON in out, false with the error JSON in out. */
+bool local_function_invoke(struct local_function *f, const char *event, size_t event_len);
+
+/* The files of the modules loaded from the task root (the handler's among them), for watching.
+ * Returns how many were written (at most max). */
+size_t local_function_files(struct local_function *f, char (*paths)[PATH_MAX], size_t max);
+
+#endif

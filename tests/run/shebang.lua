@@ -1,0 +1,2 @@
+#!/usr/bin/env moonrun-not-a-real-interpreter
+print("after the shebang", ...)
