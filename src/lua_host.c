@@ -98,6 +98,8 @@ static int open_libraries(lua_State *L)
     const char *task_root = lua_touserdata(L, 1);
     luaL_openlibs(L);
     static const luaL_Reg c_modules[] = {{"moonrun.json", luaopen_moonrun_json},
+                                         {"moonrun.uuid", luaopen_moonrun_uuid},
+                                         {"moonrun.time", luaopen_moonrun_time},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);

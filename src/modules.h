@@ -4,6 +4,8 @@
 
 #include <lua.h>
 
-int luaopen_moonrun_json(lua_State *L);   /* lua_json.c */
+int luaopen_moonrun_json(lua_State *L); /* lua_json.c */
+int luaopen_moonrun_uuid(lua_State *L); /* lua_uuid.c */
+int luaopen_moonrun_time(lua_State *L); /* lua_time.c */
 
 #endif

@@ -19,7 +19,7 @@
 static const char help_text[] =
     "Type Lua statements or expressions; an expression's values are printed. An unfinished\n"
     "statement continues on the next line (prompt >>).\n"
-    "  json                       moonrun's modules (uuid, time, digest, sqs, aws when installed)\n"
+    "  json, uuid, time           moonrun's modules (and sqs, aws when installed)\n"
     "  invoke(event)              with a HANDLER: invokes it as Lambda would; returns the result,\n"
     "                             or nil and the Lambda error table\n"
     "  reload()                   with a HANDLER: loads the edited handler and its modules afresh\n"
@@ -66,7 +66,7 @@ static int reload(lua_State *L)
 /* Globals for every module moonrun has: a missing one (not yet installed) is skipped. */
 static void preload_globals(lua_State *L)
 {
-    static const char *names[] = {"json", "uuid", "time", "digest", "sqs", "aws"};
+    static const char *names[] = {"json", "uuid", "time", "sqs", "aws"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         lua_getglobal(L, "require");
         lua_pushfstring(L, "moonrun.%s", names[i]);

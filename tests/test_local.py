@@ -157,8 +157,8 @@ class TestRepl(unittest.TestCase):
         self.assertIn(b"invoke(event)", self.repl("help()\n").stdout)
 
     def test_modules_are_globals(self):
-        out = self.repl("type(json), json == require('moonrun.json')\n").stdout.decode()
-        self.assertEqual(out.strip(), '"table"\ttrue')
+        out = self.repl("type(json), json == require('moonrun.json'), type(uuid.v4), type(time.now)\n").stdout.decode()
+        self.assertEqual(out.strip(), '"table"\ttrue\t"function"\t"function"')
 
     def test_line_editing_and_history_through_a_terminal(self):
         history = os.path.join(tempfile.mkdtemp(), "history")
