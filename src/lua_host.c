@@ -100,6 +100,7 @@ static int open_libraries(lua_State *L)
     static const luaL_Reg c_modules[] = {{"moonrun.json", luaopen_moonrun_json},
                                          {"moonrun.uuid", luaopen_moonrun_uuid},
                                          {"moonrun.time", luaopen_moonrun_time},
+                                         {"moonrun.digest", luaopen_moonrun_digest},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);

@@ -1,6 +1,7 @@
-/* The `moonrun.time` module: wall-clock and monotonic time, formatting with microseconds (as
- * the seed's Python prints them), ISO 8601, and sleep. Times are seconds since the epoch as
- * floats, like os.time but with a fraction. Formatting is in UTC (Lambda's zone) unless asked. */
+/* The `moonrun.time` module: wall-clock and monotonic clocks, formatting with microseconds (%f,
+ * as Python's datetime prints them), ISO 8601, and sleep. Times are seconds since the epoch as
+ * floats, like os.time's but with a fraction. Formatting is in UTC, Lambda's zone, whatever TZ
+ * says, unless the caller asks for local time. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
@@ -11,122 +12,167 @@
 
 #include "modules.h"
 
-static double seconds_of(const struct timespec *ts)
+#define DEFAULT_PATTERN "%Y-%m-%d %H:%M:%S.%f"
+/* Beyond this, a time cannot be a date (the year overflows struct tm's int) nor a time_t. */
+#define MAX_ABS_SECONDS 1e15
+
+static struct timespec clock_now(clockid_t clock)
 {
-    return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return ts;
 }
 
 static int time_now(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    lua_pushnumber(L, seconds_of(&ts));
+    struct timespec ts = clock_now(CLOCK_REALTIME);
+    /* whole microseconds, so that format's %f shows what now() returned */
+    lua_pushnumber(L, (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6);
     return 1;
 }
 
 static int time_now_ms(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    struct timespec ts = clock_now(CLOCK_REALTIME);
     lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     return 1;
 }
 
 static int time_monotonic(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, seconds_of(&ts));
+    struct timespec ts = clock_now(CLOCK_MONOTONIC);
+    lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
     return 1;
 }
 
-/* Argument arg as whole seconds and microseconds (default: now). */
-static void split_time(lua_State *L, int arg, time_t *seconds, long *micros)
+/* A point in time split for formatting: whole seconds and the microseconds after them. */
+struct split_time {
+    time_t seconds;
+    long micros;
+};
+
+/* Argument arg (seconds since the epoch, default now), rounded to the nearest microsecond. */
+static struct split_time check_time(lua_State *L, int arg)
 {
-    double t;
     if (lua_isnoneornil(L, arg)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        *seconds = ts.tv_sec;
-        *micros = ts.tv_nsec / 1000;
-        return;
+        struct timespec ts = clock_now(CLOCK_REALTIME);
+        return (struct split_time){ts.tv_sec, ts.tv_nsec / 1000};
     }
-    t = luaL_checknumber(L, arg);
-    luaL_argcheck(L, isfinite(t) && fabs(t) < 1e15, arg, "not a time (seconds since the epoch)");
+    double t = luaL_checknumber(L, arg);
+    luaL_argcheck(L, isfinite(t) && fabs(t) < MAX_ABS_SECONDS, arg,
+                  "not a time (seconds since the epoch)");
     double whole = floor(t);
-    *seconds = (time_t)whole;
-    *micros = (long)((t - whole) * 1e6 + 0.5);
-    if (*micros >= 1000000) *seconds += 1, *micros -= 1000000;
+    struct split_time out = {(time_t)whole, lround((t - whole) * 1e6)};
+    if (out.micros >= 1000000) { /* .9999996 rounds up into the next second */
+        out.seconds++;
+        out.micros -= 1000000;
+    }
+    return out;
 }
 
-static void broken_down(lua_State *L, time_t seconds, bool local, struct tm *out)
+static struct tm broken_down(lua_State *L, time_t seconds, bool local)
 {
-    if (!(local ? localtime_r(&seconds, out) : gmtime_r(&seconds, out)))
-        luaL_error(L, "time %f cannot be represented as a date", (double)seconds);
+    struct tm tm;
+    if (!(local ? localtime_r(&seconds, &tm) : gmtime_r(&seconds, &tm)))
+        luaL_error(L, "time %I cannot be shown as a date", (lua_Integer)seconds);
+    return tm;
 }
 
-/* format(t, pattern, local): strftime's patterns plus %f, the microseconds as 6 digits. */
+/* Length of the conversion at p (just after a '%') if strftime knows it, else 0: glibc's flags
+ * (_-0^#), a width, the E and O modifiers, then the conversion letter. */
+static size_t conversion_length(const char *p)
+{
+    static const char known[] = "aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ+%";
+    size_t n = strspn(p, "_-0^#");
+    n += strspn(p + n, "0123456789");
+    if (p[n] == 'E' || p[n] == 'O') n++;
+    return p[n] && strchr(known, p[n]) ? n + 1 : 0;
+}
+
+/* Rewrites pattern for strftime: %f becomes the microsecond digits, unknown conversions are an
+ * argument error naming them. A trailing space is added so that strftime's result is never
+ * empty, since 0 is also how it reports a full buffer. */
+static void prepare_pattern(lua_State *L, const char *pattern, long micros, luaL_Buffer *out)
+{
+    char digits[8];
+    snprintf(digits, sizeof digits, "%06ld", micros);
+    for (const char *p = pattern; *p; p++) {
+        if (*p != '%') {
+            luaL_addchar(out, *p);
+        } else if (p[1] == 'f') {
+            luaL_addstring(out, digits);
+            p++;
+        } else {
+            size_t n = conversion_length(p + 1);
+            if (n == 0) {
+                lua_pushfstring(L, "unknown conversion '%%%c' in the pattern (%%%% writes a %%)",
+                                p[1] ? p[1] : ' ');
+                luaL_argerror(L, 2, lua_tostring(L, -1));
+            }
+            luaL_addlstring(out, p, n + 1);
+            p += n;
+        }
+    }
+    luaL_addchar(out, ' ');
+}
+
+/* format([t [, pattern [, local]]]): strftime's conversions plus %f (microseconds, 6 digits). */
 static int time_format(lua_State *L)
 {
-    time_t seconds;
-    long micros;
-    split_time(L, 1, &seconds, &micros);
-    const char *pattern = luaL_optstring(L, 2, "%Y-%m-%d %H:%M:%S.%f");
-    struct tm tm;
-    broken_down(L, seconds, lua_toboolean(L, 3), &tm);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    char micro_text[8];
-    snprintf(micro_text, sizeof micro_text, "%06ld", micros);
-    for (const char *p = pattern; *p; p++) {
-        if (p[0] != '%' || p[1] == '\0') {
-            luaL_addchar(&b, *p);
-            continue;
+    struct split_time t = check_time(L, 1);
+    const char *pattern = luaL_optstring(L, 2, DEFAULT_PATTERN);
+    struct tm tm = broken_down(L, t.seconds, lua_toboolean(L, 3));
+    luaL_Buffer prepared;
+    luaL_buffinit(L, &prepared);
+    prepare_pattern(L, pattern, t.micros, &prepared);
+    luaL_pushresult(&prepared);
+    const char *format = lua_tostring(L, -1);
+    for (size_t size = 256; size <= 1024 * 1024; size *= 4) {
+        luaL_Buffer b;
+        char *text = luaL_buffinitsize(L, &b, size);
+        size_t n = strftime(text, size, format, &tm);
+        if (n > 0) {
+            luaL_pushresultsize(&b, n - 1); /* without the added space */
+            return 1;
         }
-        char spec[3] = {'%', p[1], '\0'}, piece[128];
-        p++;
-        if (*p == 'f') {
-            luaL_addstring(&b, micro_text);
-            continue;
-        }
-        /* One conversion at a time, so %f never reaches strftime and errors name the culprit. */
-        size_t n = strftime(piece, sizeof piece, spec, &tm);
-        if (n == 0 && *p != 'p' && *p != 'Z') return luaL_error(L, "time.format: unknown conversion '%s'", spec);
-        luaL_addlstring(&b, piece, n);
+        lua_pop(L, 1); /* the buffer's box; try a larger one */
     }
-    luaL_pushresult(&b);
-    return 1;
+    return luaL_argerror(L, 2, "the pattern makes text longer than 1 MB");
 }
 
+/* iso8601([t]): "2024-06-01T12:00:00.123Z", milliseconds, UTC. */
 static int time_iso8601(lua_State *L)
 {
-    time_t seconds;
-    long micros;
-    split_time(L, 1, &seconds, &micros);
-    struct tm tm;
-    broken_down(L, seconds, false, &tm);
+    struct split_time t = check_time(L, 1);
+    struct tm tm = broken_down(L, t.seconds, false);
     char text[64];
     size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(text + n, sizeof text - n, ".%03ldZ", micros / 1000);
+    snprintf(text + n, sizeof text - n, ".%03ldZ", t.micros / 1000);
     lua_pushstring(L, text);
     return 1;
 }
 
+/* sleep(seconds): a signal does not cut it short (the rest is slept). */
 static int time_sleep(lua_State *L)
 {
     double seconds = luaL_checknumber(L, 1);
-    luaL_argcheck(L, seconds >= 0 && seconds < 1e9, 1, "seconds must be between 0 and 1e9");
-    struct timespec left = {(time_t)seconds, (long)((seconds - floor(seconds)) * 1e9)};
-    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    luaL_argcheck(L, seconds >= 0 && seconds <= 1e9, 1, "seconds must be a number from 0 to 1e9");
+    double whole = floor(seconds);
+    struct timespec left = {(time_t)whole, (long)((seconds - whole) * 1e9)};
+    while (nanosleep(&left, &left) != 0) {
+        if (errno != EINTR) return luaL_error(L, "time.sleep: %s", strerror(errno));
     }
     return 0;
 }
 
 int luaopen_moonrun_time(lua_State *L)
 {
-    static const luaL_Reg functions[] = {{"now", time_now},         {"now_ms", time_now_ms},
-                                         {"monotonic", time_monotonic}, {"format", time_format},
-                                         {"iso8601", time_iso8601}, {"sleep", time_sleep},
+    static const luaL_Reg functions[] = {{"now", time_now},
+                                         {"now_ms", time_now_ms},
+                                         {"monotonic", time_monotonic},
+                                         {"format", time_format},
+                                         {"iso8601", time_iso8601},
+                                         {"sleep", time_sleep},
                                          {NULL, NULL}};
     luaL_newlib(L, functions);
     return 1;

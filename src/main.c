@@ -13,6 +13,7 @@ static const char usage[] =
     "       moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"
     "                                        one local invocation, prints the response\n"
     "       moonrun run [OPTIONS] SCRIPT [ARGS]  runs a Lua script with moonrun's modules, as lua does\n"
+    "       moonrun event TYPE [OPTIONS]     prints a sample event (sqs, apigw-http, apigw-rest, schedule)\n"
     "       moonrun repl [HANDLER]           interactive Lua with moonrun's modules\n"
     "       moonrun --version | --help   (and moonrun COMMAND --help)\n"
     "\n"
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
     const char *command = argv[1];
     if (strcmp(command, "invoke") == 0) return invoke_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "run") == 0) return run_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "event") == 0) return event_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "repl") == 0) return repl_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "--version") == 0) return puts("moonrun " MOONRUN_VERSION), 0;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)

@@ -1,0 +1,155 @@
+#include "crypto.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The headers give the types only: nothing here calls OpenSSL directly, so the executable does
+ * not link libcrypto. The static assertions check our pointer types against the headers'
+ * prototypes (_Generic does not evaluate its operand, so no symbol is referenced). */
+typedef int (*rand_bytes_fn)(unsigned char *buf, int num);
+typedef const EVP_MD *(*md_fn)(void);
+typedef int (*digest_fn)(const void *data, size_t count, unsigned char *md, unsigned int *size,
+                         const EVP_MD *type, ENGINE *impl);
+typedef unsigned char *(*hmac_fn)(const EVP_MD *evp_md, const void *key, int key_len,
+                                  const unsigned char *data, size_t data_len, unsigned char *md,
+                                  unsigned int *md_len);
+_Static_assert(_Generic(&RAND_bytes, rand_bytes_fn : 1, default : 0), "RAND_bytes prototype");
+_Static_assert(_Generic(&EVP_md5, md_fn : 1, default : 0), "EVP_md5 prototype");
+_Static_assert(_Generic(&EVP_sha256, md_fn : 1, default : 0), "EVP_sha256 prototype");
+_Static_assert(_Generic(&EVP_Digest, digest_fn : 1, default : 0), "EVP_Digest prototype");
+_Static_assert(_Generic(&HMAC, hmac_fn : 1, default : 0), "HMAC prototype");
+
+#define LIBCRYPTO "libcrypto.so.3"
+
+static struct {
+    bool tried; /* dlopen is attempted once; a failure is remembered with its reason */
+    bool ok;
+    char failure[512]; /* dlerror's text: it can be read only once, so it is kept */
+    rand_bytes_fn rand_bytes;
+    md_fn md5, sha256;
+    digest_fn digest;
+    hmac_fn hmac;
+} lib;
+
+/* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
+ * done through memcpy so that strict ISO C has nothing to warn about. */
+static bool resolve(void *handle, const char *name, void *fn_ptr, size_t size)
+{
+    void *symbol = dlsym(handle, name);
+    if (!symbol) {
+        const char *why = dlerror();
+        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : name);
+        return false;
+    }
+    memcpy(fn_ptr, &symbol, size);
+    return true;
+}
+
+static bool load_library(void)
+{
+    /* RTLD_LOCAL: its symbols stay out of the way of any Lua C module with its own OpenSSL. */
+    void *handle = dlopen(LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *why = dlerror();
+        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : "dlopen failed");
+        return false;
+    }
+    bool ok = resolve(handle, "RAND_bytes", &lib.rand_bytes, sizeof lib.rand_bytes) &&
+              resolve(handle, "EVP_md5", &lib.md5, sizeof lib.md5) &&
+              resolve(handle, "EVP_sha256", &lib.sha256, sizeof lib.sha256) &&
+              resolve(handle, "EVP_Digest", &lib.digest, sizeof lib.digest) &&
+              resolve(handle, "HMAC", &lib.hmac, sizeof lib.hmac);
+    if (!ok) dlclose(handle); /* a library without these functions is not the one we need */
+    return ok;
+}
+
+/* Loads libcrypto on first use; purpose names what it is needed for in the error. */
+static bool ready(const char *purpose, char *err, size_t errlen)
+{
+    if (!lib.tried) {
+        lib.tried = true;
+        lib.ok = load_library();
+    }
+    if (!lib.ok)
+        snprintf(err, errlen, "moonrun needs " LIBCRYPTO " (OpenSSL 3) for %s: %s", purpose,
+                 lib.failure);
+    return lib.ok;
+}
+
+bool crypto_random_bytes(void *out, size_t n, char *err, size_t errlen)
+{
+    if (!ready("random bytes", err, errlen)) return false;
+    unsigned char *p = out;
+    while (n > 0) { /* RAND_bytes takes an int count */
+        int chunk = n > INT_MAX ? INT_MAX : (int)n;
+        if (lib.rand_bytes(p, chunk) != 1) {
+            snprintf(err, errlen,
+                     "OpenSSL's RAND_bytes failed (its random generator could not be seeded)");
+            return false;
+        }
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+    return true;
+}
+
+/* Call after ready(): md is one of the resolved functions. */
+static bool digest(md_fn md, const char *name, const void *data, size_t n, unsigned char *out,
+                   char *err, size_t errlen)
+{
+    const EVP_MD *type = md();
+    unsigned int size = 0;
+    if (!type || lib.digest(data, n, out, &size, type, NULL) != 1) {
+        snprintf(err, errlen, "OpenSSL could not compute %s (is it disabled in this OpenSSL?)",
+                 name);
+        return false;
+    }
+    return true;
+}
+
+bool crypto_md5(const void *data, size_t n, unsigned char out[CRYPTO_MD5_SIZE], char *err,
+                size_t errlen)
+{
+    /* lib.md5 is read only once ready() has loaded it */
+    return ready("MD5", err, errlen) && digest(lib.md5, "MD5", data, n, out, err, errlen);
+}
+
+bool crypto_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_SIZE], char *err,
+                   size_t errlen)
+{
+    return ready("SHA-256", err, errlen) &&
+           digest(lib.sha256, "SHA-256", data, n, out, err, errlen);
+}
+
+bool crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
+                        unsigned char out[CRYPTO_SHA256_SIZE], char *err, size_t errlen)
+{
+    if (!ready("HMAC-SHA256", err, errlen)) return false;
+    if (keylen > INT_MAX) { /* HMAC takes an int key length */
+        snprintf(err, errlen, "an HMAC key of %zu bytes is too long", keylen);
+        return false;
+    }
+    static const unsigned char no_key; /* OpenSSL wants a non-NULL key even when it is empty */
+    unsigned int size = 0;
+    const EVP_MD *type = lib.sha256();
+    if (!type || !lib.hmac(type, keylen ? key : &no_key, (int)keylen, data, n, out, &size)) {
+        snprintf(err, errlen, "OpenSSL could not compute HMAC-SHA256");
+        return false;
+    }
+    return true;
+}
+
+void crypto_hex(const unsigned char *bytes, size_t n, char *hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[bytes[i] >> 4];
+        hex[2 * i + 1] = digits[bytes[i] & 0x0F];
+    }
+    hex[2 * n] = '\0';
+}
