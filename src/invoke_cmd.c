@@ -27,7 +27,7 @@ static const char help[] =
     "                 context:get_remaining_time_in_millis() counts down from it\n"
     "  --env K=V      sets an environment variable before the handler loads (repeatable)\n"
     "  --watch        invokes again whenever the handler, a module it loaded from the task\n"
-    "                 root, or the event file changes; Ctrl-C stops\n"
+    "                 root, or the event file changes, after reloading them; Ctrl-C stops\n"
     "\nExit status: 0 success, 1 the handler failed, 2 bad arguments or unreadable event.\n";
 
 struct invoke_options {
@@ -163,8 +163,8 @@ static size_t add_watched(struct local_function *f, char (*files)[PATH_MAX], siz
     return count;
 }
 
-static int watch_loop(struct local_function *f, const struct invoke_options *o, struct buffer *event,
-                      struct timespec loaded_at)
+static void watch_loop(struct local_function *f, const struct invoke_options *o, struct buffer *event,
+                       struct timespec loaded_at)
 {
     static char files[MAX_WATCHED][PATH_MAX];
     size_t count = 0;
@@ -180,9 +180,7 @@ static int watch_loop(struct local_function *f, const struct invoke_options *o, 
         loaded_at = file_clock_now();
         if (o->event_source && strcmp(o->event_source, "-") != 0 && !read_event(o->event_source, event))
             buffer_append_str(event, "{}");
-        /* A fresh Lua state: edited code and module-level state start as on a cold start. */
-        local_function_close(f);
-        if (!local_function_open(f, o->spec, o->timeout_ms)) return 1;
+        local_function_reload(f); /* the hot reload the REPL's reload() uses too */
     }
 }
 
@@ -197,7 +195,9 @@ int invoke_cmd_main(int argc, char **argv)
     struct local_function f;
     struct timespec loaded_at = file_clock_now();
     if (!local_function_open(&f, o.spec, o.timeout_ms)) return buffer_free(&event), 1;
-    int status = o.watch ? watch_loop(&f, &o, &event, loaded_at) : (invoke_once(&f, &event) ? 0 : 1);
+    int status = 0;
+    if (o.watch) watch_loop(&f, &o, &event, loaded_at); /* until Ctrl-C */
+    else status = invoke_once(&f, &event) ? 0 : 1;
     local_function_close(&f);
     buffer_free(&event);
     return status;
