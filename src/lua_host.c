@@ -165,3 +165,12 @@ void lua_host_close(struct lua_host *host)
     if (host->L) lua_close(host->L);
     host->L = NULL;
 }
+
+int lua_host_traceback(lua_State *L)
+{
+    const char *message = lua_tostring(L, 1);
+    if (!message && luaL_callmeta(L, 1, "__tostring")) message = lua_tostring(L, -1);
+    if (!message) message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    luaL_traceback(L, L, message, 1);
+    return 1;
+}

@@ -23,4 +23,7 @@ struct lua_host {
 bool lua_host_open(struct lua_host *host, const char *task_root);
 void lua_host_close(struct lua_host *host);
 
+/* The message handler for scripts (run, repl): any error value as text, with the traceback. */
+int lua_host_traceback(lua_State *L);
+
 #endif

@@ -116,17 +116,6 @@ static int compile(lua_State *L, const char *source, bool *incomplete)
     return status;
 }
 
-static int traceback(lua_State *L)
-{
-    const char *message = lua_tostring(L, 1);
-    if (!message) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-        message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    }
-    luaL_traceback(L, L, message, 1);
-    return 1;
-}
-
 static void print_results(lua_State *L, int first)
 {
     int count = lua_gettop(L) - first + 1;
@@ -151,7 +140,7 @@ static void print_results(lua_State *L, int first)
 static void run_chunk(lua_State *L)
 {
     int base = lua_gettop(L); /* the chunk */
-    lua_pushcfunction(L, traceback);
+    lua_pushcfunction(L, lua_host_traceback);
     lua_insert(L, base);
     if (lua_pcall(L, 0, LUA_MULTRET, base) == LUA_OK) print_results(L, base + 1);
     else fprintf(stderr, "%s\n", lua_tostring(L, -1));

@@ -154,22 +154,11 @@ static void on_interrupt(int signo)
     lua_sethook(interrupted_state, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
-/* The message handler: turns any error value into a string and adds the traceback. Unlike
- * lua, an error object with __tostring gets the traceback too: it is as much worth having. */
-static int add_traceback(lua_State *L)
-{
-    const char *message = lua_tostring(L, 1);
-    if (!message && luaL_callmeta(L, 1, "__tostring")) message = lua_tostring(L, -1);
-    if (!message) message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    luaL_traceback(L, L, message, 1);
-    return 1;
-}
-
 /* Calls the function under its nargs arguments, with the traceback handler and Ctrl-C armed. */
 static int protected_call(lua_State *L, int nargs, int nresults)
 {
     int base = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, add_traceback);
+    lua_pushcfunction(L, lua_host_traceback);
     lua_insert(L, base);
     interrupted_state = L;
     signal(SIGINT, on_interrupt);
