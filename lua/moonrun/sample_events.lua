@@ -20,25 +20,8 @@ local USER_AGENT = "curl/8.5.0"
 
 -- Text helpers -------------------------------------------------------------------------------
 
-local BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
---- Standard base64 (RFC 4648, with padding).
-function M.base64(data)
-  local out = {}
-  for i = 1, #data, 3 do
-    local a, b, c = data:byte(i, i + 2)
-    local bits = a << 16 | (b or 0) << 8 | (c or 0)
-    local quad = {}
-    for k = 1, 4 do
-      local index = (bits >> (24 - 6 * k)) & 63
-      quad[k] = BASE64:sub(index + 1, index + 1)
-    end
-    if not b then quad[3] = "=" end
-    if not c then quad[4] = "=" end
-    out[#out + 1] = table.concat(quad)
-  end
-  return table.concat(out)
-end
+local base64 = require("moonrun.base64").encode
+M.base64 = base64 -- part of this module's API since before moonrun.base64
 
 -- Ids that only need to look right (receipt handles, request ids): math.random, seeded afresh
 -- by Lua for each state, is enough for them.
@@ -95,7 +78,7 @@ local function sqs_record(options, body, sent_ms)
   return {
     messageId = uuid.v4(),
     -- real handles are opaque base64 of a few hundred bytes, beginning "AQEB"
-    receiptHandle = "AQEB" .. M.base64(random_bytes(138)),
+    receiptHandle = "AQEB" .. base64(random_bytes(138)),
     body = body,
     attributes = {
       ApproximateReceiveCount = "1",
@@ -169,12 +152,12 @@ local function http_request(options)
   for _, header in ipairs(request.headers) do
     if header.name:lower() == "user-agent" then request.user_agent = header.value end
   end
-  if request.body and options.base64 then request.body = M.base64(request.body) end
+  if request.body and options.base64 then request.body = base64(request.body) end
   return request
 end
 
 local function http_request_id()
-  return (M.base64(random_bytes(11)):gsub("[+/]", "x")) -- looks like "JKJaXmPLvHcESHA="
+  return (base64(random_bytes(11)):gsub("[+/]", "x")) -- looks like "JKJaXmPLvHcESHA="
 end
 
 -- API Gateway HTTP API, payload format 2.0: header names in lower case, repeated headers and

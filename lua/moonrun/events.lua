@@ -1,0 +1,79 @@
+-- Helpers for the events Lambda delivers. SQS: iterate a batch's records, decode JSON bodies,
+-- and answer with batchItemFailures so that Lambda retries only the records that failed (the
+-- event source mapping needs FunctionResponseTypes: ReportBatchItemFailures).
+--
+--   local events = require "moonrun.events"
+--   function M.handler(event)
+--     return events.sqs_batch(event, function(body, record) save(body.order) end, {json = true})
+--   end
+local json = require "moonrun.json"
+
+local M = {}
+
+local function records_of(event)
+  if type(event) ~= "table" or type(event.Records) ~= "table" then
+    error("events: this is not an SQS event (it has no Records list)", 3)
+  end
+  return event.Records
+end
+
+--- for i, record in events.sqs_records(event) do ... end
+function M.sqs_records(event)
+  return ipairs(records_of(event))
+end
+
+--- The record's body decoded as JSON; raises an error naming the message when it is not JSON.
+function M.json_body(record)
+  local ok, value = pcall(json.decode, record.body)
+  if not ok then
+    error(string.format("the body of message %s is not JSON: %s", tostring(record.messageId),
+      tostring(value)), 2)
+  end
+  return value
+end
+
+--- The response that reports the given message ids as failed ({} or a list of ids).
+function M.batch_response(failed_ids)
+  local failures = json.array{}
+  for i, id in ipairs(failed_ids or {}) do failures[i] = {itemIdentifier = id} end
+  return {batchItemFailures = failures}
+end
+
+local function is_fifo(record)
+  return type(record.eventSourceARN) == "string" and record.eventSourceARN:sub(-5) == ".fifo"
+end
+
+local function describe(err)
+  local ok, text = pcall(tostring, err)
+  return ok and text or "(an error value that cannot be shown)"
+end
+
+--- Calls handle(body, record) for each record (body decoded from JSON when options.json) in a
+-- protected call, logs each failure with its message id on stderr, and returns the
+-- batchItemFailures response. From a FIFO queue, the records after a failure are not handled
+-- but reported failed too, so that the queue's order is kept when Lambda retries them.
+function M.sqs_batch(event, handle, options)
+  if type(handle) ~= "function" then error("events: sqs_batch needs a function to call", 2) end
+  local decode = options and options.json
+  local failed, stop = {}, false
+  for _, record in ipairs(records_of(event)) do
+    if stop then
+      failed[#failed + 1] = record.messageId
+    else
+      local ok, err = xpcall(function()
+        local body = record.body
+        if decode then body = M.json_body(record) end
+        handle(body, record)
+      end, function(e) return debug.traceback(describe(e), 2) end)
+      if not ok then
+        io.stderr:write(string.format("moonrun.events: message %s failed: %s\n",
+          tostring(record.messageId), err))
+        failed[#failed + 1] = record.messageId
+        stop = is_fifo(record)
+      end
+    end
+  end
+  return M.batch_response(failed)
+end
+
+return M
