@@ -18,11 +18,21 @@ typedef int (*digest_fn)(const void *data, size_t count, unsigned char *md, unsi
 typedef unsigned char *(*hmac_fn)(const EVP_MD *evp_md, const void *key, int key_len,
                                   const unsigned char *data, size_t data_len, unsigned char *md,
                                   unsigned int *md_len);
+typedef EVP_MD *(*md_fetch_fn)(OSSL_LIB_CTX *ctx, const char *algorithm, const char *properties);
+typedef EVP_MD_CTX *(*md_ctx_new_fn)(void);
+typedef int (*digest_init_fn)(EVP_MD_CTX *ctx, const EVP_MD *type, ENGINE *impl);
+typedef int (*digest_update_fn)(EVP_MD_CTX *ctx, const void *d, size_t cnt);
+typedef int (*digest_final_fn)(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *s);
 _Static_assert(_Generic(&RAND_bytes, rand_bytes_fn : 1, default : 0), "RAND_bytes prototype");
 _Static_assert(_Generic(&EVP_md5, md_fn : 1, default : 0), "EVP_md5 prototype");
 _Static_assert(_Generic(&EVP_sha256, md_fn : 1, default : 0), "EVP_sha256 prototype");
 _Static_assert(_Generic(&EVP_Digest, digest_fn : 1, default : 0), "EVP_Digest prototype");
 _Static_assert(_Generic(&HMAC, hmac_fn : 1, default : 0), "HMAC prototype");
+_Static_assert(_Generic(&EVP_MD_fetch, md_fetch_fn : 1, default : 0), "EVP_MD_fetch prototype");
+_Static_assert(_Generic(&EVP_MD_CTX_new, md_ctx_new_fn : 1, default : 0), "EVP_MD_CTX_new");
+_Static_assert(_Generic(&EVP_DigestInit_ex, digest_init_fn : 1, default : 0), "EVP_DigestInit_ex");
+_Static_assert(_Generic(&EVP_DigestUpdate, digest_update_fn : 1, default : 0), "EVP_DigestUpdate");
+_Static_assert(_Generic(&EVP_DigestFinal_ex, digest_final_fn : 1, default : 0), "EVP_DigestFinal");
 
 #define LIBCRYPTO "libcrypto.so.3"
 
@@ -34,6 +44,13 @@ static struct {
     md_fn md5, sha256;
     digest_fn digest;
     hmac_fn hmac;
+    md_fetch_fn md_fetch;
+    md_ctx_new_fn md_ctx_new;
+    digest_init_fn digest_init;
+    digest_update_fn digest_update;
+    digest_final_fn digest_final;
+    EVP_MD *kept_sha256; /* fetched once for the crypto_fast_* functions, kept for the process */
+    EVP_MD_CTX *kept_ctx;
 } lib;
 
 /* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
@@ -63,7 +80,12 @@ static bool load_library(void)
               resolve(handle, "EVP_md5", &lib.md5, sizeof lib.md5) &&
               resolve(handle, "EVP_sha256", &lib.sha256, sizeof lib.sha256) &&
               resolve(handle, "EVP_Digest", &lib.digest, sizeof lib.digest) &&
-              resolve(handle, "HMAC", &lib.hmac, sizeof lib.hmac);
+              resolve(handle, "HMAC", &lib.hmac, sizeof lib.hmac) &&
+              resolve(handle, "EVP_MD_fetch", &lib.md_fetch, sizeof lib.md_fetch) &&
+              resolve(handle, "EVP_MD_CTX_new", &lib.md_ctx_new, sizeof lib.md_ctx_new) &&
+              resolve(handle, "EVP_DigestInit_ex", &lib.digest_init, sizeof lib.digest_init) &&
+              resolve(handle, "EVP_DigestUpdate", &lib.digest_update, sizeof lib.digest_update) &&
+              resolve(handle, "EVP_DigestFinal_ex", &lib.digest_final, sizeof lib.digest_final);
     if (!ok) dlclose(handle); /* a library without these functions is not the one we need */
     return ok;
 }
@@ -142,6 +164,69 @@ bool crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t
         return false;
     }
     return true;
+}
+
+/* The kept SHA-256 and its context, made on first use. */
+static bool fast_ready(const char *purpose, char *err, size_t errlen)
+{
+    if (lib.kept_ctx) return true;
+    if (!ready(purpose, err, errlen)) return false;
+    if (!lib.kept_sha256) lib.kept_sha256 = lib.md_fetch(NULL, "SHA256", NULL);
+    if (lib.kept_sha256) lib.kept_ctx = lib.md_ctx_new();
+    if (!lib.kept_ctx) {
+        snprintf(err, errlen, "OpenSSL could not set up SHA-256 for %s (out of memory?)", purpose);
+        return false;
+    }
+    return true;
+}
+
+/* One digest over the concatenation of up to two pieces (HMAC needs a pad, then the data). */
+static bool kept_digest(const void *a, size_t alen, const void *b, size_t blen,
+                        unsigned char out[CRYPTO_SHA256_SIZE])
+{
+    unsigned int size = 0;
+    return lib.digest_init(lib.kept_ctx, lib.kept_sha256, NULL) == 1 &&
+           lib.digest_update(lib.kept_ctx, a, alen) == 1 &&
+           (blen == 0 || lib.digest_update(lib.kept_ctx, b, blen) == 1) &&
+           lib.digest_final(lib.kept_ctx, out, &size) == 1;
+}
+
+bool crypto_fast_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_SIZE],
+                        char *err, size_t errlen)
+{
+    if (!fast_ready("SHA-256", err, errlen)) return false;
+    if (!kept_digest(data, n, NULL, 0, out)) {
+        snprintf(err, errlen, "OpenSSL could not compute SHA-256");
+        return false;
+    }
+    return true;
+}
+
+/* HMAC as RFC 2104 defines it, H((K ^ opad) || H((K ^ ipad) || data)), on the kept context: it
+ * avoids the algorithm fetch that OpenSSL 3's HMAC() does on every call. */
+bool crypto_fast_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
+                             unsigned char out[CRYPTO_SHA256_SIZE], char *err, size_t errlen)
+{
+    enum { BLOCK = 64 }; /* SHA-256's block size */
+    if (!fast_ready("HMAC-SHA256", err, errlen)) return false;
+    unsigned char short_key[CRYPTO_SHA256_SIZE];
+    if (keylen > BLOCK) { /* RFC 2104: a key longer than a block is hashed first */
+        if (!kept_digest(key, keylen, NULL, 0, short_key)) goto failed;
+        key = short_key;
+        keylen = sizeof short_key;
+    }
+    unsigned char pad[BLOCK], inner[CRYPTO_SHA256_SIZE];
+    const unsigned char *k = key;
+    for (size_t i = 0; i < BLOCK; i++)
+        pad[i] = (unsigned char)((i < keylen ? k[i] : 0) ^ 0x36);
+    if (!kept_digest(pad, BLOCK, data, n, inner)) goto failed;
+    for (size_t i = 0; i < BLOCK; i++)
+        pad[i] ^= 0x36 ^ 0x5c;
+    if (!kept_digest(pad, BLOCK, inner, sizeof inner, out)) goto failed;
+    return true;
+failed:
+    snprintf(err, errlen, "OpenSSL could not compute HMAC-SHA256");
+    return false;
 }
 
 void crypto_hex(const unsigned char *bytes, size_t n, char *hex)

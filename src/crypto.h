@@ -24,6 +24,14 @@ bool crypto_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_S
 bool crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
                         unsigned char out[CRYPTO_SHA256_SIZE], char *err, size_t errlen);
 
+/* The same two, through one SHA-256 fetched once and one digest context kept for the process:
+ * OpenSSL 3's one-shot EVP_Digest and HMAC fetch the algorithm anew on every call, which costs
+ * more than hashing a short message. For hot paths (SigV4 hashes and signs every AWS request). */
+bool crypto_fast_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_SIZE],
+                        char *err, size_t errlen);
+bool crypto_fast_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
+                             unsigned char out[CRYPTO_SHA256_SIZE], char *err, size_t errlen);
+
 /* Writes n bytes as 2n lowercase hex digits and a terminating NUL (hex holds 2n + 1). */
 void crypto_hex(const unsigned char *bytes, size_t n, char *hex);
 
