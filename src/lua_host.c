@@ -101,6 +101,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.uuid", luaopen_moonrun_uuid},
                                          {"moonrun.time", luaopen_moonrun_time},
                                          {"moonrun.digest", luaopen_moonrun_digest},
+                                         {"moonrun.http", luaopen_moonrun_http},
                                          {"moonrun.sigv4", luaopen_moonrun_sigv4},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);

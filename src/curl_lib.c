@@ -1,0 +1,90 @@
+#include "curl_lib.h"
+
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LIBCURL "libcurl.so.4"
+
+/* Each field of struct curl_lib and the libcurl function it holds. The list is used twice: to
+ * check every field's type against the header's prototype, and to resolve every symbol. */
+#define CURL_FUNCTIONS(X)                                                                          \
+    X(global_init, curl_global_init)                                                               \
+    X(global_cleanup, curl_global_cleanup)                                                         \
+    X(easy_init, curl_easy_init)                                                                   \
+    X(easy_cleanup, curl_easy_cleanup)                                                             \
+    X(easy_reset, curl_easy_reset)                                                                 \
+    X(easy_setopt, curl_easy_setopt)                                                               \
+    X(easy_getinfo, curl_easy_getinfo)                                                             \
+    X(easy_strerror, curl_easy_strerror)                                                           \
+    X(multi_init, curl_multi_init)                                                                 \
+    X(multi_cleanup, curl_multi_cleanup)                                                           \
+    X(multi_add_handle, curl_multi_add_handle)                                                     \
+    X(multi_remove_handle, curl_multi_remove_handle)                                               \
+    X(multi_perform, curl_multi_perform)                                                           \
+    X(multi_poll, curl_multi_poll)                                                                 \
+    X(multi_info_read, curl_multi_info_read)                                                       \
+    X(multi_strerror, curl_multi_strerror)                                                         \
+    X(share_init, curl_share_init)                                                                 \
+    X(share_setopt, curl_share_setopt)                                                             \
+    X(share_cleanup, curl_share_cleanup)
+
+/* _Generic does not evaluate its operand, so naming the function here references no symbol and
+ * the executable does not link libcurl. (&curl_easy_setopt is not followed by a parenthesis, so
+ * curl's type-checking macro of the same name is not expanded.) */
+#define CHECK_PROTOTYPE(field, function)                                                           \
+    _Static_assert(                                                                                \
+        _Generic(&function, __typeof__(((struct curl_lib *)0)->field) : 1, default : 0),           \
+        #function " prototype");
+CURL_FUNCTIONS(CHECK_PROTOTYPE)
+
+static struct {
+    bool tried; /* dlopen is attempted once; a failure is remembered with its reason */
+    bool ok;
+    char failure[512]; /* dlerror's text: it can be read only once, so it is kept */
+    struct curl_lib functions;
+} lib;
+
+/* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
+ * done through memcpy so that strict ISO C has nothing to warn about. */
+static bool resolve(void *handle, const char *name, void *fn_ptr, size_t size)
+{
+    void *symbol = dlsym(handle, name);
+    if (!symbol) {
+        const char *why = dlerror();
+        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : name);
+        return false;
+    }
+    memcpy(fn_ptr, &symbol, size);
+    return true;
+}
+
+#define RESOLVE(field, function)                                                                   \
+    &&resolve(handle, #function, &lib.functions.field, sizeof lib.functions.field)
+
+static bool load_library(void)
+{
+    /* RTLD_LOCAL: its symbols (and its OpenSSL's) stay out of the way of any Lua C module that
+     * brings its own libcurl. */
+    void *handle = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        const char *why = dlerror();
+        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : "dlopen failed");
+        return false;
+    }
+    bool ok = true CURL_FUNCTIONS(RESOLVE);
+    if (!ok) dlclose(handle); /* a libcurl without these functions (older than 7.66) won't do */
+    return ok;
+}
+
+const struct curl_lib *curl_lib_load(char *err, size_t errlen)
+{
+    if (!lib.tried) {
+        lib.tried = true;
+        lib.ok = load_library();
+    }
+    if (lib.ok) return &lib.functions;
+    snprintf(err, errlen, "moonrun needs " LIBCURL " for HTTP requests: %s", lib.failure);
+    return NULL;
+}
