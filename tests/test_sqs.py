@@ -338,6 +338,9 @@ class Errors(SqsTestCase):
               control = code(sqs.send_message, {{QueueUrl = url, MessageBody = "bell \\7"}}),
               bad_utf8 = code(sqs.send_message, {{QueueUrl = url, MessageBody = "\\xff\\xfe"}}),
               fffe = code(sqs.send_message, {{QueueUrl = url, MessageBody = utf8.char(0xFFFE)}}),
+              edges = code(sqs.send_message, {{QueueUrl = url,
+                MessageBody = utf8.char(0xD7FF, 0xE000, 0xFFFD, 0x10000, 0x10FFFF) .. "\\t\\r\\n"}}),
+              nul = code(sqs.send_message, {{QueueUrl = url, MessageBody = "ok\\0"}}),
               missing = code(sqs.send_message, {{QueueUrl = url}}),
               not_table = code(sqs.send_message, "hello"),
               bad_attr = code(sqs.send_message, {{QueueUrl = url, MessageBody = "x",
@@ -351,16 +354,19 @@ class Errors(SqsTestCase):
         self.assertIn("1048577 bytes", result["too_big"])
         self.assertEqual(result["big_ok"], "no error")
         self.assertTrue(result["batch_too_big"].startswith("BatchRequestTooLong"), result["batch_too_big"])
-        self.assertIn("U+0007", result["control"])
+        self.assertIn("U+0007 at byte 6", result["control"])
+        self.assertEqual(result["edges"], "no error")
+        self.assertIn("U+0000 at byte 3", result["nul"])
         self.assertTrue(result["control"].startswith("InvalidMessageContents"))
         self.assertIn("not valid UTF-8", result["bad_utf8"])
         self.assertIn("U+FFFE", result["fffe"])
         self.assertIn("MessageBody is required", result["missing"])
         self.assertIn("parameters must be a table", result["not_table"])
         self.assertIn("message attribute 'a'", result["bad_attr"])
-        # only the 1 MiB message reached the queue
-        messages = drain(self.sqs, url, 1, wait=0)
-        self.assertEqual([len(m["Body"]) for m in messages], [1048576])
+        # only the 1 MiB message and the one at the edges of the accepted ranges reached the queue
+        messages = drain(self.sqs, url, 2, wait=0)
+        edges = "\ud7ff\ue000\ufffd\U00010000\U0010ffff\t\r\n"
+        self.assertEqual(sorted((m["Body"] for m in messages), key=len), [edges, "x" * 1048576])
 
     def test_no_credentials_lists_where_it_looked(self):
         answer = self.lua("return require('moonrun.sqs').list_queues{}",

@@ -3,6 +3,7 @@
 -- corrupted on the way is an error, as in the SDKs).
 local base64 = require "moonrun.base64"
 local digest = require "moonrun.digest"
+local find_invalid = require("moonrun.textcheck").find_invalid
 
 local M = {}
 
@@ -12,19 +13,10 @@ M.MAX_BATCH_ENTRIES = 10
 -- The characters SQS accepts in a body or a string attribute: #x9 #xA #xD, #x20-#xD7FF,
 -- #xE000-#xFFFD, #x10000-#x10FFFF, as valid UTF-8. Returns nil or what is wrong.
 function M.invalid_characters(text)
-  if not text:find("[^\t\n\r\32-\126]") then return nil end -- plain ASCII: the common case
-  if not utf8.len(text) then
-    local _, bad = utf8.len(text)
-    return string.format("it is not valid UTF-8 (at byte %d)", bad)
-  end
-  for position, code in utf8.codes(text) do
-    if (code < 0x20 and code ~= 0x9 and code ~= 0xA and code ~= 0xD) or code == 0xFFFE or
-      code == 0xFFFF then
-      return string.format("it holds U+%04X at byte %d, a character SQS does not accept", code,
-        position)
-    end
-  end
-  return nil
+  local position, code = find_invalid(text)
+  if not position then return nil end
+  if not code then return string.format("it is not valid UTF-8 (at byte %d)", position) end
+  return string.format("it holds U+%04X at byte %d, a character SQS does not accept", code, position)
 end
 
 -- The bytes a message counts against the limit: its body and each attribute's name, type and
