@@ -3,6 +3,7 @@
 #include <lauxlib.h>
 #include <stdio.h>
 
+#include "current_invocation.h"
 #include "json.h"
 
 struct event_text {
@@ -70,6 +71,7 @@ bool invocation_run(lua_State *L, int function_ref, const char *event, size_t ev
         error_report_from_pcall(L, status, NULL, out, report);
         goto done;
     }
+    current_invocation_set(L, 3);
     lua_rawgeti(L, LUA_REGISTRYINDEX, function_ref);
     lua_insert(L, 2);
     status = lua_pcall(L, 2, 1, 1); /* 2: result */
@@ -84,6 +86,7 @@ bool invocation_run(lua_State *L, int function_ref, const char *event, size_t ev
     }
     ok = true;
 done:
+    current_invocation_clear(L);
     /* Whatever the handler wrote without a newline reaches the log with its invocation. */
     fflush(stdout);
     lua_settop(L, 0);

@@ -104,6 +104,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.http", luaopen_moonrun_http},
                                          {"moonrun.sigv4", luaopen_moonrun_sigv4},
                                          {"moonrun.textcheck", luaopen_moonrun_textcheck},
+                                         {"moonrun.invocation", luaopen_moonrun_invocation},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);

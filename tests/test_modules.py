@@ -668,6 +668,14 @@ class TestEventCommand(EventCase):
             self.assertGreater(text.count("\n"), 5)
             json.loads(text)
 
+    def test_current_invocation(self):
+        p = run(["invoke", "current.handler"])
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        answer = json.loads(p.stdout.decode().splitlines()[-1])
+        self.assertEqual(answer["same"], True)
+        self.assertEqual(answer["at_load"], True)
+        self.assertRegex(answer["id"], r"^[0-9a-f-]{36}$")
+
     def test_lua_api(self):
         result = probe("""
             local e = events.generate('sqs', {body = {'a', 'b'}, queue = 'q'})
