@@ -20,6 +20,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The AWS tests talk to real peers: moto's SQS server, the AWS CLI, boto3 and botocore. They
+# come from pip, not Debian, so a machine without them is told so before anything runs.
+if [ "$mode" = test ]; then
+  for tool in moto_server aws; do
+    command -v "$tool" >/dev/null || { echo "setup.sh: the tests need '$tool' (pip: moto[server], awscli)" >&2; exit 1; }
+  done
+  python3 -c "import boto3, botocore" 2>/dev/null ||
+    { echo "setup.sh: the tests need Python's boto3 and botocore" >&2; exit 1; }
+fi
+
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DMOONRUN_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
