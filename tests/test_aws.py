@@ -239,6 +239,10 @@ class Protocol(FaultTestCase):
         self.assertIn("/us-east-1/sqs/aws4_request", headers["authorization"])
         self.assertNotIn("expect", headers)
 
+    def test_module_functions_forgive_a_colon(self):
+        answer = self.lua('local sqs = require "moonrun.sqs"; return sqs:get_queue_url{QueueName = "colon"}.QueueUrl')
+        self.assertEqual(answer["result"], "http://127.0.0.1/123456789012/colon")
+
     def test_signature_matches_botocore(self):
         """The server recomputes each request's signature with botocore, from the same date."""
         from botocore.auth import SigV4Auth

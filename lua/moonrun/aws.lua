@@ -250,12 +250,8 @@ function Client:call_many(calls)
     local again = {}
     for k, i in ipairs(pending) do
       local answer = answers[k]
-      local result, err
-      if answer.error then
-        result, err = outcome(calls[i][1], nil, answer.error, attempt)
-      else
-        result, err = outcome(calls[i][1], answer, nil, attempt)
-      end
+      local failure = answer.error
+      local result, err = outcome(calls[i][1], not failure and answer or nil, failure, attempt)
       if result then
         retry.release(self.strategy, 0)
         results[i] = result
