@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exit_request.h"
 #include "handler.h"
 #include "invocation.h"
 #include "log.h"
@@ -70,12 +71,14 @@ static void report_init_error(struct runtime_api *api, const struct error_report
     runtime_api_post_init_error(api, report, body->data, body->len);
 }
 
-/* Returns the exit code: 0 after SIGTERM, 1 when the Runtime API is gone. */
+/* Returns the exit code: 0 after SIGTERM, 1 when the Runtime API is gone, the handler's status
+ * after it called os.exit. */
 static int serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
 {
     struct next_invocation next;
     struct error_report report;
     enum next_result got = NEXT_OK;
+    int exit_status;
     while (!stop_requested && (got = runtime_api_next(api, &next)) == NEXT_OK) {
         set_trace_env(&next);
         size_t event_len = next.event_len;
@@ -98,6 +101,7 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
             http_conn_trim(&api->conn);
             malloc_trim(0);
         }
+        if (exit_request_pending(L, &exit_status)) return exit_status;
     }
     return !stop_requested && got == NEXT_FATAL ? 1 : 0;
 }
@@ -120,11 +124,12 @@ int runtime_loop_main(const char *api_address)
     struct handler h;
     struct error_report report;
     int exit_code = 0;
+    exit_request_install(host.L);
     if (handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report)) {
         exit_code = serve(&api, host.L, &h, &out);
     } else {
         report_init_error(&api, &report, &out);
-        exit_code = 1;
+        if (!exit_request_pending(host.L, &exit_code)) exit_code = 1;
     }
     buffer_free(&out);
     lua_host_close(&host);
