@@ -73,7 +73,8 @@ class HandlerFaults(MoonrunTestCase):
         self.start_faults()
         self.api.push({"kind": "ok", "n": 0}, headers={"Lambda-Runtime-Aws-Request-Id": None})
         self.assertResponse(self.invoke({"kind": "ok", "n": 4}), {"ok": 4})
-        self.assertIn("without a usable Lambda-Runtime-Aws-Request-Id header", self.proc.stderr.text())
+        self.assertTrue(self.proc.stderr.wait_for(b"without a usable Lambda-Runtime-Aws-Request-Id header", T(5)),
+                        self.proc.stderr.text())
         self.assertEqual([r.kind for r in self.api.results], ["response"])
         self.stop()
 
@@ -234,7 +235,7 @@ class ConnectionFaults(unittest.TestCase):
             return ("slow", "idle", b"", 1, 60)  # keeps the runtime waiting
         api, proc = self.run_against(behaviour, [("rid-2", 1)])
         self.assertNotIn("lost", api.responses)
-        self.assertIn("retrying", proc.stderr.text())
+        self.assertTrue(proc.stderr.wait_for(b"retrying", T(5)), proc.stderr.text())
 
     def test_slow_headers(self):
         event = json.dumps({"kind": "ok", "n": 2}).encode()
@@ -255,7 +256,7 @@ class ConnectionFaults(unittest.TestCase):
                 return ("ok", "after", json.dumps({"kind": "ok", "n": 3}).encode())
             return ("slow", "idle", b"", 1, 60)
         api, proc = self.run_against(behaviour, [("before", 1), ("after", 3)])
-        self.assertIn("retrying", proc.stderr.text())
+        self.assertTrue(proc.stderr.wait_for(b"retrying", T(5)), proc.stderr.text())
 
 
 if __name__ == "__main__":
