@@ -29,6 +29,18 @@ SCALE = float(os.environ.get("MOONRUN_TIMEOUT_SCALE") or "1")
 
 TEST_KEY_ID = "AKIDTESTMOONRUN"
 TEST_SECRET = "moonrun-test-secret-0123456789abcdefABCDEF"
+TEST_SESSION_TOKEN = "moonrun-test-session-token-FwoGZXIvYXdzEJr"
+# Strings that must never appear in anything moonrun prints: every run through this module is
+# checked (secrets in a log, an error message or a traceback reach CloudWatch, and whoever reads it).
+SECRETS = (TEST_SECRET, TEST_SESSION_TOKEN)
+
+
+def assert_no_secrets(*outputs):
+    for output in outputs:
+        text = output.decode(errors="replace") if isinstance(output, bytes) else output
+        for secret in SECRETS:
+            if secret in text:
+                raise AssertionError(f"a secret appears in moonrun's output:\n{text[-2000:]}")
 
 
 def free_port():
@@ -230,7 +242,7 @@ def aws_env(endpoint=None, **extra):
     """The environment a test runs moonrun in: test credentials, a region, no profile files."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID=TEST_KEY_ID, AWS_SECRET_ACCESS_KEY=TEST_SECRET,
-               AWS_REGION="us-east-1", AWS_CONFIG_FILE="/nonexistent/config",
+               AWS_SESSION_TOKEN=TEST_SESSION_TOKEN, AWS_REGION="us-east-1", AWS_CONFIG_FILE="/nonexistent/config",
                AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials", LAMBDA_TASK_ROOT=ROOT)
     if endpoint:
         env["AWS_ENDPOINT_URL_SQS"] = endpoint
@@ -271,8 +283,10 @@ def lua_quote(text):
 
 def run_lua_process(code, env, timeout=120):
     script = LUA_WRAPPER % lua_quote(code)
-    return subprocess.run([MOONRUN, "run", "-"], input=script.encode(), capture_output=True,
-                          timeout=timeout * SCALE, env=env)
+    p = subprocess.run([MOONRUN, "run", "-"], input=script.encode(), capture_output=True,
+                       timeout=timeout * SCALE, env=env)
+    assert_no_secrets(p.stdout, p.stderr)
+    return p
 
 
 def run_lua(code, env, timeout=120):

@@ -16,8 +16,8 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import (MOONRUN, ROOT, SCALE, MotoServer, attributes_md5, aws_env,  # noqa: E402
-                         run_lua)
+from aws_support import (MOONRUN, ROOT, SCALE, MotoServer, assert_no_secrets,  # noqa: E402
+                         attributes_md5, aws_env, run_lua)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -58,8 +58,10 @@ class SqsTestCase(unittest.TestCase):
         return answer.get("result")
 
     def invoke(self, handler, event="{}", **env):
-        return subprocess.run([MOONRUN, "invoke", handler, "--event", "-"], input=event.encode(),
-                              capture_output=True, timeout=120 * SCALE, env=dict(self.env, **env))
+        p = subprocess.run([MOONRUN, "invoke", handler, "--event", "-"], input=event.encode(),
+                           capture_output=True, timeout=120 * SCALE, env=dict(self.env, **env))
+        assert_no_secrets(p.stdout, p.stderr)
+        return p
 
 
 class SeedHandlers(SqsTestCase):

@@ -1,7 +1,8 @@
 -- Where AWS credentials come from, in the SDKs' order: the client's options, the environment
 -- (what Lambda provides), the shared files' profile (a developer's machine), then the container
 -- credentials endpoint (ECS, and Lambda-like hosts). Credentials that expire are refreshed
--- before they do. A secret never appears in a message: credential tables print as their key id.
+-- before they do. A secret never appears in a message: credential tables print as their key id,
+-- and their secret fields are not among their keys.
 local config = require "moonrun.aws.config"
 local json = require "moonrun.json"
 
@@ -10,16 +11,16 @@ local M = {}
 -- Refresh this long before expiry, so that a request signed now is still valid when it lands.
 M.REFRESH_MARGIN = 15 * 60
 
-local credentials_mt = {
-  __tostring = function(c)
-    return string.format("AWS credentials %s (from %s)", c.access_key_id, c.source)
-  end,
-}
+local function describe(c)
+  return string.format("AWS credentials %s (from %s)", c.access_key_id, c.source)
+end
 
+-- The secret and the token live behind __index, so that pairs, json.encode or a debugging
+-- dump of the table do not show them; c.secret_access_key still reads them.
 local function credentials(access_key_id, secret, token, source, expiration)
-  return setmetatable({access_key_id = access_key_id, secret_access_key = secret,
-    session_token = token ~= "" and token or nil, source = source, expiration = expiration},
-    credentials_mt)
+  local hidden = {secret_access_key = secret, session_token = token ~= "" and token or nil}
+  return setmetatable({access_key_id = access_key_id, source = source, expiration = expiration},
+    {__index = hidden, __tostring = describe})
 end
 
 local function nonempty(value)
