@@ -14,6 +14,7 @@
 #define STREAM_TYPE "moonrun.stream"
 #define WRITER_TYPE "moonrun.stream.writer"
 #define PRELUDE_FIELDS "statusCode, headers, cookies"
+#define MAX_CONTENT_TYPE 256
 
 static const char sink_key = 0, prelude_scratch_key = 0;
 
@@ -75,9 +76,13 @@ static int new_stream(lua_State *L)
                                   luaL_tolstring(L, -1, NULL));
         }
         lua_getfield(L, 3, "content_type");
-        if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0 ||
-            strpbrk(lua_tostring(L, -1), "\r\n"))
-            return luaL_error(L, "stream: content_type must be a non-empty string on one line");
+        /* It becomes a header line: no line breaks, and it must fit the request head. */
+        size_t len = lua_rawlen(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len > MAX_CONTENT_TYPE ||
+            strlen(lua_tostring(L, -1)) != len || strpbrk(lua_tostring(L, -1), "\r\n"))
+            return luaL_error(L,
+                              "stream: content_type must be a string of 1 to %d bytes on one line",
+                              MAX_CONTENT_TYPE);
         content_type = lua_tostring(L, -1);
     }
     push_stream(L, 2, content_type, false);

@@ -233,6 +233,13 @@ class TestErrors(StreamingTestCase):
         self.assertIn("stream expects a function that writes the response, got number", body["errorMessage"])
         body = self.assertInvocationError(self.invoke({"case": "bad_option"}), "Error")
         self.assertIn("stream: unknown option contenttype (the option is content_type)", body["errorMessage"])
+        for content_type in ["", "text/plain\r\nX-Injected: 1", "x" * 257, 42]:
+            with self.subTest(content_type=content_type):
+                result = self.invoke({"case": "bad_content_type", "content_type": content_type})
+                body = self.assertInvocationError(result, "Error")
+                self.assertIn("stream: content_type must be a string of 1 to 256 bytes on one line",
+                              body["errorMessage"])
+        self.assertEqual(self.streamed({"case": "typed"}).header("content-type"), "text/event-stream")
 
     def test_runtime_api_cutting_the_stream_off(self):
         self.api.drop_streams_after(1)

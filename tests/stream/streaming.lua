@@ -123,6 +123,10 @@ function cases.bad_option(event)
   return stream(function() end, {contenttype = "x"})
 end
 
+function cases.bad_content_type(event)
+  return stream(function() end, {content_type = event.content_type})
+end
+
 function cases.big(event)
   return stream(function(write)
     local block = string.rep("x", event.block)
