@@ -173,7 +173,8 @@ static void push_prelude(lua_State *L, int idx)
                        luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
-    buffer_printf(out, "{\"statusCode\":%d", (int)status);
+    if (!buffer_printf(out, "{\"statusCode\":%d", (int)status))
+        luaL_error(L, "stream.http: not enough memory for the prelude");
     if (lua_getfield(L, idx, "headers") != LUA_TNIL) add_headers(L, lua_gettop(L), out);
     lua_pop(L, 1);
     if (lua_getfield(L, idx, "cookies") != LUA_TNIL) add_cookies(L, lua_gettop(L), out);

@@ -5,9 +5,9 @@
 
 #include "log.h"
 
-/* Trailers are header lines, and servers cap those (Go's, behind the Runtime API, at 1 MB
- * with the head): an error report larger than this is replaced by a short one in the trailer
- * (the log has it in full). */
+/* Trailers are header lines, which HTTP servers cap (often at a few kilobytes to a megabyte),
+ * and a cut-off trailer would lose the whole error: a report larger than this is replaced by a
+ * short one in the trailer (the log has it in full). */
 #define MAX_TRAILER_JSON (32 * 1024)
 
 static bool append_base64(struct buffer *out, const unsigned char *in, size_t len)
