@@ -306,31 +306,82 @@ static void discard_previous(struct http_conn *c)
     c->consumed = 0;
 }
 
-enum http_result http_request(struct http_conn *c, const char *method, const char *path,
-                              const char *extra_headers, const char *body, size_t body_len,
-                              struct http_response *response)
+/* Readies the connection for a new request: drops what the last one left, (re)connects. */
+static enum http_result start_request(struct http_conn *c)
 {
     if (c->close_after_response) http_conn_close(c);
     c->close_after_response = false;
     discard_previous(c);
-    if (c->fd < 0) {
-        enum http_result rc = connect_to_server(c);
-        if (rc != HTTP_OK) return rc;
-    }
-    char head[1024];
+    if (c->fd < 0) return connect_to_server(c);
+    return HTTP_OK;
+}
+
+/* Writes the request line and headers into head, leaving room for the framing header and the
+ * empty line; returns their length, or 0 when they do not fit. */
+static size_t build_head(struct http_conn *c, char *head, size_t size, const char *method,
+                         const char *path, const char *extra_headers)
+{
     size_t n = 0;
     const char *pieces[] = {method, " ", path, " HTTP/1.1\r\n", c->host_header, extra_headers};
     for (size_t i = 0; i < sizeof pieces / sizeof *pieces; i++) {
         size_t len = strlen(pieces[i]);
-        if (n + len + 48 > sizeof head) return failed(c, "request line and headers too long");
+        if (n + len + 48 > size) return 0;
         memcpy(head + n, pieces[i], len);
         n += len;
     }
+    return n;
+}
+
+enum http_result http_request(struct http_conn *c, const char *method, const char *path,
+                              const char *extra_headers, const char *body, size_t body_len,
+                              struct http_response *response)
+{
+    enum http_result rc = start_request(c);
+    if (rc != HTTP_OK) return rc;
+    char head[1024];
+    size_t n = build_head(c, head, sizeof head, method, path, extra_headers);
+    if (n == 0) return failed(c, "request line and headers too long");
     if (body) n += (size_t)sprintf(head + n, "Content-Length: %zu\r\n", body_len);
     memcpy(head + n, "\r\n", 2);
     n += 2;
     struct iovec parts[2] = {{head, n}, {(void *)body, body ? body_len : 0}};
-    enum http_result rc = send_all(c, parts, body && body_len ? 2 : 1);
+    rc = send_all(c, parts, body && body_len ? 2 : 1);
+    if (rc != HTTP_OK) return rc;
+    return read_response(c, response);
+}
+
+enum http_result http_stream_begin(struct http_conn *c, const char *method, const char *path,
+                                   const char *extra_headers)
+{
+    enum http_result rc = start_request(c);
+    if (rc != HTTP_OK) return rc;
+    char head[1024];
+    size_t n = build_head(c, head, sizeof head, method, path, extra_headers);
+    if (n == 0) return failed(c, "request line and headers too long");
+    static const char framing[] = "Transfer-Encoding: chunked\r\n\r\n";
+    memcpy(head + n, framing, sizeof framing - 1);
+    struct iovec part = {head, n + sizeof framing - 1};
+    return send_all(c, &part, 1);
+}
+
+enum http_result http_stream_chunk(struct http_conn *c, const char *bytes, size_t len)
+{
+    if (c->fd < 0) return failed(c, "the connection is closed");
+    if (len == 0) return HTTP_OK; /* a zero-size chunk would end the body */
+    char size_line[24];
+    int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+    /* One sendmsg per chunk: with TCP_NODELAY the chunk leaves now, in as few segments as fit. */
+    struct iovec parts[3] = {{size_line, (size_t)n}, {(void *)bytes, len}, {"\r\n", 2}};
+    return send_all(c, parts, 3);
+}
+
+enum http_result http_stream_end(struct http_conn *c, const char *trailers,
+                                 struct http_response *response)
+{
+    if (c->fd < 0) return failed(c, "the connection is closed");
+    struct iovec parts[3] = {
+        {"0\r\n", 3}, {(void *)trailers, trailers ? strlen(trailers) : 0}, {"\r\n", 2}};
+    enum http_result rc = send_all(c, parts, 3);
     if (rc != HTTP_OK) return rc;
     return read_response(c, response);
 }

@@ -49,6 +49,16 @@ enum http_result http_request(struct http_conn *c, const char *method, const cha
                               const char *extra_headers, const char *body, size_t body_len,
                               struct http_response *response);
 
+/* A request whose body is sent as it is made (chunked transfer encoding): begin sends the
+ * head (extra_headers as for http_request), each chunk goes out at once, and end sends the
+ * last chunk with trailers ("" or NULL, else "Name: value\r\n" lines), then reads the
+ * response. A failure closes the connection. */
+enum http_result http_stream_begin(struct http_conn *c, const char *method, const char *path,
+                                   const char *extra_headers);
+enum http_result http_stream_chunk(struct http_conn *c, const char *bytes, size_t len);
+enum http_result http_stream_end(struct http_conn *c, const char *trailers,
+                                 struct http_response *response);
+
 /* The value of a header (case-insensitive name), or NULL. */
 const char *http_header_value(const struct http_conn *c, const struct http_response *r,
                               const char *name, size_t *value_len);

@@ -5,6 +5,7 @@
 
 #include "current_invocation.h"
 #include "json.h"
+#include "response_stream.h"
 
 struct event_text {
     const char *text;
@@ -77,6 +78,10 @@ bool invocation_run(lua_State *L, int function_ref, const char *event, size_t ev
     status = lua_pcall(L, 2, 1, 1); /* 2: result */
     if (status != LUA_OK) {
         error_report_from_pcall(L, status, NULL, out, report);
+        goto done;
+    }
+    if (response_stream_is(L, 2)) {
+        ok = response_stream_run(L, 2, out, report);
         goto done;
     }
     buffer_clear(out);

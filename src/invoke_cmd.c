@@ -115,6 +115,9 @@ static int parse_options(int argc, char **argv, struct invoke_options *o)
 static bool print_outcome(struct local_function *f, bool ok)
 {
     if (!ok) log_error("the handler failed with %s", f->report.type);
+    /* A streamed body has been printed as it came; an error after it goes on a line of its own. */
+    if (f->streamed && ok) return ok;
+    if (f->streamed && !f->stream_ended_line) fputc('\n', stdout);
     if (isatty(STDOUT_FILENO)) json_pretty_print(stdout, f->out.data, f->out.len);
     else fwrite(f->out.data, 1, f->out.len, stdout), fputc('\n', stdout);
     fflush(stdout);

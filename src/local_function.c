@@ -1,6 +1,7 @@
 #include "local_function.h"
 
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,47 @@
 #include <time.h>
 
 #include "invocation.h"
+#include "log.h"
+
+static bool open_stdout_stream(struct stream_sink *sink, const char *content_type,
+                               const char *prelude, size_t prelude_len)
+{
+    (void)sink;
+    if (prelude)
+        log_error("streaming response (%s) with HTTP prelude %.*s: a function URL makes it the "
+                  "status, headers and cookies; the body follows on stdout",
+                  content_type, (int)prelude_len, prelude);
+    fflush(stdout);
+    return true;
+}
+
+static bool write_stdout_stream(struct stream_sink *sink, const char *bytes, size_t len)
+{
+    struct local_function *f =
+        (struct local_function *)((char *)sink - offsetof(struct local_function, sink));
+    f->stream_ended_line = bytes[len - 1] == '\n';
+    if (fwrite(bytes, 1, len, stdout) == len && fflush(stdout) == 0) return true;
+    snprintf(sink->error, sizeof sink->error, "cannot write to stdout");
+    return false;
+}
+
+static void close_stdout_stream(struct stream_sink *sink, const struct error_report *report,
+                                const char *error_json, size_t len)
+{
+    (void)sink, (void)report, (void)error_json, (void)len; /* the caller prints an error */
+    fflush(stdout);
+}
 
 bool local_function_open(struct local_function *f, const char *spec, long long timeout_ms)
 {
-    *f = (struct local_function){.spec = spec, .timeout_ms = timeout_ms};
+    *f = (struct local_function){.spec = spec,
+                                 .timeout_ms = timeout_ms,
+                                 .sink = {.open = open_stdout_stream,
+                                          .write = write_stdout_stream,
+                                          .close = close_stdout_stream}};
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     if (!lua_host_open(&f->host, task_root && *task_root ? task_root : ".")) return false;
+    response_stream_set_sink(f->host.L, &f->sink);
     f->loaded = handler_load(f->host.L, spec, f->host.task_root, &f->handler, &f->out, &f->report);
     return true;
 }
@@ -116,5 +152,10 @@ bool local_function_invoke(struct local_function *f, const char *event, size_t e
     struct header_view headers[3];
     for (size_t i = 0; i < 3; i++)
         headers[i] = (struct header_view){names[i], values[i], strlen(names[i]), strlen(values[i])};
-    return invocation_run(f->host.L, f->handler.function_ref, event, event_len, headers, 3, &f->out, &f->report);
+    f->sink.started = false;
+    f->stream_ended_line = true;
+    bool ok = invocation_run(f->host.L, f->handler.function_ref, event, event_len, headers, 3,
+                             &f->out, &f->report);
+    f->streamed = f->sink.started;
+    return ok;
 }

@@ -8,6 +8,7 @@
 #include "error_report.h"
 #include "handler.h"
 #include "lua_host.h"
+#include "response_stream.h"
 
 struct local_function {
     struct lua_host host;
@@ -17,6 +18,9 @@ struct local_function {
     bool loaded;             /* false: out holds the init error */
     struct buffer out;       /* the last response or error JSON */
     struct error_report report;
+    struct stream_sink sink; /* a streamed response goes to stdout as it is written */
+    bool streamed;           /* the last invocation streamed (out is empty, or its error) */
+    bool stream_ended_line;  /* the streamed bytes ended with a newline (or there were none) */
 };
 
 /* Opens a Lua state under LAMBDA_TASK_ROOT (default ".") and loads the handler. Returns false
@@ -29,7 +33,9 @@ void local_function_close(struct local_function *f);
  * handler again, so edited code and its module-level state start afresh. Returns loaded. */
 bool local_function_reload(struct local_function *f);
 
-/* One invocation; true with the response JSON in out, false with the error JSON in out. */
+/* One invocation; true with the response JSON in out, false with the error JSON in out. A
+ * streamed response is written to stdout as it comes (its HTTP prelude, if any, is described
+ * on stderr) and sets streamed. */
 bool local_function_invoke(struct local_function *f, const char *event, size_t event_len);
 
 /* The files of the modules loaded from the task root (the handler's among them), for watching.

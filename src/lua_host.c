@@ -105,6 +105,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.sigv4", luaopen_moonrun_sigv4},
                                          {"moonrun.textcheck", luaopen_moonrun_textcheck},
                                          {"moonrun.invocation", luaopen_moonrun_invocation},
+                                         {"moonrun.stream", luaopen_moonrun_stream},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);

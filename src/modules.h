@@ -12,5 +12,6 @@ int luaopen_moonrun_http(lua_State *L); /* lua_http.c */
 int luaopen_moonrun_sigv4(lua_State *L); /* lua_sigv4.c */
 int luaopen_moonrun_textcheck(lua_State *L); /* lua_textcheck.c */
 int luaopen_moonrun_invocation(lua_State *L); /* current_invocation.c */
+int luaopen_moonrun_stream(lua_State *L); /* response_stream.c */
 
 #endif

@@ -47,6 +47,7 @@ static int invoke(lua_State *L)
     if (lua_isnil(L, 1)) buffer_append_str(&r->event, "{}");
     else json_encode(L, 1, &r->event, "event");
     bool ok = local_function_invoke(&r->function, r->event.data, r->event.len);
+    if (ok && r->function.streamed) return lua_pushboolean(L, 1), 1; /* the body went to stdout */
     json_decode(L, r->function.out.data, r->function.out.len);
     if (ok) return 1;
     lua_pushnil(L);

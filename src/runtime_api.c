@@ -164,6 +164,47 @@ enum post_result runtime_api_post_response(struct runtime_api *api, const char *
     return post(api, path, JSON_HEADERS, body, len, "the response to invocation %s", request_id);
 }
 
+bool runtime_api_stream_begin(struct runtime_api *api, const char *request_id,
+                              const char *content_type)
+{
+    char path[1024], headers[768];
+    invocation_path(path, sizeof path, request_id, "response");
+    snprintf(headers, sizeof headers,
+             USER_AGENT
+             "Content-Type: %s\r\n"
+             "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+             "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n",
+             content_type);
+    return http_stream_begin(&api->conn, "POST", path, headers) == HTTP_OK;
+}
+
+bool runtime_api_stream_chunk(struct runtime_api *api, const char *bytes, size_t len)
+{
+    return http_stream_chunk(&api->conn, bytes, len) == HTTP_OK;
+}
+
+enum post_result runtime_api_stream_end(struct runtime_api *api, const char *request_id,
+                                        const char *trailers)
+{
+    /* As with posts, a SIGTERM must not cut the answer off. */
+    int stop_fd = api->conn.interrupt_fd;
+    api->conn.interrupt_fd = -1;
+    struct http_response r;
+    enum http_result rc = http_stream_end(&api->conn, trailers, &r);
+    api->conn.interrupt_fd = stop_fd;
+    if (rc != HTTP_OK) {
+        log_error(
+            "finishing the streamed response to invocation %s failed (%s); it may be incomplete",
+            request_id, api->conn.error);
+        return POST_FAILED;
+    }
+    if (r.status >= 200 && r.status < 300) return POST_OK;
+    int cut = (int)(r.body_len > 200 ? 200 : r.body_len);
+    log_error("the Runtime API refused the streamed response to invocation %s with status %d: %.*s",
+              request_id, r.status, cut, r.body);
+    return r.status == 413 ? POST_TOO_LARGE : POST_FAILED;
+}
+
 static void error_headers(char *out, size_t size, const struct error_report *report)
 {
     snprintf(out, size, JSON_HEADERS "Lambda-Runtime-Function-Error-Type: %s\r\n", report->header_type);

@@ -36,6 +36,16 @@ enum post_result runtime_api_post_response(struct runtime_api *api, const char *
                                            size_t len);
 enum post_result runtime_api_post_error(struct runtime_api *api, const char *request_id,
                                         const struct error_report *report, const char *body, size_t len);
+/* A streamed response (Lambda-Runtime-Function-Response-Mode: streaming): begin sends the
+ * head, each chunk goes to the caller at once, end sends the last chunk with trailers ("" or
+ * the Lambda-Runtime-Function-Error-* lines) and reads the answer. Never retried: the chunks
+ * already went out. Failures are logged (begin and chunk: the caller logs, with error set). */
+bool runtime_api_stream_begin(struct runtime_api *api, const char *request_id,
+                              const char *content_type);
+bool runtime_api_stream_chunk(struct runtime_api *api, const char *bytes, size_t len);
+enum post_result runtime_api_stream_end(struct runtime_api *api, const char *request_id,
+                                        const char *trailers);
+
 enum post_result runtime_api_post_init_error(struct runtime_api *api, const struct error_report *report,
                                              const char *body, size_t len);
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "lua_host.h"
 #include "runtime_api.h"
+#include "runtime_stream.h"
 
 /* Above this, an invocation's buffers and garbage are given back at once instead of waiting
  * for the collector, so a 6 MB payload does not leave the process 6 MB larger. */
@@ -78,31 +79,42 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
     struct next_invocation next;
     struct error_report report;
     enum next_result got = NEXT_OK;
-    int exit_status;
+    int exit_status = 0;
+    bool exiting = false;
+    struct runtime_stream stream;
+    runtime_stream_init(&stream, api, L);
     while (!stop_requested && (got = runtime_api_next(api, &next)) == NEXT_OK) {
         set_trace_env(&next);
         size_t event_len = next.event_len;
+        runtime_stream_expect(&stream, next.request_id);
         bool ok = invocation_run(L, h->function_ref, next.event, next.event_len, next.headers, next.header_count,
                                  out, &report);
-        if (ok && runtime_api_post_response(api, next.request_id, out->data, out->len) == POST_TOO_LARGE) {
+        /* A streamed response has already carried the outcome, an error in its trailers. */
+        bool streamed = stream.sink.started;
+        if (!streamed && ok &&
+            runtime_api_post_response(api, next.request_id, out->data, out->len) ==
+                POST_TOO_LARGE) {
             char message[160];
             snprintf(message, sizeof message, "the response (%zu bytes) is larger than Lambda accepts", out->len);
             error_report_new(L, "Function.ResponseSizeTooLarge", message, out, &report);
             ok = false;
         }
-        if (!ok) {
+        if (!streamed && !ok) {
             log_error("invocation %s failed: %.*s", next.request_id, (int)out->len, out->data);
             runtime_api_post_error(api, next.request_id, &report, out->data, out->len);
         }
-        if (event_len > LARGE_PAYLOAD || out->len > LARGE_PAYLOAD) {
+        if (event_len > LARGE_PAYLOAD || out->len > LARGE_PAYLOAD ||
+            (streamed && stream.sink.sent > LARGE_PAYLOAD)) {
             lua_gc(L, LUA_GCCOLLECT);
             buffer_clear(out);
             buffer_shrink(out, 64 * 1024);
             http_conn_trim(&api->conn);
             malloc_trim(0);
         }
-        if (exit_request_pending(L, &exit_status)) return exit_status;
+        if ((exiting = exit_request_pending(L, &exit_status))) break;
     }
+    runtime_stream_free(&stream);
+    if (exiting) return exit_status;
     return !stop_requested && got == NEXT_FATAL ? 1 : 0;
 }
 

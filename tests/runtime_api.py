@@ -18,11 +18,22 @@ Fault injection hooks:
 * ``fail_next(count, mode="status", status=500)``: the next ``count`` calls
   of ``GET .../invocation/next`` are answered with ``status`` (mode
   ``"status"``) or the connection is closed without an answer (``"close"``).
+* ``drop_streams_after(chunks, count=1)``: the next ``count`` streamed
+  responses are cut off (the connection closed) once ``chunks`` chunks have
+  been read; nothing is recorded as a result.
 * ``drop_response_posts(count)``: the next ``count`` POSTs to
   ``.../invocation/{id}/response`` are read completely and then the
   connection is closed without an answer; nothing is recorded as a result.
 * ``max_response_size``: a response POST whose body is larger than this is
   answered with 413 and Lambda's JSON error body (6291556 bytes by default).
+  Streamed responses (chunked bodies) are not held to it.
+
+A chunked request body (a streamed response) is read chunk by chunk as it
+arrives: its ``Result`` has ``chunks`` (``Chunk`` objects with the bytes, the
+size and the arrival time of each) and ``trailers`` (a dict with lower-cased
+names).  With ``keep_large_chunks=False`` the bytes of chunks over 1 MiB are
+not kept (``data`` is None, they are left out of ``body``), for tests that
+stream hundreds of megabytes.
 """
 
 import collections
@@ -50,15 +61,45 @@ class WaitTimeout(AssertionError):
     """Raised when something the test waits for does not happen in time."""
 
 
+LARGE_CHUNK = 1 << 20
+
+
+class Chunk:
+    """One chunk of a chunked request body, with the moment it was read."""
+
+    def __init__(self, data, size):
+        self.data = data  # bytes, or None for a large chunk not kept
+        self.size = size
+        self.time = time.monotonic()
+
+    def __repr__(self):
+        shown = self.data if self.data is None or len(self.data) <= 60 else self.data[:60] + b"..."
+        return "Chunk(%d, %r)" % (self.size, shown)
+
+
+class Body:
+    """A request body as read: the bytes, and for a chunked one its chunks and trailers."""
+
+    def __init__(self, data, chunks=None, trailers=None, size=None):
+        self.data = data
+        self.chunks = chunks  # None when the body was not chunked
+        self.trailers = trailers or {}
+        self.size = len(data) if size is None else size
+
+
 class Result:
     """One accepted POST from the runtime: a response, an error or an init error."""
 
-    def __init__(self, request_id, kind, headers, body):
+    def __init__(self, request_id, kind, headers, body, chunks=None, trailers=None, started=None, size=None):
         self.request_id = request_id  # None for init errors
         self.kind = kind  # "response", "error" or "init_error"
         self.headers = headers  # dict with lower-cased header names
         self.body = body  # bytes
+        self.chunks = chunks  # list of Chunk for a chunked body, else None
+        self.trailers = trailers or {}  # lower-cased names
         self.time = time.monotonic()
+        self.started = started if started is not None else self.time  # when the head arrived
+        self.size = len(body) if size is None else size  # bytes received, kept or not
 
     def json(self):
         return json.loads(self.body.decode("utf-8"))
@@ -77,7 +118,8 @@ class Result:
 class Request:
     """Every HTTP request the server saw (recorded before it is answered)."""
 
-    def __init__(self, method, path, headers, body_size=None):
+    def __init__(self, method, path, headers, body_size=None, client=None):
+        self.client = client  # the client's (host, port): one per connection
         self.method = method
         self.path = path
         self.headers = headers
@@ -134,26 +176,40 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _read_body(self):
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise ConnectionError("EOF in chunked body")
-                size = int(line.split(b";", 1)[0].strip(), 16)
-                if size == 0:
-                    # trailers until an empty line
-                    while True:
-                        trailer = self.rfile.readline(65537)
-                        if trailer in (b"\r\n", b"\n", b""):
-                            break
-                    break
-                chunks.append(self._read_exact(size))
-                self.rfile.readline(3)  # CRLF after the chunk
-            return b"".join(chunks)
+            return self._read_chunked()
         length = self.headers.get("Content-Length")
         if length is None:
-            return b""
-        return self._read_exact(int(length))
+            return Body(b"")
+        return Body(self._read_exact(int(length)))
+
+    def _read_chunked(self):
+        """Reads chunk by chunk, noting when each arrived, then the trailers."""
+        keep_large = self.api.keep_large_chunks
+        chunks, trailers = [], {}
+        while True:
+            line = self.rfile.readline(65537)
+            if not line.endswith(b"\n"):
+                raise ConnectionError("EOF or overlong line in chunked body: %r" % line[:80])
+            size = int(line.split(b";", 1)[0].strip(), 16)
+            if size == 0:
+                break
+            data = self._read_exact(size)
+            chunks.append(Chunk(data if keep_large or size <= LARGE_CHUNK else None, size))
+            if self.api._take_stream_drop(len(chunks)):
+                self._drop()
+                raise ConnectionError("stream cut off by drop_streams_after")
+            if self.rfile.read(2) != b"\r\n":
+                raise ValueError("chunk of %d bytes not followed by CRLF" % size)
+        while True:
+            line = self.rfile.readline(1 << 20)
+            if not line.endswith(b"\n"):
+                raise ConnectionError("EOF or overlong line in the trailers: %r" % line[:80])
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            trailers[name.strip().lower()] = value.strip()
+        data = b"".join(c.data for c in chunks if c.data is not None)
+        return Body(data, chunks, trailers, sum(c.size for c in chunks))
 
     def _read_exact(self, n):
         parts = []
@@ -211,7 +267,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
-        self.api._record(Request("GET", path, self._lower_headers()))
+        self.api._record(Request("GET", path, self._lower_headers(), client=self.client_address))
         if path != NEXT_PATH:
             self._send(404, {"errorMessage": "not found: " + path, "errorType": "NotFound"})
             return
@@ -233,16 +289,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         path = self.path.split("?", 1)[0]
         headers = self._lower_headers()
+        started = time.monotonic()
+        self.api._note_post_started(path, headers)
         try:
             body = self._read_body()
         except (ConnectionError, ValueError):
-            self.api._record(Request("POST", path, headers, None))
+            self.api._record(Request("POST", path, headers, None, self.client_address))
             self.close_connection = True
             return
-        self.api._record(Request("POST", path, headers, len(body)))
+        self.api._record(Request("POST", path, headers, body.size, self.client_address))
 
         if path == INIT_ERROR_PATH:
-            self.api._add_result(Result(None, "init_error", headers, body))
+            self.api._add_result(Result(None, "init_error", headers, body.data))
             self._send(202, {"status": "OK"})
             return
 
@@ -256,21 +314,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
             return
 
-        status, answer = self.api._accept_result(request_id, kind, headers, body)
+        status, answer = self.api._accept_result(request_id, kind, headers, body, started)
         self._send(status, answer)
 
 
 class RuntimeAPI:
     """In-process Lambda Runtime API server (see module docstring)."""
 
-    def __init__(self, max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
+    def __init__(self, max_response_size=DEFAULT_MAX_RESPONSE_SIZE, keep_large_chunks=True):
         self.max_response_size = max_response_size
+        self.keep_large_chunks = keep_large_chunks
+        self.open_posts = []  # (path, headers, time) of every POST whose head arrived
         self._cond = threading.Condition()
         self._queue = collections.deque()
         self._states = {}  # request id -> "queued" | "delivered" | "done"
         self._stopping = False
         self._next_faults = collections.deque()
         self._response_drops = 0
+        self._stream_drops = collections.deque()
         self._waiting_next = 0
         self.results = []  # accepted results in arrival order
         self.rejected = []  # (Result, status) for POSTs that were refused
@@ -373,6 +434,18 @@ class RuntimeAPI:
             for _ in range(count):
                 self._next_faults.append((mode, status))
 
+    def drop_streams_after(self, chunks, count=1):
+        """Cut the next ``count`` streamed responses off after ``chunks`` chunks."""
+        with self._cond:
+            self._stream_drops.extend([chunks] * count)
+
+    def _take_stream_drop(self, chunks_read):
+        with self._cond:
+            if self._stream_drops and self._stream_drops[0] == chunks_read:
+                self._stream_drops.popleft()
+                return True
+            return False
+
     def drop_response_posts(self, count):
         """Close the connection without answering the next ``count`` response POSTs."""
         with self._cond:
@@ -398,13 +471,18 @@ class RuntimeAPI:
             self.requests.append(request)
             self._cond.notify_all()
 
+    def _note_post_started(self, path, headers):
+        with self._cond:
+            self.open_posts.append((path, headers, time.monotonic()))
+            self._cond.notify_all()
+
     def _add_result(self, result):
         with self._cond:
             self.results.append(result)
             self._cond.notify_all()
 
-    def _accept_result(self, request_id, kind, headers, body):
-        result = Result(request_id, kind, headers, body)
+    def _accept_result(self, request_id, kind, headers, body, started=None):
+        result = Result(request_id, kind, headers, body.data, body.chunks, body.trailers, started, body.size)
         with self._cond:
             state = self._states.get(request_id)
             if state != "delivered":
@@ -415,7 +493,7 @@ class RuntimeAPI:
                                  "errorType": "InvalidRequestID"}
                 return 400, {"errorMessage": "Invalid state transition (request is %s)" % state,
                              "errorType": "InvalidStateTransition"}
-            if kind == "response" and len(body) > self.max_response_size:
+            if kind == "response" and body.chunks is None and body.size > self.max_response_size:
                 self.rejected.append((result, 413))
                 self._cond.notify_all()
                 return 413, {"errorMessage": "Exceeded maximum allowed payload size (%d bytes)."

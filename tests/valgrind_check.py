@@ -1,5 +1,5 @@
 """valgrind memcheck over 1,000 invocations of the runtime loop: every kind of handler error,
-bad events, successes; fails on any invalid access and on any definite or indirect leak.
+bad events, successes, streamed responses; fails on any invalid access and on any definite or indirect leak.
 
 Run from the repository root: python3 tests/valgrind_check.py
 Environment: MOONRUN_BIN (default build/moonrun), VALGRIND (default valgrind),
@@ -20,7 +20,7 @@ REPO = os.path.dirname(HERE)
 KINDS = ["ok", "error", "assert", "index_nil", "table", "code", "bad_type", "tostring",
          "tostring_raises", "number", "nil", "oom_rep", "marshal_function",
          "cycle", "nan", "inf", "invalid_utf8", "float_key", "bool_key", "table_key",
-         "userdata", "ok", "ok"]
+         "userdata", "ok", "ok", "stream_ok", "stream_error", "stream_bad_write", "stream_http"]
 
 
 def events(count):

@@ -124,6 +124,26 @@ kinds.deep = function(event)
   return root
 end
 
+-- Streamed responses: complete, failing mid-stream, a bad write, with an HTTP prelude.
+local stream = require "moonrun.stream"
+
+kinds.stream_ok = function(event)
+  return stream(function(write) write("streamed ") write(tostring(event.i)) end)
+end
+
+kinds.stream_error = function()
+  return stream(function(write) write("partial") error("broke mid-stream") end)
+end
+
+kinds.stream_bad_write = function()
+  return stream(function(write) write({}) end)
+end
+
+kinds.stream_http = function()
+  return stream.http({statusCode = 201, headers = {["X-A"] = "1"}, cookies = {"c=1"}},
+    function(write) write("<p>hi</p>") end)
+end
+
 function M.handler(event, context)
   local kind = type(event) == "table" and event.kind or nil
   local f = kind and kinds[kind]
