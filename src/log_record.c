@@ -1,20 +1,24 @@
 #include "log_record.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
 
 #include "json_text.h"
+#include "log.h"
 
 static struct log_config config = {.minimum = LOG_INFO};
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+static char config_warning[256];
+static atomic_bool config_warned;
 
 static const char *const level_names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
 
-/* Warnings about the variables themselves go straight to stderr: log_error would need the
- * configuration being read. */
+/* A warning about the variables themselves is kept for log_config to give, in the format that
+ * was chosen: log_error cannot run while the configuration is being read. */
 static void read_config(void)
 {
     const char *format = getenv("AWS_LAMBDA_LOG_FORMAT");
@@ -22,8 +26,8 @@ static void read_config(void)
         if (strcasecmp(format, "JSON") == 0)
             config.json = true;
         else if (strcasecmp(format, "Text") != 0)
-            fprintf(stderr, "moonrun: ignoring AWS_LAMBDA_LOG_FORMAT=%s: expected JSON or Text\n",
-                    format);
+            snprintf(config_warning, sizeof config_warning,
+                     "ignoring AWS_LAMBDA_LOG_FORMAT=%s: expected JSON or Text", format);
     }
     const char *level = getenv("AWS_LAMBDA_LOG_LEVEL");
     if (!level || !*level) return;
@@ -33,15 +37,16 @@ static void read_config(void)
             return;
         }
     }
-    fprintf(stderr,
-            "moonrun: ignoring AWS_LAMBDA_LOG_LEVEL=%s: expected TRACE, DEBUG, INFO, WARN, ERROR "
-            "or FATAL\n",
-            level);
+    snprintf(config_warning, sizeof config_warning,
+             "ignoring AWS_LAMBDA_LOG_LEVEL=%s: expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
+             level);
 }
 
 const struct log_config *log_config(void)
 {
     pthread_once(&config_once, read_config);
+    if (config_warning[0] && !atomic_exchange(&config_warned, true))
+        log_error("%s", config_warning);
     return &config;
 }
 
