@@ -12,7 +12,7 @@
 
 static struct log_config config = {.minimum = LOG_INFO};
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
-static char config_warning[256];
+static char format_warning[256], level_warning[256];
 static atomic_bool config_warned;
 
 static const char *const level_names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
@@ -26,7 +26,7 @@ static void read_config(void)
         if (strcasecmp(format, "JSON") == 0)
             config.json = true;
         else if (strcasecmp(format, "Text") != 0)
-            snprintf(config_warning, sizeof config_warning,
+            snprintf(format_warning, sizeof format_warning,
                      "ignoring AWS_LAMBDA_LOG_FORMAT=%s: expected JSON or Text", format);
     }
     const char *level = getenv("AWS_LAMBDA_LOG_LEVEL");
@@ -37,7 +37,7 @@ static void read_config(void)
             return;
         }
     }
-    snprintf(config_warning, sizeof config_warning,
+    snprintf(level_warning, sizeof level_warning,
              "ignoring AWS_LAMBDA_LOG_LEVEL=%s: expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL",
              level);
 }
@@ -45,8 +45,10 @@ static void read_config(void)
 const struct log_config *log_config(void)
 {
     pthread_once(&config_once, read_config);
-    if (config_warning[0] && !atomic_exchange(&config_warned, true))
-        log_error("%s", config_warning);
+    if ((format_warning[0] || level_warning[0]) && !atomic_exchange(&config_warned, true)) {
+        if (format_warning[0]) log_error("%s", format_warning);
+        if (level_warning[0]) log_error("%s", level_warning);
+    }
     return &config;
 }
 
