@@ -41,11 +41,12 @@ static void open_record(lua_State *L, struct buffer *out, enum log_level level)
     const char *request_id = NULL;
     size_t len = 0;
     if (L) {
+        int top = lua_gettop(L);
         current_invocation_push(L);
         if (lua_istable(L, -1) && lua_getfield(L, -1, "aws_request_id") == LUA_TSTRING)
             request_id = lua_tolstring(L, -1, &len);
         log_record_open(out, level, request_id, len);
-        lua_settop(L, lua_gettop(L) - (lua_istable(L, -2) ? 2 : 1));
+        lua_settop(L, top);
     } else {
         log_record_open(out, level, NULL, 0);
     }
@@ -61,6 +62,8 @@ static void write_message_record(lua_State *L, struct log_output *o, enum log_le
     log_append_json_string(&o->record, message, len);
     buffer_append(&o->record, "}\n", 2);
     if (o->record.data) fwrite(o->record.data, 1, o->record.len, stdout);
+    buffer_clear(&o->record);
+    buffer_shrink(&o->record, 64 * 1024); /* one huge line must not stay resident */
 }
 
 /* The unfinished io.write line, as a record of its own. */
@@ -70,6 +73,7 @@ static void flush_pending(lua_State *L, struct log_output *o)
     if (log_config()->minimum <= LOG_INFO)
         write_message_record(L, o, LOG_INFO, o->pending.data, o->pending.len);
     buffer_clear(&o->pending);
+    buffer_shrink(&o->pending, 64 * 1024);
 }
 
 static int output_gc(lua_State *L)
@@ -120,6 +124,7 @@ static int json_print(lua_State *L)
     }
     write_message_record(L, o, LOG_INFO, o->pending.data ? o->pending.data : "", o->pending.len);
     buffer_clear(&o->pending);
+    buffer_shrink(&o->pending, 64 * 1024);
     return 0;
 }
 
@@ -336,6 +341,8 @@ static int log_at(lua_State *L, enum log_level level)
         append_or_fail(L, out, "\n", 1);
     }
     fwrite(out->data, 1, out->len, stdout);
+    buffer_clear(out);
+    buffer_shrink(out, 64 * 1024);
     return 0;
 }
 
@@ -379,6 +386,8 @@ static int log_raw(lua_State *L)
     append_or_fail(L, out, text, len);
     append_or_fail(L, out, "\n", 1);
     write_all(STDOUT_FILENO, out->data, out->len);
+    buffer_clear(out);
+    buffer_shrink(out, 64 * 1024);
     return 0;
 }
 
