@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 
@@ -70,7 +71,10 @@ void log_timestamp(char out[25])
         strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
         cached_second = now.tv_sec;
     }
-    snprintf(out, 25, "%s.%03dZ", cached, (int)(now.tv_nsec / 1000000));
+    int ms = (int)(now.tv_nsec / 1000000);
+    memcpy(out, cached, 19);
+    out[19] = '.', out[20] = (char)('0' + ms / 100), out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10), out[23] = 'Z', out[24] = '\0';
 }
 
 void log_record_open(struct buffer *out, enum log_level level, const char *request_id,

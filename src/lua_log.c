@@ -258,6 +258,12 @@ static void append_field_value(lua_State *L, struct buffer *out, const char *key
             log_append_json_string(out, s, len);
         return;
     }
+    if (lua_isinteger(L, -1)) { /* the usual field (an id, a count): no JSON writer needed */
+        char number[32];
+        int n = snprintf(number, sizeof number, LUA_INTEGER_FMT, lua_tointeger(L, -1));
+        append_or_fail(L, out, number, (size_t)n);
+        return;
+    }
     char root[160];
     snprintf(root, sizeof root, "fields.%s", key);
     json_encode(L, lua_gettop(L), out, root);
@@ -301,7 +307,11 @@ static void build_text_record(lua_State *L, struct buffer *out, enum log_level l
 {
     char timestamp[25];
     log_timestamp(timestamp);
-    buffer_printf(out, "[%s]\t%s\t", log_level_name(level), timestamp);
+    append_or_fail(L, out, "[", 1);
+    append_or_fail(L, out, log_level_name(level), strlen(log_level_name(level)));
+    append_or_fail(L, out, "]\t", 2);
+    append_or_fail(L, out, timestamp, 24);
+    append_or_fail(L, out, "\t", 1);
     current_invocation_push(L);
     if (lua_istable(L, -1) && lua_getfield(L, -1, "aws_request_id") == LUA_TSTRING) {
         size_t id_len;
