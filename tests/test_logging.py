@@ -266,6 +266,18 @@ class TestJsonLogging(LoggingTestCase):
         self.assertRecord(inside[0], "ERROR", inside[0]["message"], ids[0])
         self.assertTrue(inside[0]["message"].startswith("the Lambda-Runtime-Client-Context header is not valid JSON"))
 
+    def test_a_failing_on_finish_function_is_logged_and_changes_nothing(self):
+        ids, out, err, results = self.json_run([["failing_hook", "hook broke"], ["put", "A", 1]],
+                                               [["print", "still here"]])
+        self.assertEqual([r.kind for r in results], ["response", "response"])
+        failures = [r for r in err if "on_finish" in r["message"]]
+        self.assertEqual([r["requestId"] for r in failures], ids)  # once per invocation
+        for r in failures:
+            self.assertRecord(r, "ERROR", "a function registered with invocation.on_finish failed: "
+                                          "hook broke", r["requestId"])
+        self.assertEqual(len([r for r in out if is_emf(r)]), 1)  # the other functions still ran
+        self.assertIn("still here", [r.get("message") for r in out])
+
     def test_bad_settings_are_named(self):
         _, out, err, _ = self.run_steps([["print", "x"]], env={"AWS_LAMBDA_LOG_FORMAT": "xml",
                                                                 "AWS_LAMBDA_LOG_LEVEL": "loud"})

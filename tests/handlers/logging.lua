@@ -30,6 +30,9 @@ local actions = {
   end,
   flush = metrics.flush,
   fail = function(message) error(message) end,
+  failing_hook = function(message)
+    require("moonrun.invocation").on_finish(function() error(message, 0) end)
+  end,
 }
 
 function M.handler(event, context)
