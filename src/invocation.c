@@ -91,7 +91,7 @@ bool invocation_run(lua_State *L, int function_ref, const char *event, size_t ev
     }
     ok = true;
 done:
-    current_invocation_clear(L);
+    current_invocation_finish(L);
     /* Whatever the handler wrote without a newline reaches the log with its invocation. */
     fflush(stdout);
     lua_settop(L, 0);

@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "log_record.h"
 #include "modules.h"
 
 /* Counts the heap so MOONRUN_MEMORY_LIMIT_MB can stop a runaway handler with a Lua memory
@@ -106,10 +107,12 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.textcheck", luaopen_moonrun_textcheck},
                                          {"moonrun.invocation", luaopen_moonrun_invocation},
                                          {"moonrun.stream", luaopen_moonrun_stream},
+                                         {"moonrun.log", luaopen_moonrun_log},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);
     lua_pop(L, 1);
+    if (log_config()->json) lua_log_install_json_output(L);
 
     char library[PATH_MAX];
     luaL_Buffer path;

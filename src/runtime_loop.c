@@ -85,6 +85,7 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
     runtime_stream_init(&stream, api, L);
     while (!stop_requested && (got = runtime_api_next(api, &next)) == NEXT_OK) {
         set_trace_env(&next);
+        log_set_request_id(next.request_id);
         size_t event_len = next.event_len;
         runtime_stream_expect(&stream, next.request_id);
         bool ok = invocation_run(L, h->function_ref, next.event, next.event_len, next.headers, next.header_count,
@@ -100,9 +101,10 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
             ok = false;
         }
         if (!streamed && !ok) {
-            log_error("invocation %s failed: %.*s", next.request_id, (int)out->len, out->data);
+            log_invocation_failure(next.request_id, out->data, out->len);
             runtime_api_post_error(api, next.request_id, &report, out->data, out->len);
         }
+        log_set_request_id(NULL);
         if (event_len > LARGE_PAYLOAD || out->len > LARGE_PAYLOAD ||
             (streamed && stream.sink.sent > LARGE_PAYLOAD)) {
             lua_gc(L, LUA_GCCOLLECT);
