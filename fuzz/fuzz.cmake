@@ -6,7 +6,21 @@ find_program(CLANG NAMES clang-14 clang)
 set(FUZZ_TARGETS json sigv4 aws_answer http_response)
 set(FUZZ_SECONDS 20 CACHE STRING "How long each fuzz_* test fuzzes, in seconds")
 
-if(MOONRUN_FUZZ AND CLANG)
+# clang without its runtime libraries (libclang-rt-14-dev) cannot link a fuzzer: try once.
+if(MOONRUN_FUZZ AND CLANG AND NOT DEFINED CACHE{MOONRUN_FUZZ_LINKS})
+  set(probe ${CMAKE_BINARY_DIR}/CMakeFiles/fuzz_probe.c)
+  file(WRITE ${probe} "int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }\n")
+  execute_process(COMMAND ${CLANG} -fsanitize=fuzzer,address,undefined ${probe} -o ${probe}.out
+                  RESULT_VARIABLE probe_status OUTPUT_QUIET ERROR_QUIET)
+  if(probe_status EQUAL 0)
+    set(MOONRUN_FUZZ_LINKS ON CACHE INTERNAL "clang links libFuzzer targets")
+  else()
+    set(MOONRUN_FUZZ_LINKS OFF CACHE INTERNAL "clang links libFuzzer targets")
+    message(STATUS "${CLANG} cannot link a libFuzzer target (is libclang-rt-14-dev installed?): no fuzz tests")
+  endif()
+endif()
+
+if(MOONRUN_FUZZ AND CLANG AND MOONRUN_FUZZ_LINKS)
   set(FUZZ_BUILD_DIR ${CMAKE_BINARY_DIR}/fuzz)
   # Configured on every build: cheap once done, and it picks up new files under src/.
   add_custom_target(fuzzers ALL

@@ -77,10 +77,15 @@ static int round_trip(lua_State *L)
     if (!same_value(L, decoded, -1, 0)) broken("decode(encode(v)) is not v", &first_text, NULL);
     buffer_clear(&second_text);
     json_encode(L, -1, &second_text, "value");
-    if (first_text.len != second_text.len ||
-        (memcmp(first_text.data, second_text.data, first_text.len) != 0 &&
-         !same_value(L, decoded, -1, 0)))
+    if (first_text.len != second_text.len)
         broken("encode(decode(encode(v))) differs from encode(v)", &first_text, &second_text);
+    if (memcmp(first_text.data, second_text.data, first_text.len) != 0) {
+        /* Only the order of keys may differ: the second text must hold the same values. */
+        json_decode(L, second_text.data, second_text.len);
+        if (!same_value(L, decoded, -1, 0))
+            broken("encode(decode(encode(v))) holds other values than encode(v)", &first_text,
+                   &second_text);
+    }
     return 0;
 }
 

@@ -99,6 +99,7 @@ static const char *check_headers(const char *h, const char *end, const struct si
 {
     char names[8192];
     size_t names_len = 0;
+    bool truncated = false; /* more names than the check has room for: it is skipped */
     const char *prev = NULL;
     size_t prev_len = 0;
     while (h < end && *h != '\n') {
@@ -111,7 +112,9 @@ static const char *check_headers(const char *h, const char *end, const struct si
             if (h[i] >= 'A' && h[i] <= 'Z') broken("an uppercase canonical header name", s);
         if (prev && compare_pieces(prev, prev_len, h, len) >= 0)
             broken("canonical headers not sorted, or repeated", s);
-        if (names_len + len + 1 < sizeof names) {
+        if (names_len + len + 1 >= sizeof names) {
+            truncated = true;
+        } else if (!truncated) {
             if (names_len) names[names_len++] = ';';
             memcpy(names + names_len, h, len);
             names_len += len;
@@ -122,7 +125,7 @@ static const char *check_headers(const char *h, const char *end, const struct si
     if (h >= end) broken("no empty line after the canonical headers", s);
     const char *signed_line = h + 1, *eol = memchr(signed_line, '\n', (size_t)(end - signed_line));
     if (!eol) broken("no SignedHeaders line", s);
-    if (names_len < sizeof names - 256 &&
+    if (!truncated &&
         compare_pieces(names, names_len, signed_line, (size_t)(eol - signed_line)) != 0)
         broken("SignedHeaders is not the list of canonical header names", s);
     return eol + 1;
