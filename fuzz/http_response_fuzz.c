@@ -6,7 +6,8 @@
  * wait) without a crash; a response must have a three-digit status, at most HTTP_MAX_HEADERS
  * headers and a body inside the client's buffers; the receive buffer must hold the input's
  * bytes from where the previous response ended, and a Content-Length body must be the input's
- * bytes just before the response's end. */
+ * bytes just before the response's end. The buffers are trimmed after each response, as the
+ * runtime trims them after a large invocation. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,10 @@ static void check_response(const struct http_conn *c, const struct http_response
             !inside(c->in.data + h->value_at, h->value_len, c->in.data, c->consumed))
             broken("a header outside the response");
     }
+    size_t id_len;
+    const char *id = http_header_value(c, r, "lambda-runtime-aws-request-id", &id_len);
+    if (id && !inside(id, id_len, c->in.data, c->consumed))
+        broken("a header value outside the response");
     if (r->body == c->chunked.data ||
         (r->body_len == 0 && !inside(r->body, 0, c->in.data, c->in.len))) {
         if (r->body_len != c->chunked.len) broken("a chunked body of the wrong length");
@@ -89,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* After Connection: close the client would connect anew; there is nothing to reach. */
         if (c.close_after_response) break;
         base += c.consumed;
+        http_conn_trim(&c); /* as the runtime does after a large invocation */
     }
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
