@@ -16,6 +16,11 @@
 
 #define MAX_HEADER_BYTES (1024 * 1024)
 #define KEEP_BUFFER_BYTES (256 * 1024)
+/* Lambda's payloads are at most a few MB; a larger announced body is a broken server. */
+#define MAX_BODY_BYTES (1024LL * 1024 * 1024)
+/* Room made at once for an announced body: every real payload fits, and a bogus length costs
+ * no more than this before its bytes actually arrive. */
+#define RESERVE_AHEAD_BYTES (8 * 1024 * 1024)
 
 static enum http_result failed(struct http_conn *c, const char *what)
 {
@@ -166,7 +171,9 @@ static enum http_result receive_more(struct http_conn *c)
 /* Makes sure c->in holds at least `want` bytes. */
 static enum http_result receive_at_least(struct http_conn *c, size_t want)
 {
-    if (want > c->in.len && !buffer_reserve(&c->in, want - c->in.len + 1))
+    size_t ahead = want > c->in.len ? want - c->in.len : 0;
+    if (ahead > RESERVE_AHEAD_BYTES) ahead = RESERVE_AHEAD_BYTES;
+    if (ahead && !buffer_reserve(&c->in, ahead + 1))
         return failed(c, "out of memory reading the response body");
     while (c->in.len < want) {
         enum http_result rc = receive_more(c);
@@ -216,6 +223,8 @@ static enum http_result parse_head(struct http_conn *c, size_t header_end, struc
             *content_length = strtoll(data + h->value_at, &end, 10);
             if (end != data + h->value_at + h->value_len || *content_length < 0)
                 return failed(c, "the server sent a malformed Content-Length");
+            if (*content_length > MAX_BODY_BYTES)
+                return failed(c, "the server announced a body of over 1 GB");
         } else if (name_is(c, h, "Transfer-Encoding")) {
             *chunked = value_is(c, h, "chunked");
         } else if (name_is(c, h, "Connection")) {
@@ -239,6 +248,9 @@ static enum http_result read_chunked(struct http_conn *c, size_t at)
         char *end;
         unsigned long long size = strtoull(c->in.data + at, &end, 16);
         if (end == c->in.data + at) return failed(c, "the server sent a malformed chunk size");
+        /* Also keeps at + size + 2 below from wrapping around. */
+        if (size > (unsigned long long)MAX_BODY_BYTES - c->chunked.len)
+            return failed(c, "the server announced a body of over 1 GB");
         at = (size_t)(line_end - c->in.data) + 2;
         if (size == 0) break;
         enum http_result rc = receive_at_least(c, at + size + 2);

@@ -165,8 +165,10 @@ local function service_error(operation, response)
     request_id = headers["x-amzn-requestid"],
     operation = operation,
   }
-  if type(type_name) == "string" then
-    err.code = type_name:match("#([^:]*)") or type_name:match("^[^:]*")
+  -- an empty name ("", "#", ":x") would give an empty code: the status names the error then
+  local code = type(type_name) == "string" and (type_name:match("#([^:]*)") or type_name:match("^[^:]*"))
+  if code and code ~= "" then
+    err.code = code
     err.message = body.message or body.Message or ""
   else
     err.code = "HTTP" .. response.status
@@ -202,6 +204,12 @@ local function outcome(operation, response, failure, attempt)
   result.ResponseMetadata = {RequestId = response.headers["x-amzn-requestid"],
     HTTPStatusCode = response.status, RetryAttempts = attempt - 1}
   return result
+end
+
+-- One answer through the parsing call uses, for the fuzz target (fuzz/aws_answer_fuzz.c): the
+-- result table, or nil and an error value. Not part of the API.
+function M._parse_answer(operation, status, headers, body)
+  return outcome(operation, {status = status, headers = headers, body = body}, nil, 1)
 end
 
 -- Whether err earns another attempt; takes the retry quota it costs.
