@@ -49,6 +49,10 @@ enum http_result http_request(struct http_conn *c, const char *method, const cha
                               const char *extra_headers, const char *body, size_t body_len,
                               struct http_response *response);
 
+/* Sends one request without waiting for its response (which may never come). */
+enum http_result http_send_request(struct http_conn *c, const char *method, const char *path,
+                                   const char *extra_headers, const char *body, size_t body_len);
+
 /* The value of a header (case-insensitive name), or NULL. */
 const char *http_header_value(const struct http_conn *c, const struct http_response *r,
                               const char *name, size_t *value_len);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "lua_host.h"
 #include "runtime_api.h"
+#include "shutdown_hook.h"
 
 /* Above this, an invocation's buffers and garbage are given back at once instead of waiting
  * for the collector, so a 6 MB payload does not leave the process 6 MB larger. */
@@ -121,7 +122,12 @@ int runtime_loop_main(const char *api_address)
     struct error_report report;
     int exit_code = 0;
     if (handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report)) {
+        int shutdown_ref = shutdown_hook_find(host.L, &h);
+        struct http_conn extension = {.fd = -1};
+        if (shutdown_ref != LUA_NOREF) shutdown_hook_register(&extension, api_address);
         exit_code = serve(&api, host.L, &h, &out);
+        if (shutdown_ref != LUA_NOREF && stop_requested) shutdown_hook_run(host.L, shutdown_ref);
+        http_conn_free(&extension);
     } else {
         report_init_error(&api, &report, &out);
         exit_code = 1;

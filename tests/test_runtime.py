@@ -507,6 +507,97 @@ class TestDeadlines(MoonrunTestCase):
 
 
 # ---------------------------------------------------------------------------
+# Graceful shutdown
+# ---------------------------------------------------------------------------
+
+class TestShutdown(MoonrunTestCase):
+    """M.shutdown: an internal extension makes Lambda send SIGTERM; the function then runs."""
+
+    def start_with_marker(self, handler="shutdown.handler"):
+        marker = os.path.join(tempfile.mkdtemp(prefix="moonrun-shutdown-"), "marker")
+        self.addCleanup(lambda: os.path.exists(marker) and os.unlink(marker))
+        self.start(handler, env={"SHUTDOWN_MARKER": marker})
+        return marker
+
+    def registered(self):
+        try:
+            self.api.wait_for(lambda: self.api.extension_waits, T(10), "the extension to wait for events",
+                              alive=self.proc.alive)
+        except WaitTimeout as exc:
+            self.fail_with_output(str(exc))
+        return self.api.extensions
+
+    def marker_text(self, marker):
+        with open(marker) as f:
+            return f.read()
+
+    def test_registers_an_internal_extension_before_the_first_poll(self):
+        self.start_with_marker()
+        [registration] = self.registered()
+        self.assertEqual(registration["headers"].get("lambda-extension-name"), "moonrun-shutdown")
+        self.assertEqual(json.loads(registration["body"]), {"events": []})
+        self.assertEqual(self.api.extension_waits, [registration["identifier"]])
+        self.assertResponse(self.invoke({}), "ok")
+        paths = [r.path for r in self.api.requests]
+        self.assertLess(paths.index("/2020-01-01/extension/register"), paths.index(NEXT_PATH))
+        self.stop()
+
+    def test_no_shutdown_function_no_extension(self):
+        self.start("echo.handler")
+        self.assertResponse(self.invoke({"a": 1}), {"a": 1})
+        self.wait_idle()
+        self.assertEqual(self.api.extensions, [])
+        self.assertEqual(self.api.requests_matching(path="/2020-01-01/extension/register"), [])
+        self.stop()
+
+    def test_sigterm_runs_the_shutdown_function_and_exits_0(self):
+        marker = self.start_with_marker()
+        self.registered()
+        self.assertResponse(self.invoke({}), "ok")
+        self.stop()
+        self.assertEqual(self.marker_text(marker), "started\ndone\n")
+
+    def test_without_a_shutdown_function_sigterm_runs_nothing(self):
+        marker = self.start_with_marker("output.slow")  # no shutdown function there
+        rid = self.api.push({"n": 1, "seconds": 0.5})
+        self.result(rid)
+        self.stop()
+        self.assertFalse(os.path.exists(marker))
+
+    def test_a_shutdown_function_that_never_ends_is_cut_off(self):
+        for mode in ("loop", "sleep"):
+            with self.subTest(mode=mode):
+                self.api = self.new_api()
+                marker = self.start_with_marker()
+                self.registered()
+                self.assertResponse(self.invoke({"mode": mode}), "ok")
+                self.wait_idle()
+                started = time.monotonic()
+                self.stop()
+                self.assertLess(time.monotonic() - started, T(5))
+                self.assertEqual(self.marker_text(marker), "started\n")
+                self.assertIn(b"the shutdown function failed: the shutdown function ran for longer than "
+                              b"its 400 ms", self.proc.stderr.data())
+
+    def test_an_error_in_the_shutdown_function_is_logged_not_fatal(self):
+        marker = self.start_with_marker()
+        self.registered()
+        self.assertResponse(self.invoke({"mode": "error"}), "ok")
+        self.stop()
+        self.assertEqual(self.marker_text(marker), "started\n")
+        self.assertIn(b"the shutdown function failed:", self.proc.stderr.data())
+        self.assertIn(b"cleanup went wrong", self.proc.stderr.data())
+
+    def test_a_refused_registration_is_logged_and_serving_goes_on(self):
+        self.api.refuse_extensions = True
+        marker = self.start_with_marker()
+        self.assertResponse(self.invoke({}), "ok")
+        self.assertIn(b"refused the shutdown extension (status 403)", self.proc.stderr.data())
+        self.stop()
+        self.assertEqual(self.marker_text(marker), "started\ndone\n")
+
+
+# ---------------------------------------------------------------------------
 # Init errors
 # ---------------------------------------------------------------------------
 
