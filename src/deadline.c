@@ -1,24 +1,35 @@
+#define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid */
 #include "deadline.h"
 
 #include <lauxlib.h>
+#include <lualib.h> /* LUA_COLIBNAME */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
-/* The hook looks at the clock every this many Lua instructions: about 50 µs of Lua code, so the
- * clock costs under 0.1% of a busy loop while a runaway handler is stopped within a millisecond. */
+/* Any hook makes Lua take its slow path at every instruction (about a third more time for a busy
+ * loop), so none is set until the deadline: a timer's signal sets it then, as lua.c's Ctrl-C
+ * handler does. Only without a timer is the clock checked every this many instructions. */
 #define CHECK_EVERY 10000
+#define TIMER_SIGNAL SIGRTMIN
 /* The longest margin accepted: a minute, beyond any sensible share of a 15-minute timeout. */
 #define MAX_MARGIN_MS 60000
 
 struct deadline {
     struct timespec stop_at; /* monotonic: a wall-clock step must not move the deadline */
-    bool armed, expired;
-    lua_State *main;   /* the thread the handler runs on */
-    char message[512]; /* what, then where the code was stopped (once expired) */
+    volatile sig_atomic_t armed;
+    bool expired;
+    lua_State *main;             /* the thread the handler runs on */
+    lua_State *volatile running; /* the coroutine resumed last, which the signal must reach */
+    bool has_timer;
+    timer_t timer;
+    pid_t timer_thread; /* the thread the timer's signal goes to */
+    char message[512];  /* what, then where the code was stopped (once expired) */
 };
 
 static const char deadline_key = 0, error_meta_key = 0;
@@ -113,12 +124,132 @@ static void on_count(lua_State *L, lua_Debug *ar)
     lua_error(L);
 }
 
+/* The timer's signal: from now on every Lua instruction goes through the hook. */
+static void on_timer(int sig, siginfo_t *info, void *context)
+{
+    (void)sig, (void)context;
+    if (info->si_code != SI_TIMER) return; /* a stray kill(): no deadline behind it */
+    struct deadline *d = info->si_value.sival_ptr;
+    if (!d || !d->armed) return;
+    lua_sethook(d->main, on_count, LUA_MASKCOUNT, 1);
+    lua_State *running = d->running;
+    if (running) lua_sethook(running, on_count, LUA_MASKCOUNT, 1);
+}
+
+static bool install_signal(void)
+{
+    static int installed = 0; /* 1 yes, -1 failed */
+    if (installed) return installed > 0;
+    struct sigaction sa = {.sa_sigaction = on_timer, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    installed = sigaction(TIMER_SIGNAL, &sa, NULL) == 0 ? 1 : -1;
+    return installed > 0;
+}
+
+static int free_state(lua_State *L)
+{
+    struct deadline *d = lua_touserdata(L, 1);
+    if (d->has_timer) timer_delete(d->timer);
+    d->has_timer = false;
+    return 0;
+}
+
+/* The signal goes to the thread that serves this state, so that with one state per worker
+ * thread each timer interrupts its own; a state served by another thread than before gets a
+ * new timer. */
+static void create_timer(struct deadline *d)
+{
+    if (d->has_timer && d->timer_thread == gettid()) return;
+    if (d->has_timer) timer_delete(d->timer);
+    d->has_timer = false;
+    if (!install_signal()) return;
+    d->timer_thread = gettid();
+    struct sigevent event = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = TIMER_SIGNAL};
+    event.sigev_value.sival_ptr = d;
+    event._sigev_un._tid = gettid();
+    d->has_timer = timer_create(CLOCK_MONOTONIC, &event, &d->timer) == 0;
+}
+
 static int make_state(lua_State *L)
 {
     struct deadline *d = lua_newuserdatauv(L, sizeof *d, 0);
     *d = (struct deadline){0};
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, free_state);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &deadline_key);
+    create_timer(d);
     return 0;
+}
+
+/* Calls upvalue 1 (coroutine.resume, or a coroutine.wrap function) with the arguments while
+ * co is marked as the running coroutine; when the deadline expired meanwhile, the resumer's
+ * own next instruction raises it too. */
+static int call_tracked(lua_State *L, lua_State *co, bool add_where)
+{
+    struct deadline *d = find(L);
+    lua_State *outer = d ? d->running : NULL;
+    if (d && co) d->running = co;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (d) {
+        d->running = outer;
+        if (d->armed && d->expired) lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
+    }
+    if (status == LUA_OK) return lua_gettop(L);
+    if (add_where && status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1); /* as coroutine.wrap itself would name its caller */
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+/* The argument checks are made here too, so that their messages name coroutine.resume and
+ * coroutine.wrap, as Lua's own do. */
+static int tracked_resume(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    return call_tracked(L, lua_tothread(L, 1), false);
+}
+
+static int tracked_wrapped(lua_State *L)
+{
+    return call_tracked(L, lua_tothread(L, lua_upvalueindex(2)), true);
+}
+
+static int tracked_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    if (!lua_getupvalue(L, -1, 1) || !lua_isthread(L, -1)) { /* not Lua 5.4's auxwrap */
+        lua_settop(L, 1);
+        return 1;
+    }
+    lua_pushcclosure(L, tracked_wrapped, 2);
+    return 1;
+}
+
+static void replace(lua_State *L, int table, const char *name, lua_CFunction f)
+{
+    lua_getfield(L, table, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, table, name);
+}
+
+void deadline_install(lua_State *L)
+{
+    make_state(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, LUA_COLIBNAME) == LUA_TTABLE) {
+        replace(L, lua_gettop(L), "resume", tracked_resume);
+        replace(L, lua_gettop(L), "wrap", tracked_wrap);
+    }
+    lua_pop(L, 2);
 }
 
 bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
@@ -140,11 +271,17 @@ bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
     d->stop_at.tv_sec += (time_t)(left_ms / 1000);
     d->stop_at.tv_nsec += (long)(left_ms % 1000) * 1000000;
     if (d->stop_at.tv_nsec >= 1000000000) d->stop_at.tv_sec++, d->stop_at.tv_nsec -= 1000000000;
-    d->armed = true;
     d->expired = false;
     d->main = L;
+    d->running = NULL;
     snprintf(d->message, sizeof d->message, "%s", what);
-    lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    create_timer(d);
+    d->armed = true;
+    struct itimerspec at = {.it_value = d->stop_at};
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
+        at.it_value.tv_nsec = 1; /* 0 disarms */
+    if (!d->has_timer || timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) != 0)
+        lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
     return true;
 }
 
@@ -154,7 +291,10 @@ void deadline_arm_invocation(lua_State *L, int context_index)
     lua_rawget(L, context_index);
     long long deadline_ms = lua_isinteger(L, -1) ? (long long)lua_tointeger(L, -1) : 0;
     lua_pop(L, 1);
-    if (deadline_ms <= 0) return;
+    struct timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    /* Past already (a clock set apart from Lambda's): stopping at once would help nobody. */
+    if (deadline_ms <= (long long)real.tv_sec * 1000 + real.tv_nsec / 1000000) return;
     long long margin = deadline_margin_ms();
     char what[160];
     snprintf(
@@ -169,6 +309,8 @@ void deadline_disarm(lua_State *L)
     struct deadline *d = find(L);
     if (!d || !d->armed) return;
     d->armed = false;
+    if (d->has_timer) timer_settime(d->timer, 0, &(struct itimerspec){0}, NULL);
+    d->running = NULL;
     lua_sethook(d->main, NULL, 0, 0);
 }
 

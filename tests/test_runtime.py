@@ -433,7 +433,8 @@ class TestDeadlines(MoonrunTestCase):
         self.assertTrue(any("deadline.lua:10" in line and "spin" in line for line in body["stackTrace"]),
                         body["stackTrace"])
         self.assertTrue(any("deadline.lua:13" in line for line in body["stackTrace"]), body["stackTrace"])
-        self.assertIn(b"invocation %s failed" % rid.encode(), self.proc.stderr.data())
+        self.assertTrue(self.proc.stderr.wait_for(b"invocation %s failed" % rid.encode(), T(5)),
+                        self.proc.stderr.text())
         for _ in range(2):  # the state is usable again, and no deadline is left armed
             rid, deadline_ms = self.push_with_deadline({}, T(1.0))
             self.assertTimedOut(rid, deadline_ms)
@@ -456,6 +457,15 @@ class TestDeadlines(MoonrunTestCase):
                 self.assertTimedOut(rid, deadline_ms)
         self.stop()
 
+    def test_code_spinning_in_a_coroutine_is_stopped(self):
+        self.start("deadline.in_coroutine")
+        for how in ("made at load", "wrap"):
+            with self.subTest(how=how):
+                rid, deadline_ms = self.push_with_deadline({"how": how}, T(1.0))
+                body, _ = self.assertTimedOut(rid, deadline_ms)
+                self.assertIn("deadline.lua:10", body["errorMessage"])
+        self.stop()
+
     def test_a_handler_that_catches_the_timeout_cannot_return(self):
         self.start("deadline.caught")
         rid, deadline_ms = self.push_with_deadline({}, T(1.0))
@@ -472,7 +482,7 @@ class TestDeadlines(MoonrunTestCase):
         url = "http://127.0.0.1:%d/" % silent.getsockname()[1]
         rid, deadline_ms = self.push_with_deadline({"url": url}, T(2.0))
         body, _ = self.assertTimedOut(rid, deadline_ms)
-        self.assertTrue(any("deadline.lua:32" in line for line in body["stackTrace"]), body["stackTrace"])
+        self.assertTrue(any("deadline.lua:45" in line for line in body["stackTrace"]), body["stackTrace"])
         self.stop()
 
     def test_margin_variable(self):
@@ -492,8 +502,8 @@ class TestDeadlines(MoonrunTestCase):
                 r = self.result(rid, timeout=30, api=api, proc=proc)
                 body = self.assertInvocationError(r, "Timeout")
                 self.assertIn("200 ms before", body["errorMessage"])
-                self.assertIn(("ignoring MOONRUN_DEADLINE_MARGIN_MS=%s: expected whole milliseconds"
-                               % bad).encode(), proc.stderr.data())
+                warning = ("ignoring MOONRUN_DEADLINE_MARGIN_MS=%s: expected whole milliseconds" % bad)
+                self.assertTrue(proc.stderr.wait_for(warning.encode(), T(5)), proc.stderr.text())
                 self.stop(proc)
 
     def test_handlers_that_finish_in_time_and_invocations_without_a_deadline(self):
@@ -592,7 +602,8 @@ class TestShutdown(MoonrunTestCase):
         self.api.refuse_extensions = True
         marker = self.start_with_marker()
         self.assertResponse(self.invoke({}), "ok")
-        self.assertIn(b"refused the shutdown extension (status 403)", self.proc.stderr.data())
+        self.assertTrue(self.proc.stderr.wait_for(b"refused the shutdown extension (status 403)", T(5)),
+                        self.proc.stderr.text())
         self.stop()
         self.assertEqual(self.marker_text(marker), "started\ndone\n")
 

@@ -27,6 +27,19 @@ function M.swallow(event)
   end
 end
 
+-- Spins inside a coroutine: one made while the module loaded (before any deadline), or a
+-- coroutine.wrap made by the handler.
+local made_at_load = coroutine.create(spin)
+
+function M.in_coroutine(event)
+  if event.how == "wrap" then
+    coroutine.wrap(function() coroutine.wrap(spin)() end)()
+  else
+    local ok, err = coroutine.resume(made_at_load)
+    return {ok = ok, err = tostring(err)}
+  end
+end
+
 -- A request to a server that never answers, with a timeout longer than the deadline.
 function M.http(event)
   return http.request{url = event.url, timeout = 600}
