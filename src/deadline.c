@@ -157,16 +157,23 @@ static int free_state(lua_State *L)
 /* The signal goes to the thread that serves this state, so that with one state per worker
  * thread each timer interrupts its own; a state served by another thread than before gets a
  * new timer. */
+static pid_t this_thread(void)
+{
+    static _Thread_local pid_t tid; /* gettid is a system call: once per thread */
+    if (!tid) tid = gettid();
+    return tid;
+}
+
 static void create_timer(struct deadline *d)
 {
-    if (d->has_timer && d->timer_thread == gettid()) return;
+    if (d->has_timer && d->timer_thread == this_thread()) return;
     if (d->has_timer) timer_delete(d->timer);
     d->has_timer = false;
     if (!install_signal()) return;
-    d->timer_thread = gettid();
+    d->timer_thread = this_thread();
     struct sigevent event = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = TIMER_SIGNAL};
     event.sigev_value.sival_ptr = d;
-    event._sigev_un._tid = gettid();
+    event._sigev_un._tid = this_thread();
     d->has_timer = timer_create(CLOCK_MONOTONIC, &event, &d->timer) == 0;
 }
 
