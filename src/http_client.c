@@ -344,9 +344,8 @@ static size_t build_head(struct http_conn *c, char *head, size_t size, const cha
     return n;
 }
 
-enum http_result http_request(struct http_conn *c, const char *method, const char *path,
-                              const char *extra_headers, const char *body, size_t body_len,
-                              struct http_response *response)
+enum http_result http_send_request(struct http_conn *c, const char *method, const char *path,
+                                   const char *extra_headers, const char *body, size_t body_len)
 {
     enum http_result rc = start_request(c);
     if (rc != HTTP_OK) return rc;
@@ -357,7 +356,14 @@ enum http_result http_request(struct http_conn *c, const char *method, const cha
     memcpy(head + n, "\r\n", 2);
     n += 2;
     struct iovec parts[2] = {{head, n}, {(void *)body, body ? body_len : 0}};
-    rc = send_all(c, parts, body && body_len ? 2 : 1);
+    return send_all(c, parts, body && body_len ? 2 : 1);
+}
+
+enum http_result http_request(struct http_conn *c, const char *method, const char *path,
+                              const char *extra_headers, const char *body, size_t body_len,
+                              struct http_response *response)
+{
+    enum http_result rc = http_send_request(c, method, path, extra_headers, body, body_len);
     if (rc != HTTP_OK) return rc;
     return read_response(c, response);
 }

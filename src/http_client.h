@@ -49,6 +49,10 @@ enum http_result http_request(struct http_conn *c, const char *method, const cha
                               const char *extra_headers, const char *body, size_t body_len,
                               struct http_response *response);
 
+/* Sends one request without waiting for its response (which may never come). */
+enum http_result http_send_request(struct http_conn *c, const char *method, const char *path,
+                                   const char *extra_headers, const char *body, size_t body_len);
+
 /* A request whose body is sent as it is made (chunked transfer encoding): begin sends the
  * head (extra_headers as for http_request), each chunk goes out at once, and end sends the
  * last chunk with trailers ("" or NULL, else "Name: value\r\n" lines), then reads the

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "current_invocation.h"
+#include "deadline.h"
 #include "json.h"
 #include "response_stream.h"
 
@@ -73,9 +74,11 @@ bool invocation_run(lua_State *L, int function_ref, const char *event, size_t ev
         goto done;
     }
     current_invocation_set(L, 3);
+    deadline_arm_invocation(L, 3);
     lua_rawgeti(L, LUA_REGISTRYINDEX, function_ref);
     lua_insert(L, 2);
     status = lua_pcall(L, 2, 1, 1); /* 2: result */
+    deadline_disarm(L);
     if (status != LUA_OK) {
         error_report_from_pcall(L, status, NULL, out, report);
         goto done;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "json.h"
 #include "log.h"
 #include "log_record.h"
@@ -98,6 +99,7 @@ static int open_libraries(lua_State *L)
 {
     const char *task_root = lua_touserdata(L, 1);
     luaL_openlibs(L);
+    deadline_install(L);
     static const luaL_Reg c_modules[] = {{"moonrun.json", luaopen_moonrun_json},
                                          {"moonrun.uuid", luaopen_moonrun_uuid},
                                          {"moonrun.time", luaopen_moonrun_time},

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deadline.h"
 #include "http_failure.h"
 #include "http_pool.h"
 #include "modules.h"
@@ -202,6 +203,27 @@ static void add_headers(lua_State *L, int t, const char *where, struct http_slot
     lua_pop(L, 1);
 }
 
+/* No request waits past the invocation's deadline: a hook cannot interrupt libcurl. The cap is
+ * a few milliseconds past it, so that a transfer it cut short finds the deadline passed. */
+static void cap_at_deadline(lua_State *L, struct http_request *request)
+{
+    long long left_ms = deadline_remaining_ms(L);
+    if (left_ms == DEADLINE_NONE) return;
+    if (left_ms == 0) deadline_raise(L, 1);
+    left_ms += 3;
+    if (request->timeout_ms > left_ms) request->timeout_ms = (long)left_ms;
+    if (request->connect_timeout_ms > left_ms) request->connect_timeout_ms = (long)left_ms;
+}
+
+/* After the transfers: when the deadline cut them short, that is the error to raise, not a
+ * timeout the caller might retry. */
+static void raise_if_deadline_passed(lua_State *L, struct http_pool *pool)
+{
+    if (deadline_remaining_ms(L) != 0) return;
+    http_pool_release(pool);
+    deadline_raise(L, 1);
+}
+
 /* Checks the request table at index t and sets up the next slot for it. A bad field raises;
  * the slots taken so far are taken back by the next call's http_pool_start. */
 static void prepare(lua_State *L, struct http_pool *pool, int t, const char *where)
@@ -215,6 +237,7 @@ static void prepare(lua_State *L, struct http_pool *pool, int t, const char *whe
             check_seconds(L, t, "connect_timeout", where, HTTP_DEFAULT_CONNECT_TIMEOUT_MS),
     };
     request.body = check_body(L, t, where, &request.body_len);
+    cap_at_deadline(L, &request);
     struct http_slot *slot = http_pool_take(pool);
     if (!slot) raise_error(L, "http: out of memory for a new connection handle");
     add_headers(L, t, where, slot);
@@ -284,6 +307,7 @@ static int http_request(lua_State *L)
     struct http_pool *pool = start(L);
     prepare(L, pool, 1, "");
     http_pool_perform(pool);
+    raise_if_deadline_passed(L, pool);
     const struct http_slot *slot = pool->slots[0];
     int results = 1;
     if (slot->result == CURLE_OK) {
@@ -312,6 +336,7 @@ static int http_request_many(lua_State *L)
         lua_pop(L, 1);
     }
     http_pool_perform(pool);
+    raise_if_deadline_passed(L, pool);
     lua_createtable(L, (int)count, 0);
     for (lua_Integer i = 1; i <= count; i++) {
         const struct http_slot *slot = pool->slots[i - 1];

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "modules.h"
 
 #define DEFAULT_PATTERN "%Y-%m-%d %H:%M:%S.%f"
@@ -152,16 +153,22 @@ static int time_iso8601(lua_State *L)
     return 1;
 }
 
-/* sleep(seconds): a signal does not cut it short (the rest is slept). */
+/* sleep(seconds): a signal does not cut it short (the rest is slept); the deadline of the
+ * invocation does: a sleep that would outlast it ends there with the Timeout error, since a
+ * hook cannot interrupt a C function. */
 static int time_sleep(lua_State *L)
 {
     double seconds = luaL_checknumber(L, 1);
     luaL_argcheck(L, seconds >= 0 && seconds <= 1e9, 1, "seconds must be a number from 0 to 1e9");
+    long long left_ms = deadline_remaining_ms(L);
+    bool cut = left_ms != DEADLINE_NONE && seconds * 1000 >= (double)left_ms;
+    if (cut) seconds = (double)left_ms / 1000;
     double whole = floor(seconds);
     struct timespec left = {(time_t)whole, (long)((seconds - whole) * 1e9)};
     while (nanosleep(&left, &left) != 0) {
         if (errno != EINTR) return luaL_error(L, "time.sleep: %s", strerror(errno));
     }
+    if (cut) return deadline_raise(L, 1);
     return 0;
 }
 

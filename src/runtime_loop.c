@@ -17,6 +17,7 @@
 #include "lua_host.h"
 #include "runtime_api.h"
 #include "runtime_stream.h"
+#include "shutdown_hook.h"
 
 /* Above this, an invocation's buffers and garbage are given back at once instead of waiting
  * for the collector, so a 6 MB payload does not leave the process 6 MB larger. */
@@ -140,7 +141,12 @@ int runtime_loop_main(const char *api_address)
     int exit_code = 0;
     exit_request_install(host.L);
     if (handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report)) {
+        int shutdown_ref = shutdown_hook_find(host.L, &h);
+        struct http_conn extension = {.fd = -1};
+        if (shutdown_ref != LUA_NOREF) shutdown_hook_register(&extension, api_address);
         exit_code = serve(&api, host.L, &h, &out);
+        if (shutdown_ref != LUA_NOREF && stop_requested) shutdown_hook_run(host.L, shutdown_ref);
+        http_conn_free(&extension);
     } else {
         report_init_error(&api, &report, &out);
         if (!exit_request_pending(host.L, &exit_code)) exit_code = 1;

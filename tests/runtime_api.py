@@ -1,6 +1,11 @@
 """A small, real HTTP implementation of the AWS Lambda Runtime API for tests.
 
-Only the Python standard library is used.  The server listens on an ephemeral
+Only the Python standard library is used.  It also plays the Extensions API (2020-01-01): ``POST /extension/register``
+(recorded in ``extensions``, answered with a ``Lambda-Extension-Identifier``)
+and ``GET /extension/event/next``, which, as for an extension registered for
+no events, is never answered (recorded in ``extension_waits``).
+
+The server listens on an ephemeral
 port on 127.0.0.1, speaks HTTP/1.1 with keep-alive, serves every connection
 on its own thread and always answers with a Content-Length.
 
@@ -24,6 +29,7 @@ Fault injection hooks:
 * ``drop_response_posts(count)``: the next ``count`` POSTs to
   ``.../invocation/{id}/response`` are read completely and then the
   connection is closed without an answer; nothing is recorded as a result.
+* ``refuse_extensions``: when set, extension registration is answered with 403.
 * ``max_response_size``: a response POST whose body is larger than this is
   answered with 413 and Lambda's JSON error body (6291556 bytes by default).
   Streamed responses (chunked bodies) are not held to it.
@@ -50,6 +56,8 @@ import uuid
 API_PREFIX = "/2018-06-01/runtime"
 NEXT_PATH = API_PREFIX + "/invocation/next"
 INIT_ERROR_PATH = API_PREFIX + "/init/error"
+EXTENSION_REGISTER_PATH = "/2020-01-01/extension/register"
+EXTENSION_NEXT_PATH = "/2020-01-01/extension/event/next"
 _RESULT_RE = re.compile(r"^" + re.escape(API_PREFIX) + r"/invocation/([^/]+)/(response|error)$")
 
 DEFAULT_MAX_RESPONSE_SIZE = 6291556
@@ -268,6 +276,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?", 1)[0]
         self.api._record(Request("GET", path, self._lower_headers(), client=self.client_address))
+        if path == EXTENSION_NEXT_PATH:
+            self._extension_next()
+            return
         if path != NEXT_PATH:
             self._send(404, {"errorMessage": "not found: " + path, "errorType": "NotFound"})
             return
@@ -286,6 +297,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self._send(200, inv.body, inv.headers)
 
+    def _extension_next(self):
+        identifier = self.headers.get("Lambda-Extension-Identifier")
+        with self.api._cond:
+            known = identifier in self.api._extension_ids
+            if known:
+                self.api.extension_waits.append(identifier)
+            self.api._cond.notify_all()
+        if not known:
+            self._send(403, {"errorMessage": "unknown extension identifier",
+                             "errorType": "Extension.InvalidExtensionIdentifier"})
+            return
+        with self.api._cond:  # no events were registered for: wait until the server stops
+            while not self.api._stopping:
+                self.api._cond.wait()
+        self._drop()
+
+    def _extension_register(self, headers, body):
+        if self.api.refuse_extensions:
+            self._send(403, {"errorMessage": "registration refused",
+                             "errorType": "Extension.Forbidden"})
+            return
+        identifier = str(uuid.uuid4())
+        with self.api._cond:
+            self.api._extension_ids.add(identifier)
+            self.api.extensions.append({"headers": headers, "body": body, "identifier": identifier})
+            self.api._cond.notify_all()
+        self._send(200, {"functionName": "moonrun-test", "functionVersion": "$LATEST",
+                         "handler": "handler"}, {"Lambda-Extension-Identifier": identifier})
+
     def do_POST(self):
         path = self.path.split("?", 1)[0]
         headers = self._lower_headers()
@@ -299,6 +339,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.api._record(Request("POST", path, headers, body.size, self.client_address))
 
+        if path == EXTENSION_REGISTER_PATH:
+            self._extension_register(headers, body.data)
+            return
         if path == INIT_ERROR_PATH:
             self.api._add_result(Result(None, "init_error", headers, body.data))
             self._send(202, {"status": "OK"})
@@ -337,6 +380,10 @@ class RuntimeAPI:
         self.rejected = []  # (Result, status) for POSTs that were refused
         self.requests = []  # every request seen
         self.delivered = []  # request ids handed out by /next, in order
+        self.extensions = []  # registrations: {"headers", "body", "identifier"}
+        self.extension_waits = []  # identifiers that called GET extension/event/next
+        self._extension_ids = set()
+        self.refuse_extensions = False
         self._server = None
         self._thread = None
 

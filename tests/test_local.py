@@ -55,6 +55,18 @@ class TestInvoke(unittest.TestCase):
         out = json.loads(moonrun("invoke", "greet.handler", env={"AWS_LAMBDA_FUNCTION_TIMEOUT": "20"}).stdout)
         self.assertGreater(out["remaining"], 15000)
 
+    def test_timeout_stops_a_handler_that_runs_past_it(self):
+        started = time.monotonic()
+        p = moonrun("invoke", "overrun.handler", "--timeout", "1")
+        elapsed = time.monotonic() - started
+        self.assertEqual(p.returncode, 1, p.stderr)
+        err = json.loads(p.stdout)
+        self.assertEqual(err["errorType"], "Timeout")
+        self.assertIn("overrun.lua:5", err["errorMessage"])
+        self.assertIn(b"the handler failed with Timeout", p.stderr)
+        self.assertGreater(elapsed, 0.75)
+        self.assertLess(elapsed, 20)
+
     def test_env_option(self):
         p = moonrun("invoke", "greet.handler", "--env", "GREETING=hi", "--env", "AWS_LAMBDA_FUNCTION_NAME=fn")
         out = json.loads(p.stdout)

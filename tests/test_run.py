@@ -43,6 +43,25 @@ def arg_lines(stdout):
 
 
 class TestArguments(unittest.TestCase):
+    def test_coroutines_behave_as_in_lua(self):
+        """moonrun tracks coroutine.resume and wrap for deadlines; what Lua code sees is unchanged."""
+        script = "\n".join([
+            'local f = coroutine.wrap(function() error("boom") end)',
+            'print(pcall(f))', 'print(pcall(function() coroutine.wrap(function() error("again") end)() end))',
+            'print(type(select(2, pcall(coroutine.wrap(function() error({}) end)))))',
+            'local co = coroutine.create(function(a, b) return coroutine.yield(a + b) * 2 end)',
+            'print(coroutine.resume(co, 1, 2))', 'print(coroutine.resume(co, 5))',
+            'print(coroutine.resume(co))', 'print(pcall(coroutine.resume, 42))',
+            'print(pcall(coroutine.wrap, 1))',
+            'local w = coroutine.wrap(function(...) return coroutine.yield(...) end)',
+            'print(w(1, 2, 3))', 'print(w("back"))', 'print(pcall(w))', ""])
+        p = moonrun("-", stdin=script)
+        self.assertEqual(p.stdout.splitlines(), [
+            "false\tstdin:1: boom", "false\tstdin:3: stdin:3: again", "table", "true\t3", "true\t10", "false\tcannot resume dead coroutine",
+            "false\tbad argument #1 to 'coroutine.resume' (thread expected, got number)",
+            "false\tbad argument #1 to 'coroutine.wrap' (function expected, got number)",
+            "1\t2\t3", "back", "false\tcannot resume dead coroutine"], p.stderr)
+
     def test_arg_table_and_dots(self):
         p = moonrun("args.lua", "one", "two words", "")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -405,6 +405,210 @@ class TestBasics(MoonrunTestCase):
 
 
 # ---------------------------------------------------------------------------
+# Deadlines
+# ---------------------------------------------------------------------------
+
+class TestDeadlines(MoonrunTestCase):
+    """A handler still running near its deadline is stopped and reported as a Timeout."""
+
+    def push_with_deadline(self, event, seconds):
+        deadline_ms = int(time.time() * 1000 + seconds * 1000)
+        rid = self.api.push(event, headers={"Lambda-Runtime-Deadline-Ms": deadline_ms})
+        return rid, deadline_ms
+
+    def assertTimedOut(self, rid, deadline_ms, margin_ms=200):
+        r = self.result(rid, timeout=30)
+        body = self.assertInvocationError(r, "Timeout", "Function.Timeout")
+        self.assertIn("%d ms before the invocation's deadline" % margin_ms, body["errorMessage"])
+        arrived_ms = time.time() * 1000 - (time.monotonic() - r.time) * 1000
+        self.assertLess(arrived_ms, deadline_ms, "the error must reach Lambda before the deadline")
+        return body, arrived_ms
+
+    def test_infinite_loop_is_stopped_with_its_traceback_and_the_next_invocation_served(self):
+        self.start("deadline.loop")
+        rid, deadline_ms = self.push_with_deadline({}, T(1.5))
+        body, arrived_ms = self.assertTimedOut(rid, deadline_ms)
+        self.assertGreater(arrived_ms, deadline_ms - 200 - 50, "not stopped before its time")
+        self.assertIn("deadline.lua:10", body["errorMessage"])
+        self.assertTrue(any("deadline.lua:10" in line and "spin" in line for line in body["stackTrace"]),
+                        body["stackTrace"])
+        self.assertTrue(any("deadline.lua:13" in line for line in body["stackTrace"]), body["stackTrace"])
+        self.assertTrue(self.proc.stderr.wait_for(b"invocation %s failed" % rid.encode(), T(5)),
+                        self.proc.stderr.text())
+        for _ in range(2):  # the state is usable again, and no deadline is left armed
+            rid, deadline_ms = self.push_with_deadline({}, T(1.0))
+            self.assertTimedOut(rid, deadline_ms)
+        self.stop()
+
+    def test_sleep_is_cut_at_the_deadline(self):
+        self.start("deadline.sleep")
+        started = time.time() * 1000
+        rid, deadline_ms = self.push_with_deadline({}, T(1.5))
+        body, arrived_ms = self.assertTimedOut(rid, deadline_ms)
+        self.assertGreater(arrived_ms - started, T(1.5) * 1000 - 200 - 50)
+        self.assertTrue(any("deadline.lua:15" in line for line in body["stackTrace"]), body["stackTrace"])
+        self.stop()
+
+    def test_a_caught_timeout_is_raised_again_until_the_handler_returns(self):
+        self.start("deadline.swallow")
+        for how in ("pcall", "xpcall", "coroutine", "sleep"):
+            with self.subTest(how=how):
+                rid, deadline_ms = self.push_with_deadline({"how": how}, T(1.0))
+                self.assertTimedOut(rid, deadline_ms)
+        self.stop()
+
+    def test_code_spinning_in_a_coroutine_is_stopped(self):
+        self.start("deadline.in_coroutine")
+        for how in ("made at load", "wrap"):
+            with self.subTest(how=how):
+                rid, deadline_ms = self.push_with_deadline({"how": how}, T(1.0))
+                body, _ = self.assertTimedOut(rid, deadline_ms)
+                self.assertIn("deadline.lua:10", body["errorMessage"])
+        self.stop()
+
+    def test_a_handler_that_catches_the_timeout_cannot_return(self):
+        self.start("deadline.caught")
+        rid, deadline_ms = self.push_with_deadline({}, T(1.0))
+        body, _ = self.assertTimedOut(rid, deadline_ms)
+        self.assertIn("stopped at", body["errorMessage"])
+        self.stop()
+
+    def test_http_request_waits_no_longer_than_the_deadline(self):
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted: the connection is made, no answer ever comes
+        self.addCleanup(silent.close)
+        self.start("deadline.http")
+        url = "http://127.0.0.1:%d/" % silent.getsockname()[1]
+        rid, deadline_ms = self.push_with_deadline({"url": url}, T(2.0))
+        body, _ = self.assertTimedOut(rid, deadline_ms)
+        self.assertTrue(any("deadline.lua:45" in line for line in body["stackTrace"]), body["stackTrace"])
+        self.stop()
+
+    def test_margin_variable(self):
+        self.start("deadline.loop", env={"MOONRUN_DEADLINE_MARGIN_MS": "1500"})
+        rid, deadline_ms = self.push_with_deadline({}, T(1.0) + 1.5)
+        _, arrived_ms = self.assertTimedOut(rid, deadline_ms, margin_ms=1500)
+        self.assertLess(arrived_ms, deadline_ms - 1500 + 400 * SCALE)
+        self.stop()
+
+    def test_bad_margin_is_reported_and_the_default_applies(self):
+        for bad in ("soon", "-5", "12ms", "99999999"):
+            with self.subTest(value=bad):
+                api = self.new_api()
+                proc = self.start("deadline.loop", api=api, env={"MOONRUN_DEADLINE_MARGIN_MS": bad})
+                deadline_ms = int(time.time() * 1000 + T(1.0) * 1000)
+                rid = api.push({}, headers={"Lambda-Runtime-Deadline-Ms": deadline_ms})
+                r = self.result(rid, timeout=30, api=api, proc=proc)
+                body = self.assertInvocationError(r, "Timeout")
+                self.assertIn("200 ms before", body["errorMessage"])
+                warning = ("ignoring MOONRUN_DEADLINE_MARGIN_MS=%s: expected whole milliseconds" % bad)
+                self.assertTrue(proc.stderr.wait_for(warning.encode(), T(5)), proc.stderr.text())
+                self.stop(proc)
+
+    def test_handlers_that_finish_in_time_and_invocations_without_a_deadline(self):
+        self.start("deadline.quick")
+        rid, _ = self.push_with_deadline({"n": 1}, T(5))
+        self.assertResponse(self.result(rid), {"echo": {"n": 1}})
+        for value in (None, "not-a-number"):  # no usable deadline: nothing is stopped
+            r = self.invoke({"n": 2}, headers={"Lambda-Runtime-Deadline-Ms": value})
+            self.assertResponse(r, {"echo": {"n": 2}})
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# Graceful shutdown
+# ---------------------------------------------------------------------------
+
+class TestShutdown(MoonrunTestCase):
+    """M.shutdown: an internal extension makes Lambda send SIGTERM; the function then runs."""
+
+    def start_with_marker(self, handler="shutdown.handler"):
+        marker = os.path.join(tempfile.mkdtemp(prefix="moonrun-shutdown-"), "marker")
+        self.addCleanup(lambda: os.path.exists(marker) and os.unlink(marker))
+        self.start(handler, env={"SHUTDOWN_MARKER": marker})
+        return marker
+
+    def registered(self):
+        try:
+            self.api.wait_for(lambda: self.api.extension_waits, T(10), "the extension to wait for events",
+                              alive=self.proc.alive)
+        except WaitTimeout as exc:
+            self.fail_with_output(str(exc))
+        return self.api.extensions
+
+    def marker_text(self, marker):
+        with open(marker) as f:
+            return f.read()
+
+    def test_registers_an_internal_extension_before_the_first_poll(self):
+        self.start_with_marker()
+        [registration] = self.registered()
+        self.assertEqual(registration["headers"].get("lambda-extension-name"), "moonrun-shutdown")
+        self.assertEqual(json.loads(registration["body"]), {"events": []})
+        self.assertEqual(self.api.extension_waits, [registration["identifier"]])
+        self.assertResponse(self.invoke({}), "ok")
+        paths = [r.path for r in self.api.requests]
+        self.assertLess(paths.index("/2020-01-01/extension/register"), paths.index(NEXT_PATH))
+        self.stop()
+
+    def test_no_shutdown_function_no_extension(self):
+        self.start("echo.handler")
+        self.assertResponse(self.invoke({"a": 1}), {"a": 1})
+        self.wait_idle()
+        self.assertEqual(self.api.extensions, [])
+        self.assertEqual(self.api.requests_matching(path="/2020-01-01/extension/register"), [])
+        self.stop()
+
+    def test_sigterm_runs_the_shutdown_function_and_exits_0(self):
+        marker = self.start_with_marker()
+        self.registered()
+        self.assertResponse(self.invoke({}), "ok")
+        self.stop()
+        self.assertEqual(self.marker_text(marker), "started\ndone\n")
+
+    def test_without_a_shutdown_function_sigterm_runs_nothing(self):
+        marker = self.start_with_marker("output.slow")  # no shutdown function there
+        rid = self.api.push({"n": 1, "seconds": 0.5})
+        self.result(rid)
+        self.stop()
+        self.assertFalse(os.path.exists(marker))
+
+    def test_a_shutdown_function_that_never_ends_is_cut_off(self):
+        for mode in ("loop", "sleep"):
+            with self.subTest(mode=mode):
+                self.api = self.new_api()
+                marker = self.start_with_marker()
+                self.registered()
+                self.assertResponse(self.invoke({"mode": mode}), "ok")
+                self.wait_idle()
+                started = time.monotonic()
+                self.stop()
+                self.assertLess(time.monotonic() - started, T(5))
+                self.assertEqual(self.marker_text(marker), "started\n")
+                self.assertIn(b"the shutdown function failed: the shutdown function ran for longer than "
+                              b"its 400 ms", self.proc.stderr.data())
+
+    def test_an_error_in_the_shutdown_function_is_logged_not_fatal(self):
+        marker = self.start_with_marker()
+        self.registered()
+        self.assertResponse(self.invoke({"mode": "error"}), "ok")
+        self.stop()
+        self.assertEqual(self.marker_text(marker), "started\n")
+        self.assertIn(b"the shutdown function failed:", self.proc.stderr.data())
+        self.assertIn(b"cleanup went wrong", self.proc.stderr.data())
+
+    def test_a_refused_registration_is_logged_and_serving_goes_on(self):
+        self.api.refuse_extensions = True
+        marker = self.start_with_marker()
+        self.assertResponse(self.invoke({}), "ok")
+        self.assertTrue(self.proc.stderr.wait_for(b"refused the shutdown extension (status 403)", T(5)),
+                        self.proc.stderr.text())
+        self.stop()
+        self.assertEqual(self.marker_text(marker), "started\ndone\n")
+
+
+# ---------------------------------------------------------------------------
 # Init errors
 # ---------------------------------------------------------------------------
 

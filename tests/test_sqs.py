@@ -16,8 +16,9 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import (MOONRUN, ROOT, SCALE, MotoServer, assert_no_secrets,  # noqa: E402
-                         attributes_md5, aws_env, run_lua)
+from aws_support import (MOONRUN, ROOT, SCALE, FaultServer, MotoServer,  # noqa: E402
+                         assert_no_secrets, attributes_md5, aws_env, run_lua)
+from runtime_api import DEFAULT_TRACE_ID, RuntimeAPI  # noqa: E402
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -511,6 +512,80 @@ class Consumer(SqsTestCase):
         p = self.invoke("handlers/consume.handler", json.dumps(event))
         self.assertEqual(json.loads(p.stdout.decode().splitlines()[-1]), {"batchItemFailures": []})
         self.assertEqual(sum("Hello from Lambda! - " in line for line in p.stdout.decode().splitlines()), 10)
+
+
+def sent_trace_headers(server):
+    """Body -> the AWSTraceHeader of each message in the requests the endpoint received."""
+    found = {}
+    for record in server.requests:
+        request = json.loads(record["body"])
+        for message in request.get("Entries", [request]):
+            system = message.get("MessageSystemAttributes") or {}
+            found[message["MessageBody"]] = system.get("AWSTraceHeader", {}).get("StringValue")
+    return found
+
+
+class Tracing(unittest.TestCase):
+    """The X-Ray trace header rides along as AWSTraceHeader, as the AWS SDKs send it."""
+    SENDS = """
+        local sqs = require "moonrun.sqs"
+        local url = "%s"
+        sqs.send_message{QueueUrl = url, MessageBody = "single"}
+        local batch = sqs.send_message_batch{QueueUrl = url, Entries = {
+          {Id = "a", MessageBody = "batch a"},
+          {Id = "b", MessageBody = "batch b", MessageSystemAttributes = {
+            AWSTraceHeader = {DataType = "String", StringValue = "Root=1-00000000-caller"}}}}}
+        return #batch.Successful
+    """
+    TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+
+    def setUp(self):
+        self.server = FaultServer().start()
+        self.addCleanup(self.server.stop)
+        self.url = self.server.url + "/123456789012/traced"
+        self.env = aws_env(self.server.url)
+        self.env.pop("_X_AMZN_TRACE_ID", None)
+
+    def test_outside_an_invocation_the_environment_variable_is_sent(self):
+        answer, _ = run_lua(self.SENDS % self.url, dict(self.env, _X_AMZN_TRACE_ID=self.TRACE))
+        self.assertEqual(answer.get("result"), 2, answer)
+        self.assertEqual(sent_trace_headers(self.server), {
+            "single": self.TRACE, "batch a": self.TRACE, "batch b": "Root=1-00000000-caller"})
+
+    def test_without_a_trace_header_nothing_is_added(self):
+        answer, _ = run_lua(self.SENDS % self.url, self.env)
+        self.assertEqual(answer.get("result"), 2, answer)
+        self.assertEqual(sent_trace_headers(self.server),
+                         {"single": None, "batch a": None, "batch b": "Root=1-00000000-caller"})
+
+    def test_in_an_invocation_its_trace_header_is_sent_not_the_environment_variable(self):
+        with RuntimeAPI() as api:
+            env = dict(self.env, AWS_LAMBDA_RUNTIME_API=api.address, _HANDLER="traced.handler",
+                       LAMBDA_TASK_ROOT=os.path.join(ROOT, "tests", "sqs"),
+                       _X_AMZN_TRACE_ID="Root=1-stale-from-the-environment")
+            proc = subprocess.Popen([MOONRUN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                rid = api.push({"url": self.url})
+                result = api.wait_result(rid, timeout=60 * SCALE, alive=lambda: proc.poll() is None)
+            finally:
+                proc.terminate()
+                _, err = proc.communicate(timeout=30 * SCALE)
+        self.assertEqual(result.kind, "response", (result, err))
+        self.assertEqual(sent_trace_headers(self.server), {
+            "single": DEFAULT_TRACE_ID, "batch a": DEFAULT_TRACE_ID, "batch b": "Root=1-00000000-caller"})
+
+
+class TracingOnSqs(SqsTestCase):
+    def test_sqs_stores_the_trace_header(self):
+        url = self.sqs.create_queue(QueueName="traced")["QueueUrl"]
+        trace = Tracing.TRACE
+        self.ok(f"""
+            local sqs = require "moonrun.sqs"
+            return sqs.send_message{{QueueUrl = "{url}", MessageBody = "traced"}}
+        """, _X_AMZN_TRACE_ID=trace)
+        got = self.sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["AWSTraceHeader"],
+                                       WaitTimeSeconds=1)["Messages"]
+        self.assertEqual(got[0]["Attributes"]["AWSTraceHeader"], trace)
 
 
 class Cli(SqsTestCase):

@@ -12,6 +12,7 @@
 local aws = require "moonrun.aws"
 local checks = require "moonrun.sqs.checks"
 local digest = require "moonrun.digest"
+local invocation = require "moonrun.invocation"
 local json = require "moonrun.json"
 
 local M = {}
@@ -75,9 +76,34 @@ end
 -- of their base64 form.
 local original_of = setmetatable({}, {__mode = "k"})
 
+-- The X-Ray trace header of the invocation this Lua state serves (per state, so it stays right
+-- with several workers), or, outside an invocation, the process's _X_AMZN_TRACE_ID.
+local function trace_header()
+  local context = invocation.current()
+  if context then return context.trace_id end
+  return os.getenv("_X_AMZN_TRACE_ID")
+end
+
+-- As the AWS SDKs do, a message carries the trace header as its AWSTraceHeader system
+-- attribute, so X-Ray links the consumer to this invocation; unless the caller set one.
+local function with_trace_header(params)
+  local system = params.MessageSystemAttributes
+  if system and system.AWSTraceHeader ~= nil then return params end
+  local trace = trace_header()
+  if type(trace) ~= "string" or trace == "" then return params end
+  local traced = {}
+  for name, attribute in pairs(system or {}) do traced[name] = attribute end
+  traced.AWSTraceHeader = {DataType = "String", StringValue = trace}
+  local copy = {}
+  for key, value in pairs(params) do copy[key] = value end
+  copy.MessageSystemAttributes = traced
+  return copy
+end
+
 local function message_params(operation, params)
   local code, why = checks.check_message(params.MessageBody, params.MessageAttributes)
   if code then raise_client_error(code, operation, why) end
+  params = with_trace_header(params)
   local copy = {}
   for key, value in pairs(params) do copy[key] = value end
   copy.MessageAttributes = checks.encode_attributes(params.MessageAttributes)

@@ -1,0 +1,364 @@
+#define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid */
+#include "deadline.h"
+
+#include <lauxlib.h>
+#include <lualib.h> /* LUA_COLIBNAME */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Any hook makes Lua take its slow path at every instruction (about a third more time for a busy
+ * loop), so none is set until the deadline: a timer's signal sets it then, as lua.c's Ctrl-C
+ * handler does. Only without a timer is the clock checked every this many instructions. */
+#define CHECK_EVERY 10000
+#define TIMER_SIGNAL SIGRTMIN
+/* The longest margin accepted: a minute, beyond any sensible share of a 15-minute timeout. */
+#define MAX_MARGIN_MS 60000
+
+struct deadline {
+    struct timespec stop_at; /* monotonic: a wall-clock step must not move the deadline */
+    volatile sig_atomic_t armed;
+    bool expired;
+    lua_State *main;             /* the thread the handler runs on */
+    lua_State *volatile running; /* the coroutine resumed last, which the signal must reach */
+    bool has_timer;
+    timer_t timer;
+    pid_t timer_thread; /* the thread the timer's signal goes to */
+    char message[512];  /* what, then where the code was stopped (once expired) */
+};
+
+static const char deadline_key = 0, error_meta_key = 0;
+
+static struct deadline *find(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &deadline_key);
+    struct deadline *d = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return d;
+}
+
+static struct timespec monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts;
+}
+
+static long long ms_until(struct timespec t)
+{
+    struct timespec now = monotonic_now();
+    return (long long)(t.tv_sec - now.tv_sec) * 1000 + (t.tv_nsec - now.tv_nsec) / 1000000;
+}
+
+static bool passed(const struct deadline *d)
+{
+    struct timespec now = monotonic_now();
+    return now.tv_sec > d->stop_at.tv_sec ||
+           (now.tv_sec == d->stop_at.tv_sec && now.tv_nsec >= d->stop_at.tv_nsec);
+}
+
+static int error_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "errorMessage");
+    return 1;
+}
+
+/* The error value: {errorType = "Timeout", errorMessage = ...}, with a __tostring so that
+ * tostring(err) and moonrun run's traceback show the message. */
+static void push_timeout_error(lua_State *L, const struct deadline *d)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "Timeout");
+    lua_setfield(L, -2, "errorType");
+    lua_pushstring(L, d->message);
+    lua_setfield(L, -2, "errorMessage");
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &error_meta_key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 2);
+        lua_pushcfunction(L, error_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, "moonrun.Timeout");
+        lua_setfield(L, -2, "__name");
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &error_meta_key);
+    }
+    lua_setmetatable(L, -2);
+}
+
+static void on_count(lua_State *L, lua_Debug *ar);
+
+/* The first time the deadline is met: say where, and from now on check at every instruction,
+ * so that code which caught the error (pcall, coroutine.resume) is stopped at once too. */
+static void expire(lua_State *L, struct deadline *d, int level)
+{
+    d->expired = true;
+    luaL_where(L, level);
+    const char *where = lua_tostring(L, -1);
+    size_t len = strlen(d->message);
+    if (*where)
+        snprintf(d->message + len, sizeof d->message - len, "; it was stopped at %.*s",
+                 (int)strlen(where) - 2, where);
+    lua_pop(L, 1);
+    lua_sethook(d->main, on_count, LUA_MASKCOUNT, 1);
+    if (L != d->main) lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
+}
+
+static void on_count(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    struct deadline *d = find(L);
+    if (!d || !d->armed) { /* a coroutine that outlived its invocation */
+        lua_sethook(L, NULL, 0, 0);
+        return;
+    }
+    if (!d->expired) {
+        if (!passed(d)) return;
+        expire(L, d, 0); /* level 0: in a hook, the function that was running */
+    }
+    push_timeout_error(L, d);
+    lua_error(L);
+}
+
+/* The timer's signal: from now on every Lua instruction goes through the hook. */
+static void on_timer(int sig, siginfo_t *info, void *context)
+{
+    (void)sig, (void)context;
+    if (info->si_code != SI_TIMER) return; /* a stray kill(): no deadline behind it */
+    struct deadline *d = info->si_value.sival_ptr;
+    if (!d || !d->armed) return;
+    lua_sethook(d->main, on_count, LUA_MASKCOUNT, 1);
+    lua_State *running = d->running;
+    if (running) lua_sethook(running, on_count, LUA_MASKCOUNT, 1);
+}
+
+static bool install_signal(void)
+{
+    static int installed = 0; /* 1 yes, -1 failed */
+    if (installed) return installed > 0;
+    struct sigaction sa = {.sa_sigaction = on_timer, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    installed = sigaction(TIMER_SIGNAL, &sa, NULL) == 0 ? 1 : -1;
+    return installed > 0;
+}
+
+static int free_state(lua_State *L)
+{
+    struct deadline *d = lua_touserdata(L, 1);
+    if (d->has_timer) timer_delete(d->timer);
+    d->has_timer = false;
+    return 0;
+}
+
+/* The signal goes to the thread that serves this state, so that with one state per worker
+ * thread each timer interrupts its own; a state served by another thread than before gets a
+ * new timer. */
+static pid_t this_thread(void)
+{
+    static _Thread_local pid_t tid; /* gettid is a system call: once per thread */
+    if (!tid) tid = gettid();
+    return tid;
+}
+
+static void create_timer(struct deadline *d)
+{
+    if (d->has_timer && d->timer_thread == this_thread()) return;
+    if (d->has_timer) timer_delete(d->timer);
+    d->has_timer = false;
+    if (!install_signal()) return;
+    d->timer_thread = this_thread();
+    struct sigevent event = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = TIMER_SIGNAL};
+    event.sigev_value.sival_ptr = d;
+    event._sigev_un._tid = this_thread();
+    d->has_timer = timer_create(CLOCK_MONOTONIC, &event, &d->timer) == 0;
+}
+
+static int make_state(lua_State *L)
+{
+    struct deadline *d = lua_newuserdatauv(L, sizeof *d, 0);
+    *d = (struct deadline){0};
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, free_state);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &deadline_key);
+    create_timer(d);
+    return 0;
+}
+
+/* Calls upvalue 1 (coroutine.resume, or a coroutine.wrap function) with the arguments while
+ * co is marked as the running coroutine; when the deadline expired meanwhile, the resumer's
+ * own next instruction raises it too. */
+static int call_tracked(lua_State *L, lua_State *co, bool add_where)
+{
+    struct deadline *d = find(L);
+    lua_State *outer = d ? d->running : NULL;
+    if (d && co) d->running = co;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+    if (d) {
+        d->running = outer;
+        if (d->armed && d->expired) lua_sethook(L, on_count, LUA_MASKCOUNT, 1);
+    }
+    if (status == LUA_OK) return lua_gettop(L);
+    if (add_where && status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1); /* as coroutine.wrap itself would name its caller */
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+/* The argument checks are made here too, so that their messages name coroutine.resume and
+ * coroutine.wrap, as Lua's own do. */
+static int tracked_resume(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    return call_tracked(L, lua_tothread(L, 1), false);
+}
+
+static int tracked_wrapped(lua_State *L)
+{
+    return call_tracked(L, lua_tothread(L, lua_upvalueindex(2)), true);
+}
+
+static int tracked_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    if (!lua_getupvalue(L, -1, 1) || !lua_isthread(L, -1)) { /* not Lua 5.4's auxwrap */
+        lua_settop(L, 1);
+        return 1;
+    }
+    lua_pushcclosure(L, tracked_wrapped, 2);
+    return 1;
+}
+
+static void replace(lua_State *L, int table, const char *name, lua_CFunction f)
+{
+    lua_getfield(L, table, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, table, name);
+}
+
+void deadline_install(lua_State *L)
+{
+    make_state(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, LUA_COLIBNAME) == LUA_TTABLE) {
+        replace(L, lua_gettop(L), "resume", tracked_resume);
+        replace(L, lua_gettop(L), "wrap", tracked_wrap);
+    }
+    lua_pop(L, 2);
+}
+
+bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
+{
+    struct deadline *d = find(L);
+    if (!d) {
+        lua_pushcfunction(L, make_state);
+        if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+            lua_pop(L, 1);
+            return false;
+        }
+        d = find(L);
+    }
+    struct timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    long long left_ms = stop_at_ms - ((long long)real.tv_sec * 1000 + real.tv_nsec / 1000000);
+    if (left_ms < 0) left_ms = 0;
+    d->stop_at = monotonic_now();
+    d->stop_at.tv_sec += (time_t)(left_ms / 1000);
+    d->stop_at.tv_nsec += (long)(left_ms % 1000) * 1000000;
+    if (d->stop_at.tv_nsec >= 1000000000) d->stop_at.tv_sec++, d->stop_at.tv_nsec -= 1000000000;
+    d->expired = false;
+    d->main = L;
+    d->running = NULL;
+    snprintf(d->message, sizeof d->message, "%s", what);
+    create_timer(d);
+    d->armed = true;
+    struct itimerspec at = {.it_value = d->stop_at};
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
+        at.it_value.tv_nsec = 1; /* 0 disarms */
+    if (!d->has_timer || timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) != 0)
+        lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    return true;
+}
+
+void deadline_arm_invocation(lua_State *L, int context_index)
+{
+    lua_pushliteral(L, "deadline_ms");
+    lua_rawget(L, context_index);
+    long long deadline_ms = lua_isinteger(L, -1) ? (long long)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    struct timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    /* Past already (a clock set apart from Lambda's): stopping at once would help nobody. */
+    if (deadline_ms <= (long long)real.tv_sec * 1000 + real.tv_nsec / 1000000) return;
+    long long margin = deadline_margin_ms();
+    char what[160];
+    snprintf(
+        what, sizeof what,
+        "Task timed out: the handler was still running %lld ms before the invocation's deadline",
+        margin);
+    deadline_arm(L, deadline_ms - margin, what);
+}
+
+void deadline_disarm(lua_State *L)
+{
+    struct deadline *d = find(L);
+    if (!d || !d->armed) return;
+    d->armed = false;
+    if (d->has_timer) timer_settime(d->timer, 0, &(struct itimerspec){0}, NULL);
+    d->running = NULL;
+    lua_sethook(d->main, NULL, 0, 0);
+}
+
+long long deadline_remaining_ms(lua_State *L)
+{
+    const struct deadline *d = find(L);
+    if (!d || !d->armed) return DEADLINE_NONE;
+    if (d->expired) return 0;
+    long long left = ms_until(d->stop_at);
+    return left > 0 ? left : 0;
+}
+
+int deadline_raise(lua_State *L, int level)
+{
+    struct deadline *d = find(L);
+    if (!d || !d->armed)
+        return luaL_error(L, "deadline_raise without a deadline (a bug in moonrun)");
+    if (!d->expired) expire(L, d, level);
+    push_timeout_error(L, d);
+    return lua_error(L);
+}
+
+/* Why 200 ms: Lambda kills the sandbox at the deadline, so the error post must be made before
+ * it. Unwinding, the report and the post take about 2 ms of CPU, but at 128 MB a function gets
+ * about a fourteenth of a vCPU, which stretches that to ~30 ms of wall time, and a throttled
+ * process can wait a scheduling period more before it runs at all. 200 ms covers both with
+ * room, and is under 7% of the default 3 s timeout. */
+long long deadline_margin_ms(void)
+{
+    static long long margin = -1;
+    if (margin >= 0) return margin;
+    margin = DEADLINE_DEFAULT_MARGIN_MS;
+    const char *text = getenv("MOONRUN_DEADLINE_MARGIN_MS");
+    if (!text || !*text) return margin;
+    char *end;
+    long long value = strtoll(text, &end, 10);
+    if (*end || end == text || value < 0 || value > MAX_MARGIN_MS)
+        log_error(
+            "ignoring MOONRUN_DEADLINE_MARGIN_MS=%s: expected whole milliseconds from 0 to %d",
+            text, MAX_MARGIN_MS);
+    else
+        margin = value;
+    return margin;
+}
