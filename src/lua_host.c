@@ -141,8 +141,8 @@ static size_t memory_limit_from_env(void)
 
 bool lua_host_open(struct lua_host *host, const char *task_root)
 {
-    static int warn_state = 0;
     host->heap = (struct lua_heap){.limit = memory_limit_from_env()};
+    host->warn_state = 0;
     if (!realpath(task_root, host->task_root)) {
         log_error("the task root '%s' cannot be used: %m", task_root);
         return false;
@@ -153,7 +153,7 @@ bool lua_host_open(struct lua_host *host, const char *task_root)
         return false;
     }
     lua_atpanic(host->L, panic);
-    lua_setwarnf(host->L, warn_to_stderr, &warn_state);
+    lua_setwarnf(host->L, warn_to_stderr, &host->warn_state);
     lua_pushcfunction(host->L, open_libraries);
     lua_pushlightuserdata(host->L, host->task_root);
     if (lua_pcall(host->L, 1, 0, 0) != LUA_OK) {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,25 +16,36 @@
 #include "log.h"
 #include "lua_host.h"
 #include "runtime_api.h"
+#include "workers.h"
 
 /* Above this, an invocation's buffers and garbage are given back at once instead of waiting
  * for the collector, so a 6 MB payload does not leave the process 6 MB larger. */
 #define LARGE_PAYLOAD (1024 * 1024)
 
-static volatile sig_atomic_t stop_requested;
+/* Atomic (and lock-free, so a signal handler may set it): every worker thread reads it. */
+static atomic_bool stop_requested;
 /* The self-pipe: SIGTERM writes a byte, the wait for the next invocation polls for it. A flag
- * alone would miss a signal that lands just before the wait starts. */
+ * alone would miss a signal that lands just before the wait starts. The byte is never read, so
+ * every worker's wait sees it. */
 static int stop_pipe[2] = {-1, -1};
+/* False with several workers: the environment is the process's, it cannot hold the trace ids
+ * of several invocations at once (and setenv is not thread-safe). Set before workers start. */
+static bool trace_env_per_invocation = true;
 
-static void on_sigterm(int sig)
+void runtime_loop_stop(void)
 {
-    (void)sig;
     int saved_errno = errno;
-    stop_requested = 1;
+    atomic_store(&stop_requested, true);
     if (write(stop_pipe[1], "x", 1) < 0) {
         /* full pipe: a byte is already there */
     }
     errno = saved_errno;
+}
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    runtime_loop_stop();
 }
 
 static bool install_signals(void)
@@ -64,20 +76,20 @@ static void set_trace_env(const struct next_invocation *next)
     setenv("_X_AMZN_TRACE_ID", value, 1);
 }
 
-static void report_init_error(struct runtime_api *api, const struct error_report *report, const struct buffer *body)
+void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,
+                                    const struct buffer *body)
 {
     log_error("%s: %.*s", report->type, (int)body->len, body->data);
     runtime_api_post_init_error(api, report, body->data, body->len);
 }
 
-/* Returns the exit code: 0 after SIGTERM, 1 when the Runtime API is gone. */
-static int serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
+int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
 {
     struct next_invocation next;
     struct error_report report;
     enum next_result got = NEXT_OK;
-    while (!stop_requested && (got = runtime_api_next(api, &next)) == NEXT_OK) {
-        set_trace_env(&next);
+    while (!atomic_load(&stop_requested) && (got = runtime_api_next(api, &next)) == NEXT_OK) {
+        if (trace_env_per_invocation) set_trace_env(&next);
         size_t event_len = next.event_len;
         bool ok = invocation_run(L, h->function_ref, next.event, next.event_len, next.headers, next.header_count,
                                  out, &report);
@@ -99,7 +111,7 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
             malloc_trim(0);
         }
     }
-    return !stop_requested && got == NEXT_FATAL ? 1 : 0;
+    return !atomic_load(&stop_requested) && got == NEXT_FATAL ? 1 : 0;
 }
 
 int runtime_loop_main(const char *api_address)
@@ -108,6 +120,14 @@ int runtime_loop_main(const char *api_address)
      * CloudWatch when it is written, not when a block fills. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!install_signals()) return 1;
+    int workers = workers_from_env();
+    if (workers > 1) {
+        trace_env_per_invocation = false;
+        int exit_code = workers_run(api_address, workers, stop_pipe[0]);
+        close(stop_pipe[0]);
+        close(stop_pipe[1]);
+        return exit_code;
+    }
     struct runtime_api api;
     if (!runtime_api_init(&api, api_address, stop_pipe[0])) return 1;
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
@@ -121,9 +141,9 @@ int runtime_loop_main(const char *api_address)
     struct error_report report;
     int exit_code = 0;
     if (handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report)) {
-        exit_code = serve(&api, host.L, &h, &out);
+        exit_code = runtime_loop_serve(&api, host.L, &h, &out);
     } else {
-        report_init_error(&api, &report, &out);
+        runtime_loop_report_init_error(&api, &report, &out);
         exit_code = 1;
     }
     buffer_free(&out);

@@ -23,6 +23,12 @@ Fault injection hooks:
   connection is closed without an answer; nothing is recorded as a result.
 * ``max_response_size``: a response POST whose body is larger than this is
   answered with 413 and Lambda's JSON error body (6291556 bytes by default).
+
+Several runtime workers (Lambda Managed Instances) can poll at once: every
+``GET /next`` waits on its own connection, ``wait_pollers(n)`` waits until
+``n`` of them are held open, and each ``Request`` and ``Result`` records the
+``client`` (address, port) of the connection it came on, so a test can tell
+which connection posted what and in which order.
 """
 
 import collections
@@ -53,11 +59,12 @@ class WaitTimeout(AssertionError):
 class Result:
     """One accepted POST from the runtime: a response, an error or an init error."""
 
-    def __init__(self, request_id, kind, headers, body):
+    def __init__(self, request_id, kind, headers, body, client=None):
         self.request_id = request_id  # None for init errors
         self.kind = kind  # "response", "error" or "init_error"
         self.headers = headers  # dict with lower-cased header names
         self.body = body  # bytes
+        self.client = client  # (address, port) of the connection it came on
         self.time = time.monotonic()
 
     def json(self):
@@ -77,11 +84,12 @@ class Result:
 class Request:
     """Every HTTP request the server saw (recorded before it is answered)."""
 
-    def __init__(self, method, path, headers, body_size=None):
+    def __init__(self, method, path, headers, body_size=None, client=None):
         self.method = method
         self.path = path
         self.headers = headers
         self.body_size = body_size
+        self.client = client  # (address, port) of the connection it came on
         self.time = time.monotonic()
 
     def __repr__(self):
@@ -211,7 +219,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]
-        self.api._record(Request("GET", path, self._lower_headers()))
+        self.api._record(Request("GET", path, self._lower_headers(), client=self.client_address))
         if path != NEXT_PATH:
             self._send(404, {"errorMessage": "not found: " + path, "errorType": "NotFound"})
             return
@@ -224,7 +232,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._send(status, {"errorMessage": "injected failure",
                                     "errorType": "ServiceException"})
             return
-        inv = self.api._wait_invocation()
+        inv = self.api._wait_invocation(self.client_address)
         if inv is None:  # server shutting down
             self._drop()
             return
@@ -236,13 +244,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             body = self._read_body()
         except (ConnectionError, ValueError):
-            self.api._record(Request("POST", path, headers, None))
+            self.api._record(Request("POST", path, headers, None, self.client_address))
             self.close_connection = True
             return
-        self.api._record(Request("POST", path, headers, len(body)))
+        self.api._record(Request("POST", path, headers, len(body), self.client_address))
 
         if path == INIT_ERROR_PATH:
-            self.api._add_result(Result(None, "init_error", headers, body))
+            self.api._add_result(Result(None, "init_error", headers, body, self.client_address))
             self._send(202, {"status": "OK"})
             return
 
@@ -256,7 +264,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
             return
 
-        status, answer = self.api._accept_result(request_id, kind, headers, body)
+        status, answer = self.api._accept_result(request_id, kind, headers, body,
+                                                 self.client_address)
         self._send(status, answer)
 
 
@@ -276,6 +285,7 @@ class RuntimeAPI:
         self.rejected = []  # (Result, status) for POSTs that were refused
         self.requests = []  # every request seen
         self.delivered = []  # request ids handed out by /next, in order
+        self.delivered_to = {}  # request id -> client (address, port) it went to
         self._server = None
         self._thread = None
 
@@ -346,7 +356,7 @@ class RuntimeAPI:
             self._cond.notify_all()
         return rid
 
-    def _wait_invocation(self):
+    def _wait_invocation(self, client=None):
         with self._cond:
             self._waiting_next += 1
             self._cond.notify_all()
@@ -358,6 +368,7 @@ class RuntimeAPI:
                 inv = self._queue.popleft()
                 self._states[inv.request_id] = "delivered"
                 self.delivered.append(inv.request_id)
+                self.delivered_to[inv.request_id] = client
                 self._cond.notify_all()
                 return inv
             finally:
@@ -403,8 +414,8 @@ class RuntimeAPI:
             self.results.append(result)
             self._cond.notify_all()
 
-    def _accept_result(self, request_id, kind, headers, body):
-        result = Result(request_id, kind, headers, body)
+    def _accept_result(self, request_id, kind, headers, body, client=None):
+        result = Result(request_id, kind, headers, body, client)
         with self._cond:
             state = self._states.get(request_id)
             if state != "delivered":
@@ -485,6 +496,20 @@ class RuntimeAPI:
         """Wait until a GET /next is blocked on an empty queue."""
         self.wait_for(lambda: self._waiting_next > 0 and not self._queue, timeout,
                       "the runtime to poll /next on an empty queue", alive)
+
+    def wait_pollers(self, n, timeout=10.0, alive=None):
+        """Wait until at least ``n`` GET /next are held open on an empty queue."""
+        self.wait_for(lambda: self._waiting_next >= n and not self._queue, timeout,
+                      "%d concurrent GET /next on an empty queue" % n, alive)
+
+    def pollers(self):
+        with self._cond:
+            return self._waiting_next
+
+    def wait_delivered(self, request_id, timeout=10.0, alive=None):
+        """Wait until ``request_id`` has been handed out by a GET /next."""
+        self.wait_for(lambda: request_id in self.delivered_to, timeout,
+                      "invocation %s to be taken" % request_id, alive)
 
     # -- inspection ------------------------------------------------------------
 
