@@ -107,7 +107,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    request_queue_size = 64
+    request_queue_size = 1100  # every worker of a process with many may connect at once
 
     def handle_error(self, request, client_address):
         # A runtime that drops its connection is not a server failure; keep
