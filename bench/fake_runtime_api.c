@@ -1,9 +1,12 @@
 /* fake_runtime_api: a fast, single-threaded stand-in for the Lambda Runtime API that is also
  * the timing harness. It spawns the runtime under test, serves it the same event N times and
  * prints one machine-readable line: cold start, throughput, resident size and error counts.
+ * With --concurrency C it hands out up to C invocations at once, one per waiting GET /next
+ * (each on its own connection, multiplexed with poll), as Lambda Managed Instances do, and sets
+ * AWS_LAMBDA_MAX_CONCURRENCY=C for the runtime.
  *
  *   fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S] [--log FILE]
- *                    -- COMMAND [ARGS...]
+ *                    [--concurrency C] -- COMMAND [ARGS...]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -30,7 +33,8 @@
 #include <unistd.h>
 
 #define API "/2018-06-01/runtime/"
-#define MAX_CONNS 16
+#define MAX_CONNS 80
+#define MAX_CONCURRENCY 64
 #define MAX_REQUEST (256u << 20)
 #define FUNCTION_ARN "arn:aws:lambda:us-east-1:123456789012:function:bench"
 #define TRACE_ID "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -59,8 +63,12 @@ static size_t event_len;
 static long count, warmup;
 static long issued, done, errors, bad_requests;
 static unsigned long long bytes_out;
-static bool outstanding; /* an event was handed out and its result has not come back yet */
-static char current_id[40];
+static long concurrency = 1;
+/* Events handed out whose results have not come back yet, by request id ("" is a free slot). */
+static char outstanding_ids[MAX_CONCURRENCY][40];
+static long outstanding;
+/* GET /next that came once every event had been handed out: left waiting, as Lambda would. */
+static long parked;
 static double t_spawn, t_first_get = -1, t_start = -1, t_end;
 static long rss_warm = -1;
 
@@ -235,6 +243,13 @@ static bool method_is(const struct request *r, const char *m)
     return r->method_len == strlen(m) && memcmp(r->method, m, r->method_len) == 0;
 }
 
+static char *free_slot(void)
+{
+    for (int k = 0; k < MAX_CONCURRENCY; k++)
+        if (!outstanding_ids[k][0]) return outstanding_ids[k];
+    return NULL;
+}
+
 static bool serve_next(int fd)
 {
     if (t_first_get < 0) t_first_get = now();
@@ -242,11 +257,18 @@ static bool serve_next(int fd)
         rss_warm = proc_status_kb("VmRSS:");
         t_start = now();
     }
-    if (outstanding) bad_requests++; /* asked for a new event before answering the previous one */
-    outstanding = true;
+    if (issued == warmup + count) {
+        parked++;
+        return true;
+    }
+    /* More events asked for than the concurrency allows: a new next before a result. */
+    if (outstanding >= concurrency) bad_requests++;
+    char *current_id = free_slot();
+    if (!current_id) die("more than %d invocations outstanding", MAX_CONCURRENCY);
+    outstanding++;
     issued++;
     /* A uuid-shaped id that changes with every invocation. */
-    snprintf(current_id, sizeof current_id, "%08lx-0000-4000-8000-%012lx", (unsigned long)issued,
+    snprintf(current_id, 40, "%08lx-0000-4000-8000-%012lx", (unsigned long)issued,
              (unsigned long)issued * 2654435761ul % 0xffffffffffful);
     char head[512];
     int n = snprintf(head, sizeof head,
@@ -266,11 +288,16 @@ static bool serve_next(int fd)
 static bool serve_result(int fd, const struct request *r, const char *id, size_t id_len,
                          bool is_error)
 {
-    if (!outstanding || id_len != strlen(current_id) || memcmp(id, current_id, id_len) != 0) {
+    char *slot = NULL;
+    for (int k = 0; k < MAX_CONCURRENCY && !slot; k++)
+        if (id_len == strlen(outstanding_ids[k]) && memcmp(id, outstanding_ids[k], id_len) == 0)
+            slot = outstanding_ids[k];
+    if (!slot || id_len == 0) {
         bad_requests++;
         return reply(fd, "400 Bad Request", "{\"errorType\":\"InvalidRequestID\"}");
     }
-    outstanding = false;
+    slot[0] = '\0';
+    outstanding--;
     done++;
     if (is_error)
         errors++;
@@ -349,7 +376,7 @@ static bool on_readable(struct conn *c)
 static void usage(void)
 {
     fputs("usage: fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S]\n"
-          "                        [--log FILE] -- COMMAND [ARGS...]\n",
+          "                        [--log FILE] [--concurrency C] -- COMMAND [ARGS...]\n",
           stderr);
     exit(2);
 }
@@ -375,10 +402,14 @@ int main(int argc, char **argv)
             timeout = atoi(val);
         else if (!strcmp(opt, "--log"))
             log_path = val;
+        else if (!strcmp(opt, "--concurrency"))
+            concurrency = atol(val);
         else
             usage();
     }
-    if (!event_path || count < 1 || i + 1 >= argc) usage();
+    if (!event_path || count < 1 || i + 1 >= argc || concurrency < 1 ||
+        concurrency > MAX_CONCURRENCY)
+        usage();
     char **command = argv + i + 1;
     if (warmup < 0) warmup = count / 10 < 1000 ? count / 10 : 1000;
     event = read_file(event_path, &event_len);
@@ -399,12 +430,17 @@ int main(int argc, char **argv)
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof addr;
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 16) != 0 ||
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, MAX_CONNS) != 0 ||
         getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0)
         die("cannot listen on 127.0.0.1: %s", strerror(errno));
     char api[32];
     snprintf(api, sizeof api, "127.0.0.1:%d", ntohs(addr.sin_port));
     setenv("AWS_LAMBDA_RUNTIME_API", api, 1);
+    if (concurrency > 1) {
+        char value[24];
+        snprintf(value, sizeof value, "%ld", concurrency);
+        setenv("AWS_LAMBDA_MAX_CONCURRENCY", value, 1);
+    }
 
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);

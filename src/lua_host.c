@@ -97,6 +97,7 @@ static int open_libraries(lua_State *L)
 {
     const char *task_root = lua_touserdata(L, 1);
     luaL_openlibs(L);
+    lua_print_install(L);
     static const luaL_Reg c_modules[] = {{"moonrun.json", luaopen_moonrun_json},
                                          {"moonrun.uuid", luaopen_moonrun_uuid},
                                          {"moonrun.time", luaopen_moonrun_time},

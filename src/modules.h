@@ -13,4 +13,7 @@ int luaopen_moonrun_sigv4(lua_State *L); /* lua_sigv4.c */
 int luaopen_moonrun_textcheck(lua_State *L); /* lua_textcheck.c */
 int luaopen_moonrun_invocation(lua_State *L); /* current_invocation.c */
 
+/* Replaces the global print with one that writes each line whole (lua_print.c). */
+void lua_print_install(lua_State *L);
+
 #endif

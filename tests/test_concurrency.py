@@ -231,6 +231,21 @@ class TestWorkerState(WorkersTestCase):
         self.stop_workers(3)
 
 
+class TestOutput(WorkersTestCase):
+
+    def test_printed_lines_are_never_mixed(self):
+        self.start(workers=2)
+        self.wait_pollers(2)
+        rids = self.push_all([{"kind": "print", "n": 3000}] * 2)
+        workers = [self.assertResponse(self.result(rid, timeout=30))["worker"] for rid in rids]
+        self.stop_workers(2)
+        lines = self.proc.stdout.text().splitlines()
+        for worker in workers:
+            expected = ["line\t%s\t%d\t%s\tend" % (worker, i, "y" * 40) for i in range(1, 3001)]
+            self.assertEqual([line for line in lines if worker in line], expected)
+        self.assertEqual(len(lines), 6000, "every line whole, none mixed with another")
+
+
 class TestTrace(WorkersTestCase):
 
     def test_trace_id_on_context_not_in_environment(self):

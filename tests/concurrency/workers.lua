@@ -18,6 +18,10 @@ function kinds.count(event, context)
   end
 end
 
+function kinds.print(event)
+  for i = 1, event.n do print("line", worker, i, string.rep("y", 40), "end") end
+end
+
 function kinds.error(event)
   error("worker failure " .. tostring(event.n))
 end

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Throughput of moonrun with 1 worker against WORKERS workers (AWS_LAMBDA_MAX_CONCURRENCY) on
+# the SQS event, in the same run, on every core the machine gives (no pinning). The rounds
+# alternate, so a neighbour's load falls on both; the medians and their ratio are printed.
+# See bench/README.md.
+#
+# Environment: MOONRUN (default build/moonrun, relative to the repository root), BUILD_DIR
+# (default bench/build), WORKERS (2), N (30000 invocations a round), ROUNDS (5), EVENT (sqs),
+# CC, CFLAGS, STRICT=1 to exit 1 when the ratio misses its goal (1.6).
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$BENCH")
+BUILD_DIR=${BUILD_DIR:-$BENCH/build}
+MOONRUN=${MOONRUN:-build/moonrun}
+[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
+WORKERS=${WORKERS:-2}
+N=${N:-30000}
+ROUNDS=${ROUNDS:-5}
+EVENT=${EVENT:-sqs}
+CC=${CC:-cc}
+CFLAGS=${CFLAGS:--O2}
+
+if [[ ! -x $MOONRUN ]]; then
+    echo "concurrency.sh: $MOONRUN not found (build it, or set MOONRUN)" >&2
+    exit 2
+fi
+mkdir -p "$BUILD_DIR"
+# shellcheck disable=SC2086 # CFLAGS may hold several flags
+$CC -std=c11 $CFLAGS -Wall -Wextra -o "$BUILD_DIR/fake_runtime_api" "$BENCH/fake_runtime_api.c"
+FAKE=$BUILD_DIR/fake_runtime_api
+
+# shellcheck disable=SC2016 # "$LATEST" is literal, as Lambda spells it
+export _HANDLER=echo.handler LAMBDA_TASK_ROOT=$BENCH AWS_REGION=us-east-1 \
+    AWS_LAMBDA_FUNCTION_NAME=bench AWS_LAMBDA_FUNCTION_VERSION='$LATEST' \
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/bench \
+    AWS_LAMBDA_LOG_STREAM_NAME='2024/06/01/[$LATEST]bench'
+unset AWS_LAMBDA_MAX_CONCURRENCY # the harness sets it for more than one worker
+
+# rate WORKERS: one harness run; prints its rate, or fails if the run failed or saw errors.
+rate() {
+    local log=$BUILD_DIR/concurrency-$1.log line rc=0
+    line=$("$FAKE" --concurrency "$1" --event "$BENCH/events/$EVENT.json" --count "$N" \
+        --warmup $((N / 10 < 1000 ? N / 10 : 1000)) --log "$log" -- "$MOONRUN") || rc=$?
+    if [[ $rc -ne 0 ]]; then
+        echo "concurrency.sh: $1 worker(s) failed (exit $rc); see $log" >&2
+        return 1
+    fi
+    echo "  $1 worker(s): $line" >&2
+    line=${line#*rate=}
+    echo "${line%% *}"
+}
+
+median() { sort -g | awk '{v[NR] = $1} END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "concurrency: $(nproc) cores, $EVENT event, $N invocations a round, $ROUNDS rounds, 1 vs $WORKERS workers"
+one=() many=()
+for _ in $(seq "$ROUNDS"); do
+    one+=("$(rate 1)")
+    many+=("$(rate "$WORKERS")")
+done
+r1=$(printf '%s\n' "${one[@]}" | median)
+rn=$(printf '%s\n' "${many[@]}" | median)
+ratio=$(awk -v a="$rn" -v b="$r1" 'BEGIN { printf "%.2f", a / b }')
+echo
+printf '%-10s %12s   (rounds: %s)\n' "1 worker" "$r1/s" "${one[*]}"
+printf '%-10s %12s   (rounds: %s)\n' "$WORKERS workers" "$rn/s" "${many[*]}"
+verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 1.6 ? "ok" : "MISSED") }')
+printf '%-44s %10s   goal >= 1.6    %s\n' "throughput $WORKERS workers / 1 worker" "$ratio" "$verdict"
+[[ ${STRICT:-0} != 1 || $verdict == ok ]] || exit 1
