@@ -70,6 +70,7 @@ static long outstanding;
 /* GET /next that came once every event had been handed out: left waiting, as Lambda would. */
 static long parked;
 static double t_spawn, t_first_get = -1, t_start = -1, t_end;
+static double cpu_start, cpu_end; /* the runtime's CPU time (all its threads) at t_start, t_end */
 static long rss_warm = -1;
 
 static void die(const char *fmt, ...)
@@ -136,6 +137,25 @@ static long proc_status_kb(const char *key)
     text[n] = '\0';
     const char *p = strstr(text, key);
     return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/* The runtime's user + system CPU seconds so far, over all its threads (/proc/PID/stat). */
+static double proc_cpu_seconds(void)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)child);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    const char *p = strrchr(text, ')'); /* the command name may hold spaces */
+    unsigned long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                     &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static bool write_all(int fd, struct iovec *iov, int n)
@@ -255,6 +275,7 @@ static bool serve_next(int fd)
     if (t_first_get < 0) t_first_get = now();
     if (t_start < 0 && warmup == 0) {
         rss_warm = proc_status_kb("VmRSS:");
+        cpu_start = proc_cpu_seconds();
         t_start = now();
     }
     if (issued == warmup + count) {
@@ -303,10 +324,14 @@ static bool serve_result(int fd, const struct request *r, const char *id, size_t
         errors++;
     else
         bytes_out += r->body_len;
-    if (done == warmup + count) t_end = now();
+    if (done == warmup + count) {
+        t_end = now();
+        cpu_end = proc_cpu_seconds();
+    }
     bool ok = reply(fd, "202 Accepted", "{\"status\":\"OK\"}");
     if (done == warmup) {
         rss_warm = proc_status_kb("VmRSS:");
+        cpu_start = proc_cpu_seconds();
         t_start = now();
     }
     return ok;
@@ -516,9 +541,9 @@ int main(int argc, char **argv)
     double seconds = t_end - t_start;
     printf("cold_start_ms=%.3f invocations=%ld warmup=%ld seconds=%.3f rate=%.0f "
            "rss_kb_warm=%ld rss_kb_end=%ld rss_growth_kb=%ld hwm_kb=%ld errors=%ld "
-           "bad_requests=%ld event_bytes=%zu bytes_out=%llu\n",
+           "bad_requests=%ld event_bytes=%zu bytes_out=%llu cpu_seconds=%.2f\n",
            (t_first_get - t_spawn) * 1e3, count, warmup, seconds,
            seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_end, rss_end - rss_warm, hwm,
-           errors, bad_requests, event_len, bytes_out);
+           errors, bad_requests, event_len, bytes_out, cpu_end - cpu_start);
     return errors || bad_requests ? 3 : 0;
 }
