@@ -12,7 +12,8 @@ int runtime_loop_main(const char *api_address);
 
 /* One worker's loop (the main thread's, or each worker thread's): serves invocations until a
  * stop; returns the exit code: 0 after a stop, 1 when the Runtime API is gone. */
-int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out);
+int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h,
+                       struct buffer *out);
 
 /* Logs the init error and posts it to /runtime/init/error. */
 void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,

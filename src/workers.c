@@ -42,12 +42,12 @@ struct pool {
     int stop_fd;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int started;           /* threads created; set by the main thread */
-    int loaded;            /* workers past their handler load, failed or not */
-    bool failed;           /* some worker could not start or load its handler */
-    int first_failure;     /* the lowest index whose handler failed to load; -1: none */
-    bool decided;          /* every started worker has loaded: serve, or stop */
-    atomic_int exit_code;  /* the highest of the workers' */
+    int started;          /* threads created; set by the main thread */
+    int loaded;           /* workers past their handler load, failed or not */
+    bool failed;          /* some worker could not start or load its handler */
+    int first_failure;    /* the lowest index whose handler failed to load; -1: none */
+    bool decided;         /* every started worker has loaded: serve, or stop */
+    atomic_int exit_code; /* the highest of the workers' */
 };
 
 struct worker {
@@ -97,12 +97,14 @@ static void *worker_main(void *arg)
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     bool api_ok = runtime_api_init(&api, pool->api_address, pool->stop_fd);
     bool host_ok = api_ok && lua_host_open(&host, task_root && *task_root ? task_root : ".");
-    bool loaded = host_ok && handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out,
-                                          &report);
+    bool loaded =
+        host_ok && handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report);
     enum start how = loaded ? STARTED : host_ok ? HANDLER_FAILED : SETUP_FAILED;
     if (pass_gate(pool, w->index, how)) runtime_loop_report_init_error(&api, &report, &out);
-    if (pool->failed) end_with(pool, 1); /* read after the gate, which is past every write */
-    else end_with(pool, runtime_loop_serve(&api, host.L, &h, &out));
+    if (pool->failed)
+        end_with(pool, 1); /* read after the gate, which is past every write */
+    else
+        end_with(pool, runtime_loop_serve(&api, host.L, &h, &out));
     buffer_free(&out);
     lua_host_close(&host);
     if (api_ok) runtime_api_free(&api);
@@ -127,6 +129,9 @@ int workers_run(const char *api_address, int count, int stop_fd)
         log_error("cannot start %d workers: out of memory", count);
         return 1;
     }
+    /* One environment cannot hold several invocations' trace ids: none is set, and one
+     * inherited from whoever started moonrun would be stale. (No thread runs yet.) */
+    unsetenv("_X_AMZN_TRACE_ID");
     struct pool pool = {.api_address = api_address, .stop_fd = stop_fd, .first_failure = -1};
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.changed, NULL);

@@ -249,7 +249,7 @@ class TestOutput(WorkersTestCase):
 class TestTrace(WorkersTestCase):
 
     def test_trace_id_on_context_not_in_environment(self):
-        self.start(workers=2)
+        self.start(workers=2, env={"_X_AMZN_TRACE_ID": "Root=1-stale"})
         self.wait_pollers(2)
         traces = ["Root=1-00000000-%024d;Sampled=1" % i for i in range(2)]
         rids = [self.api.push({"kind": "trace", "ms": 150}, headers={"Lambda-Runtime-Trace-Id": t})
