@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Throughput of moonrun with 1 worker against WORKERS workers (AWS_LAMBDA_MAX_CONCURRENCY) on
-# the SQS event, in the same run, on every core the machine gives (no pinning). The rounds
-# alternate, so a neighbour's load falls on both; the medians and their ratio are printed, and
-# the runtime's CPU time per invocation (all threads), which a neighbour's load does not change:
-# equal figures mean the workers do not slow each other down.
+# the SQS event, in the same run. One worker shares CPU 0 with the fake Runtime API, as in
+# run.sh; with several, each connection's server thread is pinned to the next CPU in turn
+# (--spread), so each worker shares a core with the thread serving it. The rounds alternate,
+# so a neighbour's load falls on both; the medians and their ratio are printed, and the
+# runtime's CPU time per invocation (all threads): equal figures mean the workers do not slow
+# each other down.
 # See bench/README.md.
 #
 # Environment: MOONRUN (default build/moonrun, relative to the repository root), BUILD_DIR
@@ -29,7 +31,7 @@ if [[ ! -x $MOONRUN ]]; then
 fi
 mkdir -p "$BUILD_DIR"
 # shellcheck disable=SC2086 # CFLAGS may hold several flags
-$CC -std=c11 $CFLAGS -Wall -Wextra -o "$BUILD_DIR/fake_runtime_api" "$BENCH/fake_runtime_api.c"
+$CC -std=c11 $CFLAGS -pthread -Wall -Wextra -o "$BUILD_DIR/fake_runtime_api" "$BENCH/fake_runtime_api.c"
 FAKE=$BUILD_DIR/fake_runtime_api
 
 # shellcheck disable=SC2016 # "$LATEST" is literal, as Lambda spells it
@@ -42,8 +44,9 @@ unset AWS_LAMBDA_MAX_CONCURRENCY # the harness sets it for more than one worker
 # rate WORKERS: one harness run; prints its rate and the runtime's CPU microseconds per
 # invocation, or fails if the run failed or saw errors.
 rate() {
-    local log=$BUILD_DIR/concurrency-$1.log line rc=0
-    line=$("$FAKE" --concurrency "$1" --event "$BENCH/events/$EVENT.json" --count "$N" \
+    local log=$BUILD_DIR/concurrency-$1.log line rc=0 placement=(--cpu 0)
+    [[ $1 -gt 1 ]] && placement=(--spread "$(nproc)")
+    line=$("$FAKE" "${placement[@]}" --concurrency "$1" --event "$BENCH/events/$EVENT.json" --count "$N" \
         --warmup $((N / 10 < 1000 ? N / 10 : 1000)) --log "$log" -- "$MOONRUN") || rc=$?
     if [[ $rc -ne 0 ]]; then
         echo "concurrency.sh: $1 worker(s) failed (exit $rc); see $log" >&2

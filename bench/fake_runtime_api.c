@@ -2,11 +2,13 @@
  * the timing harness. It spawns the runtime under test, serves it the same event N times and
  * prints one machine-readable line: cold start, throughput, resident size and error counts.
  * With --concurrency C it hands out up to C invocations at once, one per waiting GET /next
- * (each on its own connection, multiplexed with poll), as Lambda Managed Instances do, and sets
- * AWS_LAMBDA_MAX_CONCURRENCY=C for the runtime.
+ * (each on its own connection, served by a thread of its own), as Lambda Managed Instances do,
+ * and sets AWS_LAMBDA_MAX_CONCURRENCY=C for the runtime.
+ *
+ * --spread K pins those threads to CPUs 0 to K-1 in turn.
  *
  *   fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S] [--log FILE]
- *                    [--concurrency C] -- COMMAND [ARGS...]
+ *                    [--concurrency C [--spread K]] -- COMMAND [ARGS...]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -56,6 +59,12 @@ struct request {
 };
 
 static pid_t child = -1;
+/* With --concurrency above 1, each connection has a thread; the run state below is theirs to
+ * share under this lock. (One thread multiplexing every connection would make each worker's
+ * round trip wait for the others' and wake a thread on another core every time.) */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static int spread_cpus;   /* --spread: pin the connections' threads to CPUs 0..K-1 in turn */
+static int next_cpu;      /* the CPU the next connection's thread is pinned to */
 
 /* Run state and results. */
 static char *event;
@@ -381,7 +390,9 @@ static bool on_readable(struct conn *c)
     struct request r = {0};
     int complete;
     while ((complete = parse_request(c, &r)) == 1) {
+        pthread_mutex_lock(&state_lock);
         bool keep = handle(c->fd, &r) && !r.close;
+        pthread_mutex_unlock(&state_lock);
         size_t used = r.head_len + r.body_len;
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
@@ -398,10 +409,67 @@ static bool on_readable(struct conn *c)
     return true;
 }
 
+/* A connection's thread (--concurrency above 1): serves it until it closes. */
+static void *serve_connection(void *arg)
+{
+    struct conn *c = arg;
+    if (spread_cpus > 0) {
+        /* A worker is woken by this thread, and the scheduler tends to run it where this one
+         * runs: each worker then shares a core with the thread serving it, as one worker
+         * shares its core with the whole server under --cpu. */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((unsigned)(__atomic_fetch_add(&next_cpu, 1, __ATOMIC_RELAXED) % spread_cpus), &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) die("cannot pin: %s", strerror(errno));
+    }
+    while (on_readable(c)) {
+    }
+    close(c->fd);
+    free(c->buf);
+    free(c);
+    return NULL;
+}
+
+static bool finished(void)
+{
+    pthread_mutex_lock(&state_lock);
+    bool all_done = done == warmup + count;
+    pthread_mutex_unlock(&state_lock);
+    return all_done;
+}
+
+/* The main loop with a thread per connection: accepts, and watches for a dead runtime. */
+static void serve_threaded(int lfd, int pidfd)
+{
+    while (!finished()) {
+        struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+        if (poll(pfd, 2, 20) < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+        int status = 0;
+        if ((pfd[1].revents & POLLIN) || (pidfd < 0 && waitpid(child, &status, WNOHANG) == child)) {
+            if (pidfd >= 0) waitpid(child, &status, 0);
+            child = -1;
+            die("the runtime exited (%s %d) after %ld of %ld invocations",
+                WIFSIGNALED(status) ? "signal" : "status",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), done, warmup + count);
+        }
+        if (!(pfd[0].revents & POLLIN)) continue;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = calloc(1, sizeof *c);
+        pthread_t thread;
+        if (!c) die("out of memory");
+        c->fd = fd;
+        if (pthread_create(&thread, NULL, serve_connection, c) != 0) die("cannot start a thread");
+        pthread_detach(thread);
+    }
+}
+
 static void usage(void)
 {
     fputs("usage: fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S]\n"
-          "                        [--log FILE] [--concurrency C] -- COMMAND [ARGS...]\n",
+          "                        [--log FILE] [--concurrency C [--spread K]] -- COMMAND [ARGS...]\n",
           stderr);
     exit(2);
 }
@@ -429,6 +497,8 @@ int main(int argc, char **argv)
             log_path = val;
         else if (!strcmp(opt, "--concurrency"))
             concurrency = atol(val);
+        else if (!strcmp(opt, "--spread"))
+            spread_cpus = atoi(val);
         else
             usage();
     }
@@ -493,6 +563,7 @@ int main(int argc, char **argv)
 
     struct conn conns[MAX_CONNS];
     int nconns = 0;
+    if (concurrency > 1) serve_threaded(lfd, pidfd);
     while (done < warmup + count) {
         struct pollfd pfd[MAX_CONNS + 2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
         for (int k = 0; k < nconns; k++)
@@ -530,6 +601,7 @@ int main(int argc, char **argv)
         }
     }
 
+    pthread_mutex_lock(&state_lock); /* connection threads may still be reading */
     long rss_end = proc_status_kb("VmRSS:"), hwm = proc_status_kb("VmHWM:");
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
