@@ -1,9 +1,14 @@
 /* fake_runtime_api: a fast, single-threaded stand-in for the Lambda Runtime API that is also
  * the timing harness. It spawns the runtime under test, serves it the same event N times and
  * prints one machine-readable line: cold start, throughput, resident size and error counts.
+ * With --concurrency C it hands out up to C invocations at once, one per waiting GET /next
+ * (each on its own connection, served by a thread of its own), as Lambda Managed Instances do,
+ * and sets AWS_LAMBDA_MAX_CONCURRENCY=C for the runtime.
+ *
+ * --spread K pins those threads to CPUs 0 to K-1 in turn.
  *
  *   fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S] [--log FILE]
- *                    -- COMMAND [ARGS...]
+ *                    [--concurrency C [--spread K]] -- COMMAND [ARGS...]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -30,7 +36,8 @@
 #include <unistd.h>
 
 #define API "/2018-06-01/runtime/"
-#define MAX_CONNS 16
+#define MAX_CONNS 80
+#define MAX_CONCURRENCY 64
 #define MAX_REQUEST (256u << 20)
 #define FUNCTION_ARN "arn:aws:lambda:us-east-1:123456789012:function:bench"
 #define TRACE_ID "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -52,6 +59,12 @@ struct request {
 };
 
 static pid_t child = -1;
+/* With --concurrency above 1, each connection has a thread; the run state below is theirs to
+ * share under this lock. (One thread multiplexing every connection would make each worker's
+ * round trip wait for the others' and wake a thread on another core every time.) */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static int spread_cpus;   /* --spread: pin the connections' threads to CPUs 0..K-1 in turn */
+static int next_cpu;      /* the CPU the next connection's thread is pinned to */
 
 /* Run state and results. */
 static char *event;
@@ -59,9 +72,14 @@ static size_t event_len;
 static long count, warmup;
 static long issued, done, errors, bad_requests;
 static unsigned long long bytes_out;
-static bool outstanding; /* an event was handed out and its result has not come back yet */
-static char current_id[40];
+static long concurrency = 1;
+/* Events handed out whose results have not come back yet, by request id ("" is a free slot). */
+static char outstanding_ids[MAX_CONCURRENCY][40];
+static long outstanding;
+/* GET /next that came once every event had been handed out: left waiting, as Lambda would. */
+static long parked;
 static double t_spawn, t_first_get = -1, t_start = -1, t_end;
+static double cpu_start, cpu_end; /* the runtime's CPU time (all its threads) at t_start, t_end */
 static long rss_warm = -1;
 
 static void die(const char *fmt, ...)
@@ -128,6 +146,25 @@ static long proc_status_kb(const char *key)
     text[n] = '\0';
     const char *p = strstr(text, key);
     return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/* The runtime's user + system CPU seconds so far, over all its threads (/proc/PID/stat). */
+static double proc_cpu_seconds(void)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)child);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    const char *p = strrchr(text, ')'); /* the command name may hold spaces */
+    unsigned long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                     &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static bool write_all(int fd, struct iovec *iov, int n)
@@ -235,18 +272,33 @@ static bool method_is(const struct request *r, const char *m)
     return r->method_len == strlen(m) && memcmp(r->method, m, r->method_len) == 0;
 }
 
+static char *free_slot(void)
+{
+    for (int k = 0; k < MAX_CONCURRENCY; k++)
+        if (!outstanding_ids[k][0]) return outstanding_ids[k];
+    return NULL;
+}
+
 static bool serve_next(int fd)
 {
     if (t_first_get < 0) t_first_get = now();
     if (t_start < 0 && warmup == 0) {
         rss_warm = proc_status_kb("VmRSS:");
+        cpu_start = proc_cpu_seconds();
         t_start = now();
     }
-    if (outstanding) bad_requests++; /* asked for a new event before answering the previous one */
-    outstanding = true;
+    if (issued == warmup + count) {
+        parked++;
+        return true;
+    }
+    /* More events asked for than the concurrency allows: a new next before a result. */
+    if (outstanding >= concurrency) bad_requests++;
+    char *current_id = free_slot();
+    if (!current_id) die("more than %d invocations outstanding", MAX_CONCURRENCY);
+    outstanding++;
     issued++;
     /* A uuid-shaped id that changes with every invocation. */
-    snprintf(current_id, sizeof current_id, "%08lx-0000-4000-8000-%012lx", (unsigned long)issued,
+    snprintf(current_id, 40, "%08lx-0000-4000-8000-%012lx", (unsigned long)issued,
              (unsigned long)issued * 2654435761ul % 0xffffffffffful);
     char head[512];
     int n = snprintf(head, sizeof head,
@@ -266,20 +318,29 @@ static bool serve_next(int fd)
 static bool serve_result(int fd, const struct request *r, const char *id, size_t id_len,
                          bool is_error)
 {
-    if (!outstanding || id_len != strlen(current_id) || memcmp(id, current_id, id_len) != 0) {
+    char *slot = NULL;
+    for (int k = 0; k < MAX_CONCURRENCY && !slot; k++)
+        if (id_len == strlen(outstanding_ids[k]) && memcmp(id, outstanding_ids[k], id_len) == 0)
+            slot = outstanding_ids[k];
+    if (!slot || id_len == 0) {
         bad_requests++;
         return reply(fd, "400 Bad Request", "{\"errorType\":\"InvalidRequestID\"}");
     }
-    outstanding = false;
+    slot[0] = '\0';
+    outstanding--;
     done++;
     if (is_error)
         errors++;
     else
         bytes_out += r->body_len;
-    if (done == warmup + count) t_end = now();
+    if (done == warmup + count) {
+        t_end = now();
+        cpu_end = proc_cpu_seconds();
+    }
     bool ok = reply(fd, "202 Accepted", "{\"status\":\"OK\"}");
     if (done == warmup) {
         rss_warm = proc_status_kb("VmRSS:");
+        cpu_start = proc_cpu_seconds();
         t_start = now();
     }
     return ok;
@@ -329,7 +390,9 @@ static bool on_readable(struct conn *c)
     struct request r = {0};
     int complete;
     while ((complete = parse_request(c, &r)) == 1) {
+        pthread_mutex_lock(&state_lock);
         bool keep = handle(c->fd, &r) && !r.close;
+        pthread_mutex_unlock(&state_lock);
         size_t used = r.head_len + r.body_len;
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
@@ -346,10 +409,67 @@ static bool on_readable(struct conn *c)
     return true;
 }
 
+/* A connection's thread (--concurrency above 1): serves it until it closes. */
+static void *serve_connection(void *arg)
+{
+    struct conn *c = arg;
+    if (spread_cpus > 0) {
+        /* A worker is woken by this thread, and the scheduler tends to run it where this one
+         * runs: each worker then shares a core with the thread serving it, as one worker
+         * shares its core with the whole server under --cpu. */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((unsigned)(__atomic_fetch_add(&next_cpu, 1, __ATOMIC_RELAXED) % spread_cpus), &set);
+        if (sched_setaffinity(0, sizeof set, &set) != 0) die("cannot pin: %s", strerror(errno));
+    }
+    while (on_readable(c)) {
+    }
+    close(c->fd);
+    free(c->buf);
+    free(c);
+    return NULL;
+}
+
+static bool finished(void)
+{
+    pthread_mutex_lock(&state_lock);
+    bool all_done = done == warmup + count;
+    pthread_mutex_unlock(&state_lock);
+    return all_done;
+}
+
+/* The main loop with a thread per connection: accepts, and watches for a dead runtime. */
+static void serve_threaded(int lfd, int pidfd)
+{
+    while (!finished()) {
+        struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+        if (poll(pfd, 2, 20) < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+        int status = 0;
+        if ((pfd[1].revents & POLLIN) || (pidfd < 0 && waitpid(child, &status, WNOHANG) == child)) {
+            if (pidfd >= 0) waitpid(child, &status, 0);
+            child = -1;
+            die("the runtime exited (%s %d) after %ld of %ld invocations",
+                WIFSIGNALED(status) ? "signal" : "status",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), done, warmup + count);
+        }
+        if (!(pfd[0].revents & POLLIN)) continue;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = calloc(1, sizeof *c);
+        pthread_t thread;
+        if (!c) die("out of memory");
+        c->fd = fd;
+        if (pthread_create(&thread, NULL, serve_connection, c) != 0) die("cannot start a thread");
+        pthread_detach(thread);
+    }
+}
+
 static void usage(void)
 {
     fputs("usage: fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S]\n"
-          "                        [--log FILE] -- COMMAND [ARGS...]\n",
+          "                        [--log FILE] [--concurrency C [--spread K]] -- COMMAND [ARGS...]\n",
           stderr);
     exit(2);
 }
@@ -375,10 +495,16 @@ int main(int argc, char **argv)
             timeout = atoi(val);
         else if (!strcmp(opt, "--log"))
             log_path = val;
+        else if (!strcmp(opt, "--concurrency"))
+            concurrency = atol(val);
+        else if (!strcmp(opt, "--spread"))
+            spread_cpus = atoi(val);
         else
             usage();
     }
-    if (!event_path || count < 1 || i + 1 >= argc) usage();
+    if (!event_path || count < 1 || i + 1 >= argc || concurrency < 1 ||
+        concurrency > MAX_CONCURRENCY)
+        usage();
     char **command = argv + i + 1;
     if (warmup < 0) warmup = count / 10 < 1000 ? count / 10 : 1000;
     event = read_file(event_path, &event_len);
@@ -399,12 +525,17 @@ int main(int argc, char **argv)
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof addr;
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, 16) != 0 ||
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, MAX_CONNS) != 0 ||
         getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0)
         die("cannot listen on 127.0.0.1: %s", strerror(errno));
     char api[32];
     snprintf(api, sizeof api, "127.0.0.1:%d", ntohs(addr.sin_port));
     setenv("AWS_LAMBDA_RUNTIME_API", api, 1);
+    if (concurrency > 1) {
+        char value[24];
+        snprintf(value, sizeof value, "%ld", concurrency);
+        setenv("AWS_LAMBDA_MAX_CONCURRENCY", value, 1);
+    }
 
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -432,6 +563,7 @@ int main(int argc, char **argv)
 
     struct conn conns[MAX_CONNS];
     int nconns = 0;
+    if (concurrency > 1) serve_threaded(lfd, pidfd);
     while (done < warmup + count) {
         struct pollfd pfd[MAX_CONNS + 2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
         for (int k = 0; k < nconns; k++)
@@ -469,6 +601,7 @@ int main(int argc, char **argv)
         }
     }
 
+    pthread_mutex_lock(&state_lock); /* connection threads may still be reading */
     long rss_end = proc_status_kb("VmRSS:"), hwm = proc_status_kb("VmHWM:");
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
@@ -480,9 +613,9 @@ int main(int argc, char **argv)
     double seconds = t_end - t_start;
     printf("cold_start_ms=%.3f invocations=%ld warmup=%ld seconds=%.3f rate=%.0f "
            "rss_kb_warm=%ld rss_kb_end=%ld rss_growth_kb=%ld hwm_kb=%ld errors=%ld "
-           "bad_requests=%ld event_bytes=%zu bytes_out=%llu\n",
+           "bad_requests=%ld event_bytes=%zu bytes_out=%llu cpu_seconds=%.2f\n",
            (t_first_get - t_spawn) * 1e3, count, warmup, seconds,
            seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_end, rss_end - rss_warm, hwm,
-           errors, bad_requests, event_len, bytes_out);
+           errors, bad_requests, event_len, bytes_out, cpu_end - cpu_start);
     return errors || bad_requests ? 3 : 0;
 }

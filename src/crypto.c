@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ typedef EVP_MD_CTX *(*md_ctx_new_fn)(void);
 typedef int (*digest_init_fn)(EVP_MD_CTX *ctx, const EVP_MD *type, ENGINE *impl);
 typedef int (*digest_update_fn)(EVP_MD_CTX *ctx, const void *d, size_t cnt);
 typedef int (*digest_final_fn)(EVP_MD_CTX *ctx, unsigned char *md, unsigned int *s);
+typedef void (*md_ctx_free_fn)(EVP_MD_CTX *ctx);
 _Static_assert(_Generic(&RAND_bytes, rand_bytes_fn : 1, default : 0), "RAND_bytes prototype");
 _Static_assert(_Generic(&EVP_md5, md_fn : 1, default : 0), "EVP_md5 prototype");
 _Static_assert(_Generic(&EVP_sha256, md_fn : 1, default : 0), "EVP_sha256 prototype");
@@ -33,11 +35,14 @@ _Static_assert(_Generic(&EVP_MD_CTX_new, md_ctx_new_fn : 1, default : 0), "EVP_M
 _Static_assert(_Generic(&EVP_DigestInit_ex, digest_init_fn : 1, default : 0), "EVP_DigestInit_ex");
 _Static_assert(_Generic(&EVP_DigestUpdate, digest_update_fn : 1, default : 0), "EVP_DigestUpdate");
 _Static_assert(_Generic(&EVP_DigestFinal_ex, digest_final_fn : 1, default : 0), "EVP_DigestFinal");
+_Static_assert(_Generic(&EVP_MD_CTX_free, md_ctx_free_fn : 1, default : 0), "EVP_MD_CTX_free");
 
 #define LIBCRYPTO "libcrypto.so.3"
 
+/* Written once, under pthread_once, then only read: every worker thread may use it. */
 static struct {
-    bool tried; /* dlopen is attempted once; a failure is remembered with its reason */
+    pthread_once_t once; /* dlopen is attempted once; a failure is remembered with its reason */
+    pthread_once_t fast_once; /* the crypto_fast_* setup, on their first use */
     bool ok;
     char failure[512]; /* dlerror's text: it can be read only once, so it is kept */
     rand_bytes_fn rand_bytes;
@@ -49,9 +54,13 @@ static struct {
     digest_init_fn digest_init;
     digest_update_fn digest_update;
     digest_final_fn digest_final;
+    md_ctx_free_fn md_ctx_free;
     EVP_MD *kept_sha256; /* fetched once for the crypto_fast_* functions, kept for the process */
-    EVP_MD_CTX *kept_ctx;
-} lib;
+    /* A digest context holds one digest in progress, so each thread keeps its own (freed when
+     * the thread ends); the fetched SHA-256 itself is shared, as OpenSSL allows. */
+    pthread_key_t kept_ctx;
+    bool kept_ctx_key;
+} lib = {.once = PTHREAD_ONCE_INIT, .fast_once = PTHREAD_ONCE_INIT};
 
 /* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
  * done through memcpy so that strict ISO C has nothing to warn about. */
@@ -85,18 +94,33 @@ static bool load_library(void)
               resolve(handle, "EVP_MD_CTX_new", &lib.md_ctx_new, sizeof lib.md_ctx_new) &&
               resolve(handle, "EVP_DigestInit_ex", &lib.digest_init, sizeof lib.digest_init) &&
               resolve(handle, "EVP_DigestUpdate", &lib.digest_update, sizeof lib.digest_update) &&
-              resolve(handle, "EVP_DigestFinal_ex", &lib.digest_final, sizeof lib.digest_final);
+              resolve(handle, "EVP_DigestFinal_ex", &lib.digest_final, sizeof lib.digest_final) &&
+              resolve(handle, "EVP_MD_CTX_free", &lib.md_ctx_free, sizeof lib.md_ctx_free);
     if (!ok) dlclose(handle); /* a library without these functions is not the one we need */
     return ok;
 }
 
-/* Loads libcrypto on first use; purpose names what it is needed for in the error. */
+static void free_kept_ctx(void *ctx)
+{
+    lib.md_ctx_free(ctx);
+}
+
+static void load_once(void)
+{
+    lib.ok = load_library();
+}
+
+static void fast_setup_once(void)
+{
+    lib.kept_sha256 = lib.md_fetch(NULL, "SHA256", NULL);
+    lib.kept_ctx_key = pthread_key_create(&lib.kept_ctx, free_kept_ctx) == 0;
+}
+
+/* Loads libcrypto on first use (once, whichever thread comes first); purpose names what it is
+ * needed for in the error. */
 static bool ready(const char *purpose, char *err, size_t errlen)
 {
-    if (!lib.tried) {
-        lib.tried = true;
-        lib.ok = load_library();
-    }
+    pthread_once(&lib.once, load_once);
     if (!lib.ok)
         snprintf(err, errlen, "moonrun needs " LIBCRYPTO " (OpenSSL 3) for %s: %s", purpose,
                  lib.failure);
@@ -166,36 +190,41 @@ bool crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t
     return true;
 }
 
-/* The kept SHA-256 and its context, made on first use. */
-static bool fast_ready(const char *purpose, char *err, size_t errlen)
+/* This thread's kept context for the kept SHA-256, made on first use; NULL (with err) if
+ * OpenSSL cannot provide them. */
+static EVP_MD_CTX *fast_ready(const char *purpose, char *err, size_t errlen)
 {
-    if (lib.kept_ctx) return true;
-    if (!ready(purpose, err, errlen)) return false;
-    if (!lib.kept_sha256) lib.kept_sha256 = lib.md_fetch(NULL, "SHA256", NULL);
-    if (lib.kept_sha256) lib.kept_ctx = lib.md_ctx_new();
-    if (!lib.kept_ctx) {
-        snprintf(err, errlen, "OpenSSL could not set up SHA-256 for %s (out of memory?)", purpose);
-        return false;
+    if (!ready(purpose, err, errlen)) return NULL;
+    pthread_once(&lib.fast_once, fast_setup_once);
+    EVP_MD_CTX *ctx = lib.kept_ctx_key ? pthread_getspecific(lib.kept_ctx) : NULL;
+    if (ctx) return ctx;
+    if (lib.kept_sha256 && lib.kept_ctx_key) ctx = lib.md_ctx_new();
+    if (ctx && pthread_setspecific(lib.kept_ctx, ctx) != 0) {
+        lib.md_ctx_free(ctx);
+        ctx = NULL;
     }
-    return true;
+    if (!ctx)
+        snprintf(err, errlen, "OpenSSL could not set up SHA-256 for %s (out of memory?)", purpose);
+    return ctx;
 }
 
 /* One digest over the concatenation of up to two pieces (HMAC needs a pad, then the data). */
-static bool kept_digest(const void *a, size_t alen, const void *b, size_t blen,
+static bool kept_digest(EVP_MD_CTX *ctx, const void *a, size_t alen, const void *b, size_t blen,
                         unsigned char out[CRYPTO_SHA256_SIZE])
 {
     unsigned int size = 0;
-    return lib.digest_init(lib.kept_ctx, lib.kept_sha256, NULL) == 1 &&
-           lib.digest_update(lib.kept_ctx, a, alen) == 1 &&
-           (blen == 0 || lib.digest_update(lib.kept_ctx, b, blen) == 1) &&
-           lib.digest_final(lib.kept_ctx, out, &size) == 1;
+    return lib.digest_init(ctx, lib.kept_sha256, NULL) == 1 &&
+           lib.digest_update(ctx, a, alen) == 1 &&
+           (blen == 0 || lib.digest_update(ctx, b, blen) == 1) &&
+           lib.digest_final(ctx, out, &size) == 1;
 }
 
 bool crypto_fast_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_SIZE],
                         char *err, size_t errlen)
 {
-    if (!fast_ready("SHA-256", err, errlen)) return false;
-    if (!kept_digest(data, n, NULL, 0, out)) {
+    EVP_MD_CTX *ctx = fast_ready("SHA-256", err, errlen);
+    if (!ctx) return false;
+    if (!kept_digest(ctx, data, n, NULL, 0, out)) {
         snprintf(err, errlen, "OpenSSL could not compute SHA-256");
         return false;
     }
@@ -208,10 +237,11 @@ bool crypto_fast_hmac_sha256(const void *key, size_t keylen, const void *data, s
                              unsigned char out[CRYPTO_SHA256_SIZE], char *err, size_t errlen)
 {
     enum { BLOCK = 64 }; /* SHA-256's block size */
-    if (!fast_ready("HMAC-SHA256", err, errlen)) return false;
+    EVP_MD_CTX *ctx = fast_ready("HMAC-SHA256", err, errlen);
+    if (!ctx) return false;
     unsigned char short_key[CRYPTO_SHA256_SIZE];
     if (keylen > BLOCK) { /* RFC 2104: a key longer than a block is hashed first */
-        if (!kept_digest(key, keylen, NULL, 0, short_key)) goto failed;
+        if (!kept_digest(ctx, key, keylen, NULL, 0, short_key)) goto failed;
         key = short_key;
         keylen = sizeof short_key;
     }
@@ -219,10 +249,10 @@ bool crypto_fast_hmac_sha256(const void *key, size_t keylen, const void *data, s
     const unsigned char *k = key;
     for (size_t i = 0; i < BLOCK; i++)
         pad[i] = (unsigned char)((i < keylen ? k[i] : 0) ^ 0x36);
-    if (!kept_digest(pad, BLOCK, data, n, inner)) goto failed;
+    if (!kept_digest(ctx, pad, BLOCK, data, n, inner)) goto failed;
     for (size_t i = 0; i < BLOCK; i++)
         pad[i] ^= 0x36 ^ 0x5c;
-    if (!kept_digest(pad, BLOCK, inner, sizeof inner, out)) goto failed;
+    if (!kept_digest(ctx, pad, BLOCK, inner, sizeof inner, out)) goto failed;
     return true;
 failed:
     snprintf(err, errlen, "OpenSSL could not compute HMAC-SHA256");

@@ -3,8 +3,8 @@
  * about 0.7 ms of every cold start, and most invocations never need it.
  *
  * Each function returns false when libcrypto cannot be loaded or fails, with a sentence in err
- * ("moonrun needs libcrypto.so.3 (OpenSSL 3) for MD5: ..."). Not thread-safe (moonrun runs one
- * Lua state on one thread). */
+ * ("moonrun needs libcrypto.so.3 (OpenSSL 3) for MD5: ..."). Thread-safe: the library is
+ * loaded once whichever thread asks first, and each thread keeps its own digest context. */
 #ifndef MOONRUN_CRYPTO_H
 #define MOONRUN_CRYPTO_H
 
@@ -24,7 +24,7 @@ bool crypto_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_S
 bool crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
                         unsigned char out[CRYPTO_SHA256_SIZE], char *err, size_t errlen);
 
-/* The same two, through one SHA-256 fetched once and one digest context kept for the process:
+/* The same two, through one SHA-256 fetched once and one digest context kept per thread:
  * OpenSSL 3's one-shot EVP_Digest and HMAC fetch the algorithm anew on every call, which costs
  * more than hashing a short message. For hot paths (SigV4 hashes and signs every AWS request). */
 bool crypto_fast_sha256(const void *data, size_t n, unsigned char out[CRYPTO_SHA256_SIZE],

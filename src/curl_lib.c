@@ -1,6 +1,7 @@
 #include "curl_lib.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,12 +40,17 @@
         #function " prototype");
 CURL_FUNCTIONS(CHECK_PROTOTYPE)
 
+/* Written once, under pthread_once, then only read: every worker thread may use it. */
 static struct {
-    bool tried; /* dlopen is attempted once; a failure is remembered with its reason */
+    pthread_once_t once; /* dlopen is attempted once; a failure is remembered with its reason */
     bool ok;
     char failure[512]; /* dlerror's text: it can be read only once, so it is kept */
     struct curl_lib functions;
-} lib;
+} lib = {.once = PTHREAD_ONCE_INIT};
+
+/* libcurl counts global init and cleanup calls, but only builds with CURL_VERSION_THREADSAFE
+ * (7.84 and later, where atomics exist) allow two threads in them at once. */
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
  * done through memcpy so that strict ISO C has nothing to warn about. */
@@ -78,13 +84,30 @@ static bool load_library(void)
     return ok;
 }
 
+static void load_once(void)
+{
+    lib.ok = load_library();
+}
+
 const struct curl_lib *curl_lib_load(char *err, size_t errlen)
 {
-    if (!lib.tried) {
-        lib.tried = true;
-        lib.ok = load_library();
-    }
+    pthread_once(&lib.once, load_once);
     if (lib.ok) return &lib.functions;
     snprintf(err, errlen, "moonrun needs " LIBCURL " for HTTP requests: %s", lib.failure);
     return NULL;
+}
+
+CURLcode curl_lib_global_init(const struct curl_lib *curl, long flags)
+{
+    pthread_mutex_lock(&global_lock);
+    CURLcode rc = curl->global_init(flags);
+    pthread_mutex_unlock(&global_lock);
+    return rc;
+}
+
+void curl_lib_global_cleanup(const struct curl_lib *curl)
+{
+    pthread_mutex_lock(&global_lock);
+    curl->global_cleanup();
+    pthread_mutex_unlock(&global_lock);
 }

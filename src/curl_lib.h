@@ -34,7 +34,12 @@ struct curl_lib {
 };
 
 /* Loads libcurl.so.4 the first time (later calls return the same table), or returns NULL with
- * "moonrun needs libcurl.so.4 for HTTP requests: <reason>" in err. Not thread-safe. */
+ * "moonrun needs libcurl.so.4 for HTTP requests: <reason>" in err. Thread-safe. */
 const struct curl_lib *curl_lib_load(char *err, size_t errlen);
+
+/* curl_global_init and curl_global_cleanup, never in two threads at once (each worker's Lua
+ * state starts and closes its own pool). */
+CURLcode curl_lib_global_init(const struct curl_lib *curl, long flags);
+void curl_lib_global_cleanup(const struct curl_lib *curl);
 
 #endif

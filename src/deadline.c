@@ -3,6 +3,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h> /* LUA_COLIBNAME */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,14 +137,21 @@ static void on_timer(int sig, siginfo_t *info, void *context)
     if (running) lua_sethook(running, on_count, LUA_MASKCOUNT, 1);
 }
 
-static bool install_signal(void)
+static bool signal_installed;
+
+static void install_signal_once(void)
 {
-    static int installed = 0; /* 1 yes, -1 failed */
-    if (installed) return installed > 0;
     struct sigaction sa = {.sa_sigaction = on_timer, .sa_flags = SA_SIGINFO | SA_RESTART};
     sigemptyset(&sa.sa_mask);
-    installed = sigaction(TIMER_SIGNAL, &sa, NULL) == 0 ? 1 : -1;
-    return installed > 0;
+    signal_installed = sigaction(TIMER_SIGNAL, &sa, NULL) == 0;
+}
+
+/* Once per process, whichever worker thread makes its Lua state first. */
+static bool install_signal(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_signal_once);
+    return signal_installed;
 }
 
 static int free_state(lua_State *L)
@@ -345,13 +353,13 @@ int deadline_raise(lua_State *L, int level)
  * about a fourteenth of a vCPU, which stretches that to ~30 ms of wall time, and a throttled
  * process can wait a scheduling period more before it runs at all. 200 ms covers both with
  * room, and is under 7% of the default 3 s timeout. */
-long long deadline_margin_ms(void)
+static long long margin_ms;
+
+static void read_margin_once(void)
 {
-    static long long margin = -1;
-    if (margin >= 0) return margin;
-    margin = DEADLINE_DEFAULT_MARGIN_MS;
+    margin_ms = DEADLINE_DEFAULT_MARGIN_MS;
     const char *text = getenv("MOONRUN_DEADLINE_MARGIN_MS");
-    if (!text || !*text) return margin;
+    if (!text || !*text) return;
     char *end;
     long long value = strtoll(text, &end, 10);
     if (*end || end == text || value < 0 || value > MAX_MARGIN_MS)
@@ -359,6 +367,13 @@ long long deadline_margin_ms(void)
             "ignoring MOONRUN_DEADLINE_MARGIN_MS=%s: expected whole milliseconds from 0 to %d",
             text, MAX_MARGIN_MS);
     else
-        margin = value;
-    return margin;
+        margin_ms = value;
+}
+
+/* Read once per process, whichever worker thread asks first. */
+long long deadline_margin_ms(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_margin_once);
+    return margin_ms;
 }

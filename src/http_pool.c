@@ -21,7 +21,7 @@ bool http_pool_start(struct http_pool *pool, char *err, size_t errlen)
     }
     const struct curl_lib *curl = curl_lib_load(err, errlen);
     if (!curl) return false;
-    CURLcode rc = curl->global_init(CURL_GLOBAL_DEFAULT);
+    CURLcode rc = curl_lib_global_init(curl, CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
         snprintf(err, errlen, "libcurl could not initialize: %s", curl->easy_strerror(rc));
         return false;
@@ -34,7 +34,7 @@ bool http_pool_start(struct http_pool *pool, char *err, size_t errlen)
             CURLSHE_OK) {
         if (pool->multi) curl->multi_cleanup(pool->multi);
         if (pool->share) curl->share_cleanup(pool->share);
-        curl->global_cleanup();
+        curl_lib_global_cleanup(curl);
         snprintf(err, errlen, "libcurl could not create its handles (out of memory?)");
         return false;
     }
@@ -375,6 +375,6 @@ void http_pool_close(struct http_pool *pool)
     free(pool->slots);
     curl->multi_cleanup(pool->multi); /* closes the cached connections */
     curl->share_cleanup(pool->share); /* after every handle that used it is gone */
-    curl->global_cleanup();
+    curl_lib_global_cleanup(curl);
     *pool = (struct http_pool){0};
 }

@@ -100,6 +100,7 @@ static int open_libraries(lua_State *L)
     const char *task_root = lua_touserdata(L, 1);
     luaL_openlibs(L);
     deadline_install(L);
+    lua_print_install(L);
     static const luaL_Reg c_modules[] = {{"moonrun.json", luaopen_moonrun_json},
                                          {"moonrun.uuid", luaopen_moonrun_uuid},
                                          {"moonrun.time", luaopen_moonrun_time},
@@ -147,8 +148,8 @@ static size_t memory_limit_from_env(void)
 
 bool lua_host_open(struct lua_host *host, const char *task_root)
 {
-    static int warn_state = 0;
     host->heap = (struct lua_heap){.limit = memory_limit_from_env()};
+    host->warn_state = 0;
     if (!realpath(task_root, host->task_root)) {
         log_error("the task root '%s' cannot be used: %m", task_root);
         return false;
@@ -159,7 +160,7 @@ bool lua_host_open(struct lua_host *host, const char *task_root)
         return false;
     }
     lua_atpanic(host->L, panic);
-    lua_setwarnf(host->L, warn_to_stderr, &warn_state);
+    lua_setwarnf(host->L, warn_to_stderr, &host->warn_state);
     lua_pushcfunction(host->L, open_libraries);
     lua_pushlightuserdata(host->L, host->task_root);
     if (lua_pcall(host->L, 1, 0, 0) != LUA_OK) {

@@ -1,5 +1,5 @@
-/* The one Lua state that lives as long as the process: its allocator (with an optional cap),
- * the standard libraries, moonrun's modules and the module search path. */
+/* A Lua state that lives as long as the process (one per worker): its allocator (with an
+ * optional cap), the standard libraries, moonrun's modules and the module search path. */
 #ifndef MOONRUN_LUA_HOST_H
 #define MOONRUN_LUA_HOST_H
 
@@ -15,7 +15,8 @@ struct lua_heap {
 
 struct lua_host {
     lua_State *L;
-    struct lua_heap heap;
+    struct lua_heap heap; /* per state: with several workers, each one's heap is capped alone */
+    int warn_state;       /* warn("@on") turns warnings on for this state only */
     char task_root[PATH_MAX];
 };
 

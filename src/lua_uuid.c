@@ -1,6 +1,7 @@
 /* The `moonrun.uuid` module: random (v4) and time-ordered (v7, RFC 9562) identifiers, as
  * lowercase canonical text (8-4-4-4-12). The random bits come from OpenSSL's RAND_bytes. */
 #include <lauxlib.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -55,13 +56,17 @@ static uint64_t unix_ms(void)
 /* v7 ids made by this process sort in the order they were made (RFC 9562, 6.2 method 1): the
  * 12 bits of rand_a are a counter, seeded at random each new millisecond below 0x800 (so at
  * least 2048 ids fit in one ms) and bumped by one per id. When it would overflow, or when the
- * clock steps back, the timestamp is carried forward instead, so the order still holds. */
+ * clock steps back, the timestamp is carried forward instead, so the order still holds. The
+ * state is the process's, shared by every worker thread under a lock, so ids made by different
+ * workers sort in the order they were made too. */
 static int uuid_v7(lua_State *L)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static uint64_t last_ms;
     static unsigned counter;
     unsigned char b[16];
     random_bytes(L, b, sizeof b);
+    pthread_mutex_lock(&lock);
     uint64_t now = unix_ms();
     if (now > last_ms) {
         last_ms = now;
@@ -76,6 +81,7 @@ static int uuid_v7(lua_State *L)
         b[i] = (unsigned char)(last_ms >> (40 - 8 * i)); /* 48-bit big-endian ms */
     b[6] = (unsigned char)(counter >> 8);
     b[7] = (unsigned char)counter;
+    pthread_mutex_unlock(&lock);
     return push_uuid(L, b, 7);
 }
 

@@ -18,4 +18,7 @@ int luaopen_moonrun_log(lua_State *L); /* lua_log.c */
 /* AWS_LAMBDA_LOG_FORMAT=JSON: print and io.write (to stdout) write JSON records (log_stdout.c). */
 void lua_log_install_json_output(lua_State *L);
 
+/* Replaces the global print with one that writes each line whole (lua_print.c). */
+void lua_print_install(lua_State *L);
+
 #endif

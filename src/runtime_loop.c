@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,25 +19,36 @@
 #include "runtime_api.h"
 #include "runtime_stream.h"
 #include "shutdown_hook.h"
+#include "workers.h"
 
 /* Above this, an invocation's buffers and garbage are given back at once instead of waiting
  * for the collector, so a 6 MB payload does not leave the process 6 MB larger. */
 #define LARGE_PAYLOAD (1024 * 1024)
 
-static volatile sig_atomic_t stop_requested;
+/* Atomic (and lock-free, so a signal handler may set it): every worker thread reads it. */
+static atomic_bool stop_requested;
 /* The self-pipe: SIGTERM writes a byte, the wait for the next invocation polls for it. A flag
- * alone would miss a signal that lands just before the wait starts. */
+ * alone would miss a signal that lands just before the wait starts. The byte is never read, so
+ * every worker's wait sees it. */
 static int stop_pipe[2] = {-1, -1};
+/* False with several workers: the environment is the process's, it cannot hold the trace ids
+ * of several invocations at once (and setenv is not thread-safe). Set before workers start. */
+static bool trace_env_per_invocation = true;
 
-static void on_sigterm(int sig)
+void runtime_loop_stop(void)
 {
-    (void)sig;
     int saved_errno = errno;
-    stop_requested = 1;
+    atomic_store(&stop_requested, true);
     if (write(stop_pipe[1], "x", 1) < 0) {
         /* full pipe: a byte is already there */
     }
     errno = saved_errno;
+}
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    runtime_loop_stop();
 }
 
 static bool install_signals(void)
@@ -67,15 +79,14 @@ static void set_trace_env(const struct next_invocation *next)
     setenv("_X_AMZN_TRACE_ID", value, 1);
 }
 
-static void report_init_error(struct runtime_api *api, const struct error_report *report, const struct buffer *body)
+void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,
+                                    const struct buffer *body)
 {
     log_error("%s: %.*s", report->type, (int)body->len, body->data);
     runtime_api_post_init_error(api, report, body->data, body->len);
 }
 
-/* Returns the exit code: 0 after SIGTERM, 1 when the Runtime API is gone, the handler's status
- * after it called os.exit. */
-static int serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
+int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
 {
     struct next_invocation next;
     struct error_report report;
@@ -84,8 +95,8 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
     bool exiting = false;
     struct runtime_stream stream;
     runtime_stream_init(&stream, api, L);
-    while (!stop_requested && (got = runtime_api_next(api, &next)) == NEXT_OK) {
-        set_trace_env(&next);
+    while (!atomic_load(&stop_requested) && (got = runtime_api_next(api, &next)) == NEXT_OK) {
+        if (trace_env_per_invocation) set_trace_env(&next);
         log_set_request_id(next.request_id);
         size_t event_len = next.event_len;
         runtime_stream_expect(&stream, next.request_id);
@@ -117,8 +128,16 @@ static int serve(struct runtime_api *api, lua_State *L, const struct handler *h,
         if ((exiting = exit_request_pending(L, &exit_status))) break;
     }
     runtime_stream_free(&stream);
-    if (exiting) return exit_status;
-    return !stop_requested && got == NEXT_FATAL ? 1 : 0;
+    if (exiting) {
+        runtime_loop_stop(); /* the process ends: the other workers finish what they serve */
+        return exit_status;
+    }
+    return !atomic_load(&stop_requested) && got == NEXT_FATAL ? 1 : 0;
+}
+
+bool runtime_loop_stopping(void)
+{
+    return atomic_load(&stop_requested);
 }
 
 int runtime_loop_main(const char *api_address)
@@ -127,6 +146,14 @@ int runtime_loop_main(const char *api_address)
      * CloudWatch when it is written, not when a block fills. */
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!install_signals()) return 1;
+    int workers = workers_from_env();
+    if (workers > 1) {
+        trace_env_per_invocation = false;
+        int exit_code = workers_run(api_address, workers, stop_pipe[0]);
+        close(stop_pipe[0]);
+        close(stop_pipe[1]);
+        return exit_code;
+    }
     struct runtime_api api;
     if (!runtime_api_init(&api, api_address, stop_pipe[0])) return 1;
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
@@ -144,11 +171,11 @@ int runtime_loop_main(const char *api_address)
         int shutdown_ref = shutdown_hook_find(host.L, &h);
         struct http_conn extension = {.fd = -1};
         if (shutdown_ref != LUA_NOREF) shutdown_hook_register(&extension, api_address);
-        exit_code = serve(&api, host.L, &h, &out);
-        if (shutdown_ref != LUA_NOREF && stop_requested) shutdown_hook_run(host.L, shutdown_ref);
+        exit_code = runtime_loop_serve(&api, host.L, &h, &out);
+        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping()) shutdown_hook_run(host.L, shutdown_ref);
         http_conn_free(&extension);
     } else {
-        report_init_error(&api, &report, &out);
+        runtime_loop_report_init_error(&api, &report, &out);
         if (!exit_request_pending(host.L, &exit_code)) exit_code = 1;
     }
     buffer_free(&out);

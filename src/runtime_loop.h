@@ -2,7 +2,29 @@
 #ifndef MOONRUN_RUNTIME_LOOP_H
 #define MOONRUN_RUNTIME_LOOP_H
 
+#include <lua.h>
+#include <stdbool.h>
+
+#include "handler.h"
+#include "runtime_api.h"
+
 /* Returns the process exit code. */
 int runtime_loop_main(const char *api_address);
+
+/* One worker's loop (the main thread's, or each worker thread's): serves invocations until a
+ * stop; returns the exit code: 0 after a stop, 1 when the Runtime API is gone, the status the
+ * handler gave os.exit (which also stops the other workers). */
+int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h,
+                       struct buffer *out);
+
+/* Logs the init error and posts it to /runtime/init/error. */
+void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,
+                                    const struct buffer *body);
+
+/* What SIGTERM does (async-signal-safe): every worker stops after its current invocation. */
+void runtime_loop_stop(void);
+
+/* Whether a stop was asked for (SIGTERM, or a handler's os.exit). */
+bool runtime_loop_stopping(void);
 
 #endif

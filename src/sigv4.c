@@ -664,7 +664,7 @@ static bool build_authorization(struct sigv4_signer *s, const struct sigv4_reque
 
 bool sigv4_sign(struct sigv4_signer *s, const struct sigv4_request *req, char *err, size_t errlen)
 {
-    struct url_parts u;
+    struct url_parts u = {0}; /* parse_url fills it; zeroed so no compiler sees a gap */
     if (!check_request(req, err, errlen) || !parse_url(req->url, &u, err, errlen)) return false;
     if (!format_amz_date(s, req->time))
         return fail(err, errlen, "'time' cannot be written as a date");

@@ -40,6 +40,12 @@ size and the arrival time of each) and ``trailers`` (a dict with lower-cased
 names).  With ``keep_large_chunks=False`` the bytes of chunks over 1 MiB are
 not kept (``data`` is None, they are left out of ``body``), for tests that
 stream hundreds of megabytes.
+
+Several runtime workers (Lambda Managed Instances) can poll at once: every
+``GET /next`` waits on its own connection, ``wait_pollers(n)`` waits until
+``n`` of them are held open, and each ``Request`` and ``Result`` records the
+``client`` (address, port) of the connection it came on, so a test can tell
+which connection posted what and in which order.
 """
 
 import collections
@@ -98,13 +104,15 @@ class Body:
 class Result:
     """One accepted POST from the runtime: a response, an error or an init error."""
 
-    def __init__(self, request_id, kind, headers, body, chunks=None, trailers=None, started=None, size=None):
+    def __init__(self, request_id, kind, headers, body, chunks=None, trailers=None, started=None, size=None,
+                 client=None):
         self.request_id = request_id  # None for init errors
         self.kind = kind  # "response", "error" or "init_error"
         self.headers = headers  # dict with lower-cased header names
         self.body = body  # bytes
         self.chunks = chunks  # list of Chunk for a chunked body, else None
         self.trailers = trailers or {}  # lower-cased names
+        self.client = client  # (address, port) of the connection it came on
         self.time = time.monotonic()
         self.started = started if started is not None else self.time  # when the head arrived
         self.size = len(body) if size is None else size  # bytes received, kept or not
@@ -127,11 +135,11 @@ class Request:
     """Every HTTP request the server saw (recorded before it is answered)."""
 
     def __init__(self, method, path, headers, body_size=None, client=None):
-        self.client = client  # the client's (host, port): one per connection
         self.method = method
         self.path = path
         self.headers = headers
         self.body_size = body_size
+        self.client = client  # (address, port) of the connection it came on
         self.time = time.monotonic()
 
     def __repr__(self):
@@ -149,7 +157,7 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    request_queue_size = 64
+    request_queue_size = 1100  # every worker of a process with many may connect at once
 
     def handle_error(self, request, client_address):
         # A runtime that drops its connection is not a server failure; keep
@@ -291,7 +299,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._send(status, {"errorMessage": "injected failure",
                                     "errorType": "ServiceException"})
             return
-        inv = self.api._wait_invocation()
+        inv = self.api._wait_invocation(self.client_address)
         if inv is None:  # server shutting down
             self._drop()
             return
@@ -343,7 +351,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._extension_register(headers, body.data)
             return
         if path == INIT_ERROR_PATH:
-            self.api._add_result(Result(None, "init_error", headers, body.data))
+            self.api._add_result(Result(None, "init_error", headers, body.data, client=self.client_address))
             self._send(202, {"status": "OK"})
             return
 
@@ -357,7 +365,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
             return
 
-        status, answer = self.api._accept_result(request_id, kind, headers, body, started)
+        status, answer = self.api._accept_result(request_id, kind, headers, body, started,
+                                                 self.client_address)
         self._send(status, answer)
 
 
@@ -384,6 +393,7 @@ class RuntimeAPI:
         self.extension_waits = []  # identifiers that called GET extension/event/next
         self._extension_ids = set()
         self.refuse_extensions = False
+        self.delivered_to = {}  # request id -> client (address, port) it went to
         self._server = None
         self._thread = None
 
@@ -454,7 +464,7 @@ class RuntimeAPI:
             self._cond.notify_all()
         return rid
 
-    def _wait_invocation(self):
+    def _wait_invocation(self, client=None):
         with self._cond:
             self._waiting_next += 1
             self._cond.notify_all()
@@ -466,6 +476,7 @@ class RuntimeAPI:
                 inv = self._queue.popleft()
                 self._states[inv.request_id] = "delivered"
                 self.delivered.append(inv.request_id)
+                self.delivered_to[inv.request_id] = client
                 self._cond.notify_all()
                 return inv
             finally:
@@ -528,8 +539,9 @@ class RuntimeAPI:
             self.results.append(result)
             self._cond.notify_all()
 
-    def _accept_result(self, request_id, kind, headers, body, started=None):
-        result = Result(request_id, kind, headers, body.data, body.chunks, body.trailers, started, body.size)
+    def _accept_result(self, request_id, kind, headers, body, started=None, client=None):
+        result = Result(request_id, kind, headers, body.data, body.chunks, body.trailers, started, body.size,
+                        client)
         with self._cond:
             state = self._states.get(request_id)
             if state != "delivered":
@@ -610,6 +622,20 @@ class RuntimeAPI:
         """Wait until a GET /next is blocked on an empty queue."""
         self.wait_for(lambda: self._waiting_next > 0 and not self._queue, timeout,
                       "the runtime to poll /next on an empty queue", alive)
+
+    def wait_pollers(self, n, timeout=10.0, alive=None):
+        """Wait until at least ``n`` GET /next are held open on an empty queue."""
+        self.wait_for(lambda: self._waiting_next >= n and not self._queue, timeout,
+                      "%d concurrent GET /next on an empty queue" % n, alive)
+
+    def pollers(self):
+        with self._cond:
+            return self._waiting_next
+
+    def wait_delivered(self, request_id, timeout=10.0, alive=None):
+        """Wait until ``request_id`` has been handed out by a GET /next."""
+        self.wait_for(lambda: request_id in self.delivered_to, timeout,
+                      "invocation %s to be taken" % request_id, alive)
 
     # -- inspection ------------------------------------------------------------
 
