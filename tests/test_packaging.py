@@ -10,15 +10,17 @@ build/package) keeps the builds and the root file systems between runs.
 """
 
 import hashlib
+import http.server
 import json
 import os
 import re
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 import unittest
 import zipfile
 
@@ -317,6 +319,48 @@ class PackagingTest(unittest.TestCase):
             self.assertNotEqual(p.returncode, 0, "cfn-lint accepted an unknown runtime")
 
 
+FETCH_HANDLER = """
+local http = require "moonrun.http"
+return {handler = function(event)
+  local response, err = http.request{url = event.url}
+  if response then return {status = response.status, body = response.body} end
+  return {kind = err.kind, message = err.message}
+end}
+"""
+
+
+class TLSServer(http.server.ThreadingHTTPServer):
+    """An HTTPS server on loopback answering every GET with a fixed body."""
+
+    daemon_threads = True
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"hello over TLS"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+    def __init__(self, cert, key):
+        super().__init__(("127.0.0.1", 0), self.Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.url = "https://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def handle_error(self, request, client_address):
+        pass  # the untrusting client hangs up mid-handshake, as it should
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
 class RunsElsewhereTest(unittest.TestCase):
     """The zips in a minimal root file system, against real peers on loopback."""
 
@@ -408,6 +452,43 @@ class RunsElsewhereTest(unittest.TestCase):
         rootfs = self.rootfs[OTHER_ARCH]
         rootfs.reset((zip_path("function", OTHER_ARCH), "var/task"))
         self.run_send_messages(OTHER_ARCH, "/var/task/bootstrap")
+
+    def test_https_through_the_bundled_libcurl_and_openssl(self):
+        # TLS is the bundled libssl's and libcrypto's: the root file system has no OpenSSL.
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                            "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+            server = TLSServer(cert, key)
+            self.addCleanup(server.stop)
+            for arch in ARCHS:
+                rootfs = self.rootfs[arch]
+                rootfs.reset((zip_path("function", arch), "var/task"))
+                task = os.path.join(rootfs.path, "var", "task")
+                shutil.copy(cert, os.path.join(task, "ca.pem"))
+                with open(os.path.join(task, "fetch.lua"), "w") as f:
+                    f.write(FETCH_HANDLER)
+                answers = {}
+                for trust in ("/var/task/ca.pem", None):
+                    extra = {"SSL_CERT_FILE": trust} if trust else {}
+                    # a Runtime API of its own: the killed runtime's pending GET /next must
+                    # not take the next event
+                    api = RuntimeAPI()
+                    api.start()
+                    self.addCleanup(api.stop)
+                    process = rootfs.start("/var/task/bootstrap", lambda_env(api, "fetch.handler", **extra))
+                    try:
+                        request_id = api.push({"url": server.url + "/hello"})
+                        result = api.wait_result(request_id, timeout=120, alive=lambda: process.poll() is None)
+                    finally:
+                        log = stop(process)
+                    self.assertEqual(result.kind, "response", log)
+                    answers[trust] = result.json()
+                self.assertEqual(answers["/var/task/ca.pem"], {"status": 200, "body": "hello over TLS"}, arch)
+                # Without SSL_CERT_FILE the bundled libcurl looks for Amazon Linux's CA bundle,
+                # which a Debian root does not have: a TLS error, not a crash.
+                self.assertEqual(answers[None]["kind"], "tls", (arch, answers[None]))
 
     def test_init_error_is_reported_from_the_package(self):
         rootfs = self.rootfs[HOST_ARCH]
