@@ -451,7 +451,12 @@ class RunsElsewhereTest(unittest.TestCase):
     def test_arm64_function_zip_runs_under_qemu(self):
         rootfs = self.rootfs[OTHER_ARCH]
         rootfs.reset((zip_path("function", OTHER_ARCH), "var/task"))
-        self.run_send_messages(OTHER_ARCH, "/var/task/bootstrap")
+        maps = self.run_send_messages(OTHER_ARCH, "/var/task/bootstrap")
+        # qemu-user maps the guest's files into its own process, so the same check holds
+        for path in maps:
+            self.assertTrue(path.startswith(rootfs.path + "/"), f"{path} is outside the root file system")
+        task = os.path.join(rootfs.path, "var", "task")
+        self.assertEqual({os.path.basename(p) for p in maps if p.startswith(task + "/lib/")}, BUNDLED_LIBS)
 
     def test_https_through_the_bundled_libcurl_and_openssl(self):
         # TLS is the bundled libssl's and libcrypto's: the root file system has no OpenSSL.
