@@ -86,6 +86,11 @@ stage_runtime() {
     "$strip" -o "$dir/bootstrap" "$work/moonrun-$arch/moonrun"
     chmod 0755 "$dir/bootstrap"
     (cd "$repo" && find lua -name '*.lua' -exec install -D -m 0644 {} "$dir/{}" \;)
+    # Bytecode is the same on x86_64 and arm64 (both 64-bit little-endian), so the host's
+    # moonrun compiles for both.
+    (cd "$dir" && find lua -name '*.lua' -print0 | sort -z |
+        xargs -0 "$work/moonrun-$host_arch/moonrun" run "$repo/bootstrap/precompile.lua") ||
+        die "precompiling moonrun's Lua library failed"
     install -m 0644 "$work/curl-$arch/lib/libcurl.so.4" "$dir/lib/"
     # Debian's OpenSSL 3, as installed (libssl3): moonrun loads libcrypto.so.3 itself, and the
     # bundled libcurl needs both. glibc is the base image's and is never bundled.
@@ -107,11 +112,15 @@ echo "package.sh: handlers from $handlers"
 python3 "$repo/bootstrap/make_zip.py" "$out/moonrun-handlers.zip" "$stage/handlers"
 report "$out/moonrun-handlers.zip"
 
+triplet_of() { case "$1" in x86_64) echo x86_64-linux-gnu ;; arm64) echo aarch64-linux-gnu ;; esac; }
+# The host's build also precompiles the Lua library, whichever architectures are asked for.
+"$repo/bootstrap/build_curl.sh" "$host_arch" "$work"
+build_moonrun "$host_arch" "$(triplet_of "$host_arch")"
 for arch in "${archs[@]}"; do
-    case "$arch" in x86_64) triplet=x86_64-linux-gnu ;; arm64) triplet=aarch64-linux-gnu ;; esac
+    triplet=$(triplet_of "$arch")
     echo "package.sh: building for $arch"
     "$repo/bootstrap/build_curl.sh" "$arch" "$work"
-    build_moonrun "$arch" "$triplet"
+    [ "$arch" = "$host_arch" ] || build_moonrun "$arch" "$triplet"
     stage_runtime "$arch" "$triplet" "$stage/layer-$arch"
     python3 "$repo/bootstrap/make_zip.py" "$out/moonrun-layer-$arch.zip" "$stage/layer-$arch"
     rm -rf "$stage/function-$arch"

@@ -210,6 +210,24 @@ class PackagingTest(unittest.TestCase):
             header = subprocess.run(["readelf", "-h", path], capture_output=True, text=True, check=True).stdout
             self.assertIn(machines[arch], header, f"{arch}: {relative}")
 
+    def test_library_is_bytecode_and_tracebacks_keep_lines(self):
+        for arch in ARCHS:
+            with zipfile.ZipFile(zip_path("function", arch)) as z:
+                library = [n for n in z.namelist() if n.startswith("lua/")]
+                self.assertTrue(library)
+                for name in library:
+                    self.assertEqual(z.read(name)[:5], b"\x1bLuaT", f"{name} is Lua 5.4 bytecode")
+                self.assertTrue(z.read("send_messages.lua").startswith(b"--"), "handlers stay source")
+        base = os.path.join(self.unpacked, f"function-{HOST_ARCH}")
+        p = subprocess.run([os.path.join(base, "bootstrap"), "run", "-e", 'require("moonrun.sqs").queue(nil)'],
+                           capture_output=True, text=True, timeout=60, cwd=base,
+                           env={"PATH": "/usr/bin:/bin", "LAMBDA_TASK_ROOT": base, "HOME": base})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        # no AWS_REGION: the error is raised inside the library, several calls deep
+        self.assertIn("NoRegionError: no AWS region", p.stderr)
+        self.assertRegex(p.stderr, r"\n\s+lua/moonrun/aws\.lua:\d+: in function 'moonrun\.aws\.client'")
+        self.assertRegex(p.stderr, r"\n\s+lua/moonrun/sqs\.lua:\d+: in function")
+
     # --- glibc and libraries ---
 
     def test_no_symbol_needs_glibc_above_2_34(self):
