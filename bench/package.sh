@@ -57,8 +57,8 @@ bytes() {
     out=$(python3 "$BENCH/startup_bytes.py" --env "_HANDLER=$2" -- "${@:3}")
     echo "$out" >"$BUILD_DIR/package-$name-files.txt" # the mapped files, one a line
     line=${out%%$'\n'*}
-    BYTES[$name]=$(sed 's/.*total_bytes=\([0-9]*\).*/\1/' <<<"$line")
-    ZIPBYTES[$name]=$(sed 's/.*zip_mapped_bytes=\([0-9]*\).*/\1/' <<<"$line")
+    BYTES[$name]=$(grep -o 'total_bytes=[0-9]*' <<<"$line" | cut -d= -f2)
+    ZIPBYTES[$name]=$(grep -o 'zip_mapped_bytes=[0-9]*' <<<"$line" | cut -d= -f2)
     echo "  $name: $line"
 }
 

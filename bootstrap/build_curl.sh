@@ -74,7 +74,7 @@ cmake --build "$build" -j"$(nproc)" >>"$build.log" 2>&1 ||
     { echo "build_curl.sh: building curl failed; see $build.log" >&2; exit 1; }
 
 mkdir -p "$out/lib"
-strip=strip
+strip="strip"
 [ ${#cross[@]} -eq 0 ] || strip=$triplet-strip
 "$strip" --strip-unneeded -o "$out/lib/libcurl.so.4" "$(readlink -f "$build/lib/libcurl.so")"
 cp -r "$src/include" "$out/include"

@@ -79,7 +79,7 @@ build_moonrun() {
 
 # stage_runtime ARCH TRIPLET DIR: bootstrap, lua/ and lib/ as both zips hold them.
 stage_runtime() {
-    local arch=$1 triplet=$2 dir=$3 strip=strip lib
+    local arch=$1 triplet=$2 dir=$3 strip="strip" lib
     [ "$arch" = "$host_arch" ] || strip=$triplet-strip
     rm -rf "$dir"
     mkdir -p "$dir/lib"

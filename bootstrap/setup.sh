@@ -24,7 +24,7 @@ if grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
     update=1
   fi
   if ! grep -rqsE '^(deb-src |Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
     printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
       "$codename" | $sudo tee /etc/apt/sources.list.d/moonrun-deb-src.sources >/dev/null
     update=1
