@@ -10,13 +10,37 @@ case "$mode" in run | test) ;; *) echo "usage: bootstrap/setup.sh run|test" >&2;
 
 packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-dev libedit2 lua-busted valgrind openssl clang libclang-rt-14-dev)
 command -v python3 >/dev/null || packages+=(python3)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+update=0
+# Packaging (bootstrap/package.sh and its tests) builds libcurl from Debian's source package,
+# cross-builds for arm64 against Debian's arm64 libraries and runs the result under qemu-user
+# in a debootstrap root file system: Debian's archive only.
+if grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
+  packages+=(binutils unzip debootstrap dpkg-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+    qemu-user-static liblua5.4-dev:arm64 libssl-dev:arm64)
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $sudo dpkg --add-architecture arm64
+    update=1
+  fi
+  if ! grep -rqsE '^(deb-src |Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "$codename" | $sudo tee /etc/apt/sources.list.d/moonrun-deb-src.sources >/dev/null
+    update=1
+  fi
+else
+  echo "setup.sh: not Debian: the packaging tools (bootstrap/package.sh) are not set up" >&2
+fi
+# With a foreign architecture added, a bare name can be ambiguous to dpkg: ask for the native one.
+native=$(dpkg --print-architecture)
+installed() { dpkg -s "$1" >/dev/null 2>&1 || { [[ $1 != *:* ]] && dpkg -s "$1:$native" >/dev/null 2>&1; }; }
 missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
+[ $update -eq 0 ] || $sudo apt-get update -qq
 if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
   echo "installing: ${missing[*]}"
-  $sudo apt-get update -qq
+  [ $update -eq 1 ] || $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 

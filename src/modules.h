@@ -20,5 +20,7 @@ void lua_log_install_json_output(lua_State *L);
 
 /* Replaces the global print with one that writes each line whole (lua_print.c). */
 void lua_print_install(lua_State *L);
+/* From now on print writes inner newlines as \r (the Lambda loop; see lua_print.c). */
+void lua_print_keep_records_whole(void);
 
 #endif

@@ -16,6 +16,7 @@
 #include "invocation.h"
 #include "log.h"
 #include "lua_host.h"
+#include "modules.h"
 #include "runtime_api.h"
 #include "runtime_stream.h"
 #include "shutdown_hook.h"
@@ -145,6 +146,7 @@ int runtime_loop_main(const char *api_address)
     /* Lambda's stdout is a pipe, which stdio would buffer in blocks: each line must reach
      * CloudWatch when it is written, not when a block fills. */
     setvbuf(stdout, NULL, _IOLBF, 0);
+    lua_print_keep_records_whole();
     if (!install_signals()) return 1;
     int workers = workers_from_env();
     if (workers > 1) {

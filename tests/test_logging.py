@@ -293,9 +293,10 @@ class TestJsonLogging(LoggingTestCase):
 
 class TestTextLogging(LoggingTestCase):
 
-    def test_print_and_io_write_are_unchanged(self):
+    def test_print_keeps_a_record_whole_and_io_write_is_unchanged(self):
+        # in the Lambda loop a newline inside a print is a carriage return: one CloudWatch record
         _, out, _, _ = self.run_steps([["print", "a", 1], ["write", "b", 2.0, "\n"], ["print", "c\nd"]])
-        self.assertIn(b"\na\t1\nb2\nc\nd\n", out)
+        self.assertIn(b"\na\t1\nb2\nc\rd\n", out)
 
     def test_log_lines(self):
         ids, out, err, _ = self.run_steps([["log", "warn", "two\nlines", {"n": 3, "s": "a b", "t": {"x": 1}}],

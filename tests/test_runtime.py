@@ -1289,6 +1289,18 @@ class TestOutput(MoonrunTestCase):
                          b"line from invocation 3\n",
                          "stdout must hold the handler's output only")
 
+    def test_a_multi_line_print_stays_one_record(self):
+        """Lambda cuts stdout into CloudWatch records at newlines: inside a print they are \\r."""
+        self.start("output.multiline")
+        self.assertResponse(self.invoke({}), True)
+        if not self.proc.stdout.wait_for(b"first\rsecond\tthird\r\n", T(5)):
+            self.fail_with_output("a multi-line print was not written as one line")
+        self.stop()
+        # locally the newlines stay: a terminal shows the lines
+        local = subprocess.run([moonrun_bin(), "invoke", "output.multiline"], capture_output=True,
+                               env=dict(os.environ, LAMBDA_TASK_ROOT=HANDLERS), timeout=T(30))
+        self.assertTrue(local.stdout.startswith(b"first\nsecond\tthird\n\n"), local.stdout)
+
     def test_a_line_reaches_stdout_while_the_invocation_still_runs(self):
         self.start("output.slow")
         rid = self.api.push({"n": 7, "seconds": 2 * SCALE})

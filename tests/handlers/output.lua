@@ -9,6 +9,11 @@ function M.handler(event, context)
   return event.n
 end
 
+function M.multiline(event, context)
+  print("first\nsecond", "third\n")
+  return true
+end
+
 function M.slow(event, context)
   io.write("started " .. tostring(event.n) .. "\n") -- io.write, unlike print, does not flush by itself
   local stop = os.clock() + (event.seconds or 1)
