@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dynamic_lib.h"
+
 /* The headers give the types only: nothing here calls OpenSSL directly, so the executable does
  * not link libcrypto. The static assertions check our pointer types against the headers'
  * prototypes (_Generic does not evaluate its operand, so no symbol is referenced). */
@@ -62,29 +64,15 @@ static struct {
     bool kept_ctx_key;
 } lib = {.once = PTHREAD_ONCE_INIT, .fast_once = PTHREAD_ONCE_INIT};
 
-/* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
- * done through memcpy so that strict ISO C has nothing to warn about. */
 static bool resolve(void *handle, const char *name, void *fn_ptr, size_t size)
 {
-    void *symbol = dlsym(handle, name);
-    if (!symbol) {
-        const char *why = dlerror();
-        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : name);
-        return false;
-    }
-    memcpy(fn_ptr, &symbol, size);
-    return true;
+    return dynamic_lib_resolve(handle, name, fn_ptr, size, lib.failure, sizeof lib.failure);
 }
 
 static bool load_library(void)
 {
-    /* RTLD_LOCAL: its symbols stay out of the way of any Lua C module with its own OpenSSL. */
-    void *handle = dlopen(LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        const char *why = dlerror();
-        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : "dlopen failed");
-        return false;
-    }
+    void *handle = dynamic_lib_open(LIBCRYPTO, lib.failure, sizeof lib.failure);
+    if (!handle) return false;
     bool ok = resolve(handle, "RAND_bytes", &lib.rand_bytes, sizeof lib.rand_bytes) &&
               resolve(handle, "EVP_md5", &lib.md5, sizeof lib.md5) &&
               resolve(handle, "EVP_sha256", &lib.sha256, sizeof lib.sha256) &&

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dynamic_lib.h"
+
 #define LIBCURL "libcurl.so.4"
 
 /* Each field of struct curl_lib and the libcurl function it holds. The list is used twice: to
@@ -52,18 +54,9 @@ static struct {
  * (7.84 and later, where atomics exist) allow two threads in them at once. */
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* dlsym returns void *; converting that to a function pointer is what POSIX guarantees works,
- * done through memcpy so that strict ISO C has nothing to warn about. */
 static bool resolve(void *handle, const char *name, void *fn_ptr, size_t size)
 {
-    void *symbol = dlsym(handle, name);
-    if (!symbol) {
-        const char *why = dlerror();
-        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : name);
-        return false;
-    }
-    memcpy(fn_ptr, &symbol, size);
-    return true;
+    return dynamic_lib_resolve(handle, name, fn_ptr, size, lib.failure, sizeof lib.failure);
 }
 
 #define RESOLVE(field, function)                                                                   \
@@ -71,14 +64,8 @@ static bool resolve(void *handle, const char *name, void *fn_ptr, size_t size)
 
 static bool load_library(void)
 {
-    /* RTLD_LOCAL: its symbols (and its OpenSSL's) stay out of the way of any Lua C module that
-     * brings its own libcurl. */
-    void *handle = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        const char *why = dlerror();
-        snprintf(lib.failure, sizeof lib.failure, "%s", why ? why : "dlopen failed");
-        return false;
-    }
+    void *handle = dynamic_lib_open(LIBCURL, lib.failure, sizeof lib.failure);
+    if (!handle) return false;
     bool ok = true CURL_FUNCTIONS(RESOLVE);
     if (!ok) dlclose(handle); /* a libcurl without these functions (older than 7.66) won't do */
     return ok;
