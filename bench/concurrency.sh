@@ -12,26 +12,19 @@
 # (default bench/build), WORKERS (2), N (30000 invocations a round), ROUNDS (5), EVENT (sqs),
 # CC, CFLAGS, STRICT=1 to exit 1 when the ratio misses its goal (1.6).
 set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
-MOONRUN=${MOONRUN:-build/moonrun}
-[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
 WORKERS=${WORKERS:-2}
 N=${N:-30000}
 ROUNDS=${ROUNDS:-5}
 EVENT=${EVENT:-sqs}
-CC=${CC:-cc}
-CFLAGS=${CFLAGS:--O2}
 
 if [[ ! -x $MOONRUN ]]; then
     echo "concurrency.sh: $MOONRUN not found (build it, or set MOONRUN)" >&2
     exit 2
 fi
-mkdir -p "$BUILD_DIR"
-# shellcheck disable=SC2086 # CFLAGS may hold several flags
-$CC -std=c11 $CFLAGS -pthread -Wall -Wextra -o "$BUILD_DIR/fake_runtime_api" "$BENCH/fake_runtime_api.c"
+build_tools fake_runtime_api
 FAKE=$BUILD_DIR/fake_runtime_api
 
 # shellcheck disable=SC2016 # "$LATEST" is literal, as Lambda spells it

@@ -9,23 +9,15 @@
 # Environment: MOONRUN (default build/moonrun), BUILD_DIR (default bench/build), N (50000),
 # LOOP_N (200000), ROUNDS (5), CPU (0), CC, CFLAGS.
 set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
-MOONRUN=${MOONRUN:-build/moonrun}
-[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
 N=${N:-50000}
 ROUNDS=${ROUNDS:-5}
 LOOP_N=${LOOP_N:-200000}
-CPU=${CPU:-0}
-CC=${CC:-cc}
-CFLAGS=${CFLAGS:--O2}
 
 [[ -x $MOONRUN ]] || { echo "logging.sh: $MOONRUN not found (build it, or set MOONRUN)" >&2; exit 2; }
-mkdir -p "$BUILD_DIR"
-# shellcheck disable=SC2086 # CFLAGS may hold several flags
-$CC -std=c11 $CFLAGS -Wall -Wextra -o "$BUILD_DIR/fake_runtime_api" "$BENCH/fake_runtime_api.c"
+build_tools fake_runtime_api
 
 # shellcheck disable=SC2016 # "$LATEST" is literal, as Lambda spells it
 export LAMBDA_TASK_ROOT=$BENCH AWS_REGION=us-east-1 AWS_LAMBDA_FUNCTION_NAME=bench \

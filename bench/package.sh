@@ -22,7 +22,7 @@ ARCH=$(uname -m | sed 's/aarch64/arm64/')
 mkdir -p "$BUILD_DIR"
 for prog in fake_runtime_api floor_client; do
     # shellcheck disable=SC2086 # CFLAGS may hold several flags
-    $CC -std=c11 $CFLAGS -Wall -Wextra -o "$BUILD_DIR/$prog" "$BENCH/$prog.c"
+    $CC -std=c11 $CFLAGS -pthread -Wall -Wextra -o "$BUILD_DIR/$prog" "$BENCH/$prog.c"
 done
 FAKE=$BUILD_DIR/fake_runtime_api
 

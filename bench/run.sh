@@ -6,24 +6,14 @@
 # (default bench/build), N_SMALL (100000), N_SQS (30000), COLD_RUNS (20), CPU (0), CC, CFLAGS,
 # STRICT=1 to exit 1 when a target is missed.
 set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
-MOONRUN=${MOONRUN:-build/moonrun}
-[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
 N_SMALL=${N_SMALL:-100000}
 N_SQS=${N_SQS:-30000}
 COLD_RUNS=${COLD_RUNS:-20}
-CPU=${CPU:-0}
-CC=${CC:-cc}
-CFLAGS=${CFLAGS:--O2}
 
-mkdir -p "$BUILD_DIR"
-for prog in fake_runtime_api floor_client; do
-    # shellcheck disable=SC2086 # CFLAGS may hold several flags
-    $CC -std=c11 $CFLAGS -pthread -Wall -Wextra -o "$BUILD_DIR/$prog" "$BENCH/$prog.c"
-done
+build_tools fake_runtime_api floor_client
 FAKE=$BUILD_DIR/fake_runtime_api
 
 # What Lambda sets for a function; only the runtime under test looks at these.

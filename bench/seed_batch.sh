@@ -9,14 +9,10 @@
 # (default bench/build), RUNS (20), CPU (0: moonrun), SERVER_CPU (default CPU: moto_server),
 # MOTO_SERVER (moto_server), PYTHON (python3).
 set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
-MOONRUN=${MOONRUN:-build/moonrun}
-[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
 RUNS=${RUNS:-20}
-CPU=${CPU:-0}
 SERVER_CPU=${SERVER_CPU:-$CPU}
 MOTO_SERVER=${MOTO_SERVER:-moto_server}
 PYTHON=${PYTHON:-python3}
@@ -25,7 +21,6 @@ if [[ ! -x $MOONRUN ]]; then
     echo "seed_batch.sh: $MOONRUN not found (build it, or set MOONRUN)" >&2
     exit 2
 fi
-mkdir -p "$BUILD_DIR"
 LOG=$BUILD_DIR/seed-batch-moto.log
 
 PIN_CLIENT=() PIN_SERVER=()

@@ -8,24 +8,14 @@
 # Environment: MOONRUN (default build/moonrun), BUILD_DIR (bench/build), N_LOOP (1000000),
 # N_AWS (200000), CPU (0), CC, CFLAGS, STRICT=1 to exit 1 when the target is missed.
 set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
-MOONRUN=${MOONRUN:-build/moonrun}
-[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
 N_LOOP=${N_LOOP:-1000000}
 N_AWS=${N_AWS:-200000}
-CPU=${CPU:-0}
-CC=${CC:-cc}
-CFLAGS=${CFLAGS:--O2}
 
 [[ -x $MOONRUN ]] || { echo "soak.sh: $MOONRUN not found: build moonrun first" >&2; exit 2; }
-mkdir -p "$BUILD_DIR"
-for prog in fake_runtime_api floor_client canned_sqs; do
-    # shellcheck disable=SC2086 # CFLAGS may hold several flags
-    $CC -std=c11 $CFLAGS -Wall -Wextra -o "$BUILD_DIR/$prog" "$BENCH/$prog.c"
-done
+build_tools fake_runtime_api floor_client canned_sqs
 
 # shellcheck disable=SC2016 # "$LATEST" is literal, as Lambda spells it
 export LAMBDA_TASK_ROOT=$BENCH AWS_REGION=us-east-1 AWS_LAMBDA_FUNCTION_NAME=soak \

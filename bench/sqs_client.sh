@@ -9,28 +9,20 @@
 # (200), CPU (0: the clients), SERVER_CPU (default CPU: the canned server), PYTHON (python3),
 # CC, CFLAGS, STRICT=1 to exit 1 when the target is missed.
 set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
-MOONRUN=${MOONRUN:-build/moonrun}
-[[ $MOONRUN == /* ]] || MOONRUN=$REPO/$MOONRUN
 N=${N:-20000}
 WARMUP=${WARMUP:-500}
 N_BOTO3=${N_BOTO3:-3000}
 WARMUP_BOTO3=${WARMUP_BOTO3:-200}
-CPU=${CPU:-0}
 # The server shares the clients' CPU, as the fake Runtime API does in run.sh: on a VM, waking an
 # idle second vCPU on every round trip costs more than the client's own work.
 SERVER_CPU=${SERVER_CPU:-$CPU}
 PYTHON=${PYTHON:-python3}
-CC=${CC:-cc}
-CFLAGS=${CFLAGS:--O2}
 TARGET=10
 
-mkdir -p "$BUILD_DIR"
-# shellcheck disable=SC2086 # CFLAGS may hold several flags
-$CC -std=c11 $CFLAGS -Wall -Wextra -o "$BUILD_DIR/canned_sqs" "$BENCH/canned_sqs.c"
+build_tools canned_sqs
 
 # The command prefixes that pin the clients and the server (taskset execs the command, so a
 # background server's $! is the server itself).
