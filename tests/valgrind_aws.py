@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from aws_support import FaultServer, aws_env, aws_error, free_port  # noqa: E402
+from memcheck import Memcheck  # noqa: E402
 from runtime_api import RuntimeAPI  # noqa: E402
 
 REPO = os.path.dirname(HERE)
@@ -34,10 +34,8 @@ class ErrorsForMissingQueues(FaultServer):
 def main():
     count = int(os.environ.get("VALGRIND_INVOCATIONS", "150"))
     binary = os.environ.get("MOONRUN_BIN", os.path.join(REPO, "build", "moonrun"))
-    log = tempfile.NamedTemporaryFile(prefix="moonrun-valgrind-aws-", suffix=".log", delete=False).name
-    command = [os.environ.get("VALGRIND", "valgrind"), "--quiet", "--error-exitcode=99",
-               "--leak-check=full", "--show-leak-kinds=definite,indirect",
-               "--errors-for-leak-kinds=definite,indirect", "--log-file=" + log, binary]
+    memcheck = Memcheck("valgrind-aws")
+    command = memcheck.command(binary)
     server = ErrorsForMissingQueues().start()
     refused = f"http://127.0.0.1:{free_port()}"
     try:
@@ -72,14 +70,8 @@ def main():
                     proc.wait()
     finally:
         server.stop()
-    report = open(log, encoding="utf-8", errors="replace").read()
     print("%d invocations, %d AWS requests, valgrind exit code %d" % (count, len(server.requests), code))
-    if code != 0 or report.strip():
-        print("FAIL: valgrind reported problems (log %s):\n%s" % (log, report[-20000:]))
-        return 1
-    os.unlink(log)
-    print("OK: no invalid accesses, no leaks")
-    return 0
+    return memcheck.verdict(code)
 
 
 if __name__ == "__main__":
