@@ -1,5 +1,6 @@
 # Sourced by the bench scripts: where things are, the settings they share (MOONRUN, BUILD_DIR,
-# CPU, CC, CFLAGS), and build_tools, which compiles the C tools they use.
+# CPU, CC, CFLAGS), build_tools, which compiles the C tools they use, and ratio and check, which
+# print the figures against their targets.
 BENCH=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)
 REPO=$(dirname "$BENCH")
 BUILD_DIR=${BUILD_DIR:-$BENCH/build}
@@ -17,4 +18,18 @@ build_tools() {
         # shellcheck disable=SC2086 # CFLAGS may hold several flags
         $CC -std=c11 $CFLAGS -pthread -Wall -Wextra -o "$BUILD_DIR/$prog" "$BENCH/$prog.c"
     done
+}
+
+# ratio A B: A / B with two decimals, or ? when either is not a positive number.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
+
+# check LABEL VALUE OP GOAL: prints one target line (OP is ">=" or "<="); a miss sets missed=1.
+missed=0
+check() {
+    local verdict
+    verdict=$(awk -v v="$2" -v g="$4" -v op="$3" 'BEGIN {
+        if (v !~ /^-?[0-9.]+$/) print "n/a"; else if (op == ">=" ? v >= g : v <= g) print "ok";
+        else print "MISSED" }')
+    [[ $verdict == ok ]] || missed=1
+    printf '%-48s %10s   goal %s %-8s %s\n' "$1" "$2" "$3" "$4" "$verdict"
 }

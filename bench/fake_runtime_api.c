@@ -438,20 +438,27 @@ static bool finished(void)
     return all_done;
 }
 
+/* Dies when the runtime has exited: its pidfd became readable (exited_fd), or, without a
+ * pidfd, waitpid says so. */
+static void die_if_runtime_exited(bool exited_fd, int pidfd)
+{
+    int status = 0;
+    if (exited_fd || (pidfd < 0 && waitpid(child, &status, WNOHANG) == child)) {
+        if (pidfd >= 0) waitpid(child, &status, 0);
+        child = -1;
+        die("the runtime exited (%s %d) after %ld of %ld invocations",
+            WIFSIGNALED(status) ? "signal" : "status",
+            WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), done, warmup + count);
+    }
+}
+
 /* The main loop with a thread per connection: accepts, and watches for a dead runtime. */
 static void serve_threaded(int lfd, int pidfd)
 {
     while (!finished()) {
         struct pollfd pfd[2] = {{lfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
         if (poll(pfd, 2, 20) < 0 && errno != EINTR) die("poll: %s", strerror(errno));
-        int status = 0;
-        if ((pfd[1].revents & POLLIN) || (pidfd < 0 && waitpid(child, &status, WNOHANG) == child)) {
-            if (pidfd >= 0) waitpid(child, &status, 0);
-            child = -1;
-            die("the runtime exited (%s %d) after %ld of %ld invocations",
-                WIFSIGNALED(status) ? "signal" : "status",
-                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), done, warmup + count);
-        }
+        die_if_runtime_exited(pfd[1].revents & POLLIN, pidfd);
         if (!(pfd[0].revents & POLLIN)) continue;
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) continue;
@@ -572,14 +579,7 @@ int main(int argc, char **argv)
         int ready = poll(pfd, (nfds_t)nconns + 2, pidfd >= 0 ? -1 : 200);
         if (ready < 0 && errno != EINTR) die("poll: %s", strerror(errno));
 
-        int status = 0;
-        if ((pfd[1].revents & POLLIN) || (pidfd < 0 && waitpid(child, &status, WNOHANG) == child)) {
-            if (pidfd >= 0) waitpid(child, &status, 0);
-            child = -1;
-            die("the runtime exited (%s %d) after %ld of %ld invocations",
-                WIFSIGNALED(status) ? "signal" : "status",
-                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), done, warmup + count);
-        }
+        die_if_runtime_exited(pfd[1].revents & POLLIN, pidfd);
         if (pfd[0].revents & POLLIN) {
             int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0 && nconns == MAX_CONNS) {

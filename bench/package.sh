@@ -10,20 +10,13 @@
 # STRICT=1 to exit 1 when a target is missed.
 set -euo pipefail
 
-BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$BENCH")
-BUILD_DIR=${BUILD_DIR:-$BENCH/build}
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 COLD_RUNS=${COLD_RUNS:-20}
-CPU=${CPU:-0}
-CC=${CC:-cc}
-CFLAGS=${CFLAGS:--O2}
 ARCH=$(uname -m | sed 's/aarch64/arm64/')
 
-mkdir -p "$BUILD_DIR"
-for prog in fake_runtime_api floor_client; do
-    # shellcheck disable=SC2086 # CFLAGS may hold several flags
-    $CC -std=c11 $CFLAGS -pthread -Wall -Wextra -o "$BUILD_DIR/$prog" "$BENCH/$prog.c"
-done
+build_tools fake_runtime_api floor_client
 FAKE=$BUILD_DIR/fake_runtime_api
 
 dist=$BUILD_DIR/package-dist
@@ -76,21 +69,11 @@ bytes sqs_init sqs_init.handler "$task/bootstrap"
 
 echo
 printf '%-10s %9s %8s %14s %16s\n' runtime cold_ms ratio startup_bytes of_them_zip
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
 for rt in floor plain sqs_init; do
     printf '%-10s %9s %8s %14s %16s\n' "$rt" "${COLD[$rt]}" "$(ratio "${COLD[$rt]}" "${COLD[floor]}")" \
         "${BYTES[$rt]}" "${ZIPBYTES[$rt]}"
 done
 
-missed=0
-check() {
-    local verdict
-    verdict=$(awk -v v="$2" -v g="$4" -v op="$3" 'BEGIN {
-        if (v !~ /^-?[0-9.]+$/) print "n/a"; else if (op == ">=" ? v >= g : v <= g) print "ok";
-        else print "MISSED" }')
-    [[ $verdict == ok ]] || missed=1
-    printf '%-48s %10s   goal %s %-8s %s\n' "$1" "$2" "$3" "$4" "$verdict"
-}
 echo
 check "cold start plain/floor (medians)" "$(ratio "${COLD[plain]}" "${COLD[floor]}")" "<=" 3
 check "cold start sqs_init/floor (medians)" "$(ratio "${COLD[sqs_init]}" "${COLD[floor]}")" "<=" 3

@@ -81,17 +81,6 @@ for rt in "${runtimes[@]}"; do
     done
 done
 
-# check LABEL VALUE OP GOAL: prints one target line; OP is ">=" or "<=".
-missed=0
-check() {
-    local verdict
-    verdict=$(awk -v v="$2" -v g="$4" -v op="$3" 'BEGIN {
-        if (v !~ /^-?[0-9.]+$/) print "n/a"; else if (op == ">=" ? v >= g : v <= g) print "ok";
-        else print "MISSED" }')
-    [[ $verdict == ok ]] || missed=1
-    printf '%-44s %10s   goal %s %-6s %s\n' "$1" "$2" "$3" "$4" "$verdict"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "?" }'; }
 
 if [[ -x $MOONRUN ]]; then
     echo
