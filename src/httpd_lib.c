@@ -62,7 +62,8 @@ const struct httpd_lib *httpd_lib_load(char *err, size_t errlen)
     }
     if (lib.ok) return &lib.functions;
     snprintf(err, errlen,
-             "moonrun dev needs " LIBMICROHTTPD " (Debian package libmicrohttpd12) to serve HTTP: %s",
+             "moonrun dev needs " LIBMICROHTTPD
+             " (Debian package libmicrohttpd12) to serve HTTP: %s",
              lib.failure);
     return NULL;
 }

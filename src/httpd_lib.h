@@ -15,17 +15,19 @@
 #include <microhttpd.h>
 
 struct httpd_lib {
-    struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc,
-                                       void *apc_cls, MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+    struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port,
+                                       MHD_AcceptPolicyCallback apc, void *apc_cls,
+                                       MHD_AccessHandlerCallback dh, void *dh_cls, ...);
     void (*stop_daemon)(struct MHD_Daemon *daemon);
     enum MHD_Result (*run)(struct MHD_Daemon *daemon);
     enum MHD_Result (*get_timeout)(struct MHD_Daemon *daemon, MHD_UNSIGNED_LONG_LONG *timeout);
     const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *daemon,
-                                                    enum MHD_DaemonInfoType info_type, ...);
+                                                   enum MHD_DaemonInfoType info_type, ...);
     int (*get_connection_values)(struct MHD_Connection *connection, enum MHD_ValueKind kind,
                                  MHD_KeyValueIterator iterator, void *iterator_cls);
     const union MHD_ConnectionInfo *(*get_connection_info)(struct MHD_Connection *connection,
-                                                            enum MHD_ConnectionInfoType info_type, ...);
+                                                           enum MHD_ConnectionInfoType info_type,
+                                                           ...);
     void (*suspend_connection)(struct MHD_Connection *connection);
     void (*resume_connection)(struct MHD_Connection *connection);
     struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer,

@@ -373,9 +373,8 @@ static int l_listen(lua_State *L)
     server->max_body = max_body > 0 ? (size_t)max_body : 0;
     server->daemon = httpd.mhd->start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request_data, server,
-        MHD_OPTION_LISTEN_SOCKET, server->listen_fd, MHD_OPTION_URI_LOG_CALLBACK,
-        on_request_start, server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server,
-        MHD_OPTION_END);
+        MHD_OPTION_LISTEN_SOCKET, server->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_request_start,
+        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server, MHD_OPTION_END);
     if (!server->daemon) {
         close(server->listen_fd);
         server->listen_fd = -1;
@@ -467,7 +466,9 @@ static int l_poll(lua_State *L)
         return 1;
     }
     struct pollfd fds[MAX_SERVERS + 1 + PROCESS_POLL_MAX_FDS];
-    int timeout_ms = timeout_s <= 0 ? 0 : timeout_s > 3600 ? 3600000 : (int)(timeout_s * 1000 + 0.5);
+    int timeout_ms = timeout_s <= 0     ? 0
+                     : timeout_s > 3600 ? 3600000
+                                        : (int)(timeout_s * 1000 + 0.5);
     int n = 0;
     fds[n++] = (struct pollfd){.fd = httpd.stop_pipe[0], .events = POLLIN};
     for (int i = 0; i < httpd.server_count; i++) {
@@ -489,7 +490,8 @@ static int l_poll(lua_State *L)
 
     httpd.L = L;
     /* Each server is run whatever poll said: MHD also has timeouts and resumed connections. */
-    for (int i = 0; i < httpd.server_count; i++) httpd.mhd->run(httpd.servers[i]->daemon);
+    for (int i = 0; i < httpd.server_count; i++)
+        httpd.mhd->run(httpd.servers[i]->daemon);
     process_poll_dispatch(L, fds + process_first, n - process_first);
     lua_pushboolean(L, !httpd.stop_requested);
     return 1;

@@ -172,7 +172,8 @@ static char **string_array(lua_State *L, int index, const char *what, bool pairs
     luaL_checktype(L, index, LUA_TTABLE);
     size_t count = 0;
     lua_pushnil(L);
-    while (lua_next(L, index)) count++, lua_pop(L, 1);
+    while (lua_next(L, index))
+        count++, lua_pop(L, 1);
     /* a userdata owns the array, so it is freed whatever error comes next */
     char **list = lua_newuserdatauv(L, (count + 1) * sizeof *list, 0);
     luaL_checkstack(L, (int)count + 8, "too many strings");
@@ -200,7 +201,8 @@ static char **string_array(lua_State *L, int index, const char *what, bool pairs
 
 static int open_pipe(lua_State *L, int ends[2])
 {
-    if (pipe2(ends, O_CLOEXEC) != 0) return luaL_error(L, "cannot create a pipe: %s", strerror(errno));
+    if (pipe2(ends, O_CLOEXEC) != 0)
+        return luaL_error(L, "cannot create a pipe: %s", strerror(errno));
     fcntl(ends[0], F_SETFL, O_NONBLOCK);
     return 0;
 }
@@ -239,7 +241,8 @@ static int l_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     int slot = 0;
-    while (slot < MAX_CHILDREN && children[slot]) slot++;
+    while (slot < MAX_CHILDREN && children[slot])
+        slot++;
     if (slot == MAX_CHILDREN) return luaL_error(L, "too many child processes (%d)", MAX_CHILDREN);
     lua_settop(L, 1);
     lua_getfield(L, 1, "argv"); /* 2 */
