@@ -10,7 +10,7 @@
 #include "log.h"
 #include "lua_host.h"
 
-/* In a protected call: [1] argc, [2] argv. Returns dev.main's exit status. */
+/* In a protected call: [1] argc, [2] argv. Returns dev.main(args, {exe, tty})'s exit status. */
 static int run_dev(lua_State *L)
 {
     int argc = (int)lua_tointeger(L, 1);
@@ -28,7 +28,11 @@ static int run_dev(lua_State *L)
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return luaL_error(L, "cannot find moonrun's own executable (/proc/self/exe)");
+    lua_createtable(L, 0, 2);
     lua_pushlstring(L, exe, (size_t)n);
+    lua_setfield(L, -2, "exe");
+    lua_pushboolean(L, isatty(STDOUT_FILENO));
+    lua_setfield(L, -2, "tty");
     lua_call(L, 2, 1);
     return 1;
 }

@@ -4,7 +4,7 @@
  *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes}
  *   server:port(), server:close()
  *   httpd.respond(id, status, headers, body) -> true, or false when the client has gone
- *   httpd.poll(timeout_s) -> false once SIGINT or SIGTERM arrived, true otherwise
+ *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
  * headers, trailers, body, remote}. It may answer at once or later (long polls): a request not
@@ -462,6 +462,10 @@ static int l_poll(lua_State *L)
     double timeout_s = luaL_optnumber(L, 1, 0);
     install_stop_signals(L);
     if (httpd.stop_requested) {
+        char drain[64];
+        while (read(httpd.stop_pipe[0], drain, sizeof drain) > 0) {
+        }
+        httpd.stop_requested = 0;
         lua_pushboolean(L, 0);
         return 1;
     }
@@ -493,7 +497,7 @@ static int l_poll(lua_State *L)
     for (int i = 0; i < httpd.server_count; i++)
         httpd.mhd->run(httpd.servers[i]->daemon);
     process_poll_dispatch(L, fds + process_first, n - process_first);
-    lua_pushboolean(L, !httpd.stop_requested);
+    lua_pushboolean(L, 1); /* a signal that came during this call is reported by the next one */
     return 1;
 }
 
