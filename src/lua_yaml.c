@@ -66,7 +66,9 @@ static int fail_at(lua_State *L, const struct decoder *d, yaml_mark_t mark, cons
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return luaL_error(L, "%s:%d:%d: %s", d->name, (int)mark.line + 1, (int)mark.column + 1, what);
+    /* no luaL_error: its position prefix would name whichever Lua line called decode */
+    lua_pushfstring(L, "%s:%d:%d: %s", d->name, (int)mark.line + 1, (int)mark.column + 1, what);
+    return lua_error(L);
 }
 
 static void next_event(lua_State *L, struct decoder *d)
@@ -527,13 +529,19 @@ static int yaml_decode(lua_State *L)
     const char *name = luaL_optstring(L, 2, "yaml");
     char err[640];
     const struct yaml_lib *yaml = yaml_lib_load(err, sizeof err);
-    if (!yaml) return luaL_error(L, "%s", err);
+    if (!yaml) {
+        lua_pushstring(L, err);
+        return lua_error(L);
+    }
 
     struct decoder *d = lua_newuserdatauv(L, sizeof *d, 0);
     *d = (struct decoder){.yaml = yaml, .name = name};
     luaL_setmetatable(L, "moonrun.yaml.decoder");
     lua_toclose(L, -1);
-    if (!yaml->parser_initialize(&d->parser)) return luaL_error(L, "%s: out of memory", name);
+    if (!yaml->parser_initialize(&d->parser)) {
+        lua_pushfstring(L, "%s: out of memory", name);
+        return lua_error(L);
+    }
     d->parser_ready = true;
     yaml->parser_set_input_string(&d->parser, (const unsigned char *)text, len);
     lua_newtable(L);
