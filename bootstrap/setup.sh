@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 case "$mode" in run | test) ;; *) echo "usage: bootstrap/setup.sh run|test" >&2; exit 2 ;; esac
 
-packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-dev libedit2 lua-busted valgrind openssl clang libclang-rt-14-dev)
+packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-dev libedit2 lua-busted valgrind openssl clang libclang-rt-14-dev libmicrohttpd-dev libmicrohttpd12 libyaml-dev libyaml-0-2)
 command -v python3 >/dev/null || packages+=(python3)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo

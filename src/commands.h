@@ -6,5 +6,6 @@ int invoke_cmd_main(int argc, char **argv); /* invoke_cmd.c */
 int run_cmd_main(int argc, char **argv);    /* run_cmd.c */
 int event_cmd_main(int argc, char **argv);  /* event_cmd.c */
 int repl_cmd_main(int argc, char **argv);   /* repl_cmd.c */
+int dev_cmd_main(int argc, char **argv);    /* dev_cmd.c */
 
 #endif

@@ -111,6 +111,10 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.invocation", luaopen_moonrun_invocation},
                                          {"moonrun.stream", luaopen_moonrun_stream},
                                          {"moonrun.log", luaopen_moonrun_log},
+                                         {"moonrun.httpd", luaopen_moonrun_httpd},
+                                         {"moonrun.process", luaopen_moonrun_process},
+                                         {"moonrun.files", luaopen_moonrun_files},
+                                         {"moonrun.yaml", luaopen_moonrun_yaml},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);

@@ -14,6 +14,10 @@ int luaopen_moonrun_textcheck(lua_State *L); /* lua_textcheck.c */
 int luaopen_moonrun_invocation(lua_State *L); /* current_invocation.c */
 int luaopen_moonrun_stream(lua_State *L); /* response_stream.c */
 int luaopen_moonrun_log(lua_State *L); /* lua_log.c */
+int luaopen_moonrun_httpd(lua_State *L); /* lua_httpd.c */
+int luaopen_moonrun_process(lua_State *L); /* lua_process.c */
+int luaopen_moonrun_files(lua_State *L); /* lua_files.c */
+int luaopen_moonrun_yaml(lua_State *L); /* lua_yaml.c */
 
 /* AWS_LAMBDA_LOG_FORMAT=JSON: print and io.write (to stdout) write JSON records (log_stdout.c). */
 void lua_log_install_json_output(lua_State *L);

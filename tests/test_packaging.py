@@ -326,7 +326,7 @@ class PackagingTest(unittest.TestCase):
         with open(template) as f:
             text = f.read()
         for needed in ("Runtime: provided.al2023", "ReportBatchItemFailures", "deadLetterTargetArn",
-                       "send_messages.handler", "consume.handler", "HttpApi", "AWS::Serverless::LayerVersion",
+                       "send_messages.handler", "consume.handler", "HttpApi", "CodeUri: ../handlers", "AWS::Serverless::LayerVersion",
                        "x86_64", "arm64"):
             self.assertIn(needed, text)
         # and cfn-lint does find a mistake in it

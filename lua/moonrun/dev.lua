@@ -1,0 +1,357 @@
+-- `moonrun dev [TEMPLATE] [OPTIONS]`: the service a SAM template deploys, run on this machine in
+-- one process: an embedded SQS endpoint, the HTTP API's routes, the SQS triggers, Lambda's
+-- invoke endpoint, and each function as a real moonrun runtime, reloaded when its code changes.
+local functions = require "moonrun.dev.functions"
+local httpd = require "moonrun.httpd"
+local json = require "moonrun.json"
+local loop = require "moonrun.dev.loop"
+local process = require "moonrun.process"
+local view = require "moonrun.dev.view"
+
+local M = {}
+
+local USAGE = [[
+usage: moonrun dev [TEMPLATE] [OPTIONS]
+  Runs the service of a SAM template (default: template.yaml, template.yml or
+  bootstrap/template.yaml) on this machine: its functions, HTTP API routes, SQS queues and
+  SQS triggers, with an embedded SQS endpoint, and reloads a function when its code changes.
+
+  --host ADDRESS          address the servers listen on (default 127.0.0.1)
+  --port N                HTTP API routes and the invoke endpoint (default 3000; 0 = any free)
+  --sqs-port N            the embedded SQS endpoint (default 9324; 0 = any free)
+  --sqs-endpoint URL      use this SQS (moto, ElasticMQ, or AWS itself) instead of the embedded one
+  --state DIR             where the embedded SQS keeps its messages (default .moonrun, beside
+                          the template)
+  --parameter NAME=VALUE  a template parameter (repeatable)
+  --env NAME=VALUE        an environment variable for every function (repeatable)
+  --region REGION         (default: AWS_REGION, AWS_DEFAULT_REGION, or us-east-1)
+  --verify-signatures     the embedded SQS checks each request's SigV4 signature against the
+                          credentials moonrun dev gives the functions
+  --sqs-only              serve the embedded SQS endpoint alone, without a template
+  --help
+]]
+
+local ACCOUNT = "000000000000"
+-- The credentials every function and trigger signs with when SQS is the embedded one; with
+-- --verify-signatures, the only ones the endpoint accepts.
+local DEV_CREDENTIALS = {access_key_id = "AKIAMOONRUNDEV000000", secret_access_key = "moonrun-dev-secret"}
+
+local function usage_error(message)
+  io.stderr:write("moonrun dev: ", message, "\n", "run 'moonrun dev --help' for the options\n")
+  return nil, 2
+end
+
+local function parse_pair(text, what)
+  local name, value = text:match("^([^=]+)=(.*)$")
+  if not name then error(what .. " takes NAME=VALUE, not '" .. text .. "'", 0) end
+  return name, value
+end
+
+local function parse_port(text, flag)
+  local n = tonumber(text)
+  if not n or n ~= math.floor(n) or n < 0 or n > 65535 then
+    error(flag .. " takes a port number between 0 and 65535, not '" .. tostring(text) .. "'", 0)
+  end
+  return math.floor(n)
+end
+
+local function parse_args(args)
+  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {}}
+  local i = 1
+  local function value(flag)
+    i = i + 1
+    if args[i] == nil then error(flag .. " needs a value", 0) end
+    return args[i]
+  end
+  while i <= #args do
+    local a = args[i]
+    if a == "--help" or a == "-h" then options.help = true
+    elseif a == "--host" then options.host = value(a)
+    elseif a == "--port" then options.port = parse_port(value(a), a)
+    elseif a == "--sqs-port" then options.sqs_port = parse_port(value(a), a)
+    elseif a == "--sqs-endpoint" then options.sqs_endpoint = value(a):gsub("/+$", "")
+    elseif a == "--state" then options.state = value(a)
+    elseif a == "--region" then options.region = value(a)
+    elseif a == "--parameter" then
+      local k, v = parse_pair(value(a), a)
+      options.parameters[k] = v
+    elseif a == "--env" then
+      local k, v = parse_pair(value(a), a)
+      options.env[k] = v
+    elseif a == "--verify-signatures" then options.verify = true
+    elseif a == "--sqs-only" then options.sqs_only = true
+    elseif a:sub(1, 1) == "-" then error("unknown option " .. a, 0)
+    elseif options.template then error("one template at a time (" .. options.template .. " and " .. a .. ")", 0)
+    else options.template = a end
+    i = i + 1
+  end
+  if options.sqs_only and options.sqs_endpoint then error("--sqs-only serves the embedded SQS; it does not go with --sqs-endpoint", 0) end
+  return options
+end
+
+local function file_exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function find_template()
+  for _, path in ipairs{"template.yaml", "template.yml", "bootstrap/template.yaml"} do
+    if file_exists(path) then return path end
+  end
+  error("no template.yaml here (nor template.yml, bootstrap/template.yaml): name the SAM template, e.g. moonrun dev path/to/template.yaml", 0)
+end
+
+local function directory_of(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- ---- the embedded SQS ----
+
+local function serve_sqs(dev, options)
+  local sqs_api = require "moonrun.dev.sqs_api"
+  local sqs_store = require "moonrun.dev.sqs_store"
+  dev.sqs_server = httpd.listen{host = options.host, port = options.sqs_port, max_body = 4 << 20,
+    handler = function(req)
+      loop.spawn(function()
+        local status, headers, body = dev.sqs_api:handle(req)
+        httpd.respond(req.id, status, headers, body)
+      end)
+    end}
+  local host = options.host == "0.0.0.0" and "127.0.0.1" or options.host
+  dev.sqs_url = string.format("http://%s:%d", host, dev.sqs_server:port())
+  dev.store = sqs_store.new{state_dir = dev.state_dir, now_ms = loop.now_ms, base_url = dev.sqs_url,
+                            account = ACCOUNT, region = dev.region}
+  dev.sqs_api = sqs_api.new{store = dev.store, sched = loop,
+                            credentials = options.verify and DEV_CREDENTIALS or nil}
+end
+
+-- Queues without a redrive policy first, so that each dead-letter queue exists before its source.
+local function create_queues(dev, queues)
+  local ordered = {}
+  for _, q in ipairs(queues) do if not q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
+  for _, q in ipairs(queues) do if q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
+  for _, q in ipairs(ordered) do
+    if dev.store then
+      dev.store:ensure_queue(q.name, q.attributes)
+    else
+      local sqs = require "moonrun.sqs"
+      local client = sqs.client{endpoint = dev.sqs_url, region = dev.region}
+      local ok, err = pcall(client.create_queue, client, {QueueName = q.name, Attributes = q.attributes})
+      if not ok then error(string.format("cannot create queue %s at %s: %s", q.name, dev.sqs_url, tostring(err)), 0) end
+    end
+  end
+end
+
+-- ---- children ----
+
+local function base_environment(dev, options)
+  local env = {}
+  for _, name in ipairs{"PATH", "HOME", "LANG", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                        "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "MOONRUN_DEADLINE_MARGIN_MS"} do
+    env[name] = os.getenv(name)
+  end
+  if dev.store then
+    env.AWS_ENDPOINT_URL_SQS = dev.sqs_url
+    env.AWS_ACCESS_KEY_ID = DEV_CREDENTIALS.access_key_id
+    env.AWS_SECRET_ACCESS_KEY = DEV_CREDENTIALS.secret_access_key
+  else
+    for _, name in ipairs{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                          "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} do
+      env[name] = os.getenv(name)
+    end
+    env.AWS_ENDPOINT_URL_SQS = dev.sqs_url
+  end
+  env.AWS_REGION = dev.region
+  env.AWS_DEFAULT_REGION = dev.region
+  for k, v in pairs(options.env) do env[k] = v end
+  return env
+end
+
+local function start_poller(dev, fn, event)
+  local config = {
+    queue_url = event.queue_url, queue_arn = event.queue_arn, queue_name = event.queue_name,
+    invoke_url = string.format("%s/2015-03-31/functions/%s/invocations", dev.front_url, fn.name),
+    batch_size = event.batch_size, window_s = event.window_s,
+    report_batch_item_failures = event.report_batch_item_failures,
+    function_timeout_s = fn.spec.timeout, region = dev.region,
+  }
+  local poller = {event = event, fn = fn}
+  local function spawn()
+    poller.child = process.spawn{
+      argv = {dev.exe, "run", dev.poller_path, json.encode(config)},
+      env = dev.env,
+      on_output = function(_, line) view.output("sqs " .. event.queue_name, line) end,
+      on_exit = function(code, signal)
+        poller.child = nil
+        loop.notify(poller)
+        if dev.stopping then return end
+        view.warn(string.format("the trigger of %s on %s stopped (%s); restarting it", fn.name,
+          event.queue_name, code and ("exit status " .. code) or tostring(signal)))
+        loop.spawn(function() loop.sleep(1); if not dev.stopping then spawn() end end)
+      end,
+    }
+  end
+  spawn()
+  return poller
+end
+
+local function stop_poller(poller)
+  if not poller.child then return end
+  poller.child:kill("TERM")
+  local deadline = loop.monotonic() + 2
+  while poller.child and loop.monotonic() < deadline do loop.wait(poller, deadline - loop.monotonic()) end
+  if poller.child then poller.child:kill("KILL") end
+end
+
+-- ---- the depth line ----
+
+local function watch_depths(dev)
+  loop.spawn(function()
+    local last
+    while not dev.stopping do
+      local depths = dev.store:depths()
+      local text = json.encode(depths)
+      if text ~= last then
+        view.queues(depths)
+        last = text
+      end
+      loop.sleep(0.5)
+    end
+  end)
+end
+
+-- ---- start and stop ----
+
+local function banner(dev, model)
+  view.note(string.format("moonrun dev: %s", model.path))
+  if dev.store then
+    view.note(string.format("  sqs      %s  (embedded; messages kept in %s)", dev.sqs_url, dev.state_dir))
+  else
+    view.note(string.format("  sqs      %s", dev.sqs_url))
+  end
+  view.note(string.format("  invoke   %s/2015-03-31/functions/{name}/invocations", dev.front_url))
+  for _, fn in ipairs(dev.functions) do
+    for _, e in ipairs(fn.spec.http_events or {}) do
+      local route = e.path and (e.method:upper() .. " " .. e.path) or "$default"
+      view.note(string.format("  http     %-30s -> %s", dev.front_url .. " " .. route, fn.name))
+    end
+    for _, e in ipairs(fn.spec.sqs_events or {}) do
+      view.note(string.format("  trigger  sqs %-26s -> %s (batch %d)", e.queue_name, fn.name, e.batch_size or 10))
+    end
+  end
+  for _, w in ipairs(model.warnings or {}) do view.warn(w) end
+end
+
+local function shutdown(dev)
+  dev.stopping = true
+  view.note("stopping: the triggers, then the functions (each runs its shutdown function)")
+  local pending = 0
+  local function stop_all(list, stop)
+    for _, item in ipairs(list) do
+      pending = pending + 1
+      loop.spawn(function() stop(item); pending = pending - 1; loop.notify(dev) end)
+    end
+    while pending > 0 do loop.wait(dev, 5) end
+  end
+  stop_all(dev.pollers, stop_poller)
+  stop_all(dev.functions, function(fn) fn:stop() end)
+  if dev.front_server then dev.front_server:close() end
+  if dev.sqs_server then dev.sqs_server:close() end
+  if dev.store then dev.store:close() end
+  loop.stop()
+end
+
+local function run_until_stopped(dev)
+  if loop.run() == "signal" then
+    loop.spawn(shutdown, dev)
+    if loop.run() == "signal" then -- a second Ctrl-C: no more waiting
+      for _, fn in ipairs(dev.functions) do if fn.instance then fn.instance.child:kill("KILL") end end
+      for _, p in ipairs(dev.pollers) do if p.child then p.child:kill("KILL") end end
+      if dev.store then dev.store:close() end
+    end
+  end
+  view.close()
+end
+
+local function start(options, host)
+  local dev = {exe = host.exe, functions = {}, pollers = {}}
+  dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
+  view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil}
+
+  if options.sqs_only then
+    dev.state_dir = options.state or ".moonrun"
+    serve_sqs(dev, options)
+    view.note(string.format("moonrun dev: SQS at %s (messages kept in %s)", dev.sqs_url, dev.state_dir))
+    watch_depths(dev)
+    run_until_stopped(dev)
+    return 0
+  end
+
+  local template_path = options.template or find_template()
+  dev.state_dir = options.state or (directory_of(template_path) .. "/.moonrun")
+  if options.sqs_endpoint then
+    dev.sqs_url = options.sqs_endpoint
+  else
+    serve_sqs(dev, options)
+  end
+  local template = require "moonrun.dev.template"
+  local model = template.load(template_path, {
+    parameters = options.parameters, region = dev.region, account = ACCOUNT,
+    stack_name = "moonrun-dev",
+    queue_url = function(name) return dev.sqs_url .. "/" .. ACCOUNT .. "/" .. name end,
+  })
+  create_queues(dev, model.queues)
+
+  dev.env = base_environment(dev, options)
+  local names = {}
+  for _, spec in ipairs(model.functions) do
+    dev.functions[#dev.functions + 1] = functions.new(spec, {exe = dev.exe, env = dev.env,
+      region = dev.region, account = ACCOUNT, view = view})
+    names[#names + 1] = spec.name
+  end
+  view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil, names = names}
+
+  local front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
+                                                  region = dev.region, account = ACCOUNT}
+  dev.front_server = httpd.listen{host = options.host, port = options.port, max_body = 10 << 20,
+    handler = function(req)
+      loop.spawn(function() httpd.respond(req.id, front:handle(req)) end)
+    end}
+  dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
+                                dev.front_server:port())
+  dev.poller_path = assert(package.searchpath("moonrun.dev.poller", package.path),
+                           "moonrun's Lua library has no moonrun/dev/poller.lua")
+
+  banner(dev, model)
+  for _, fn in ipairs(dev.functions) do fn:start() end -- warm, as a first request would find them
+  for _, fn in ipairs(dev.functions) do
+    for _, event in ipairs(fn.spec.sqs_events or {}) do
+      if event.enabled ~= false then dev.pollers[#dev.pollers + 1] = start_poller(dev, fn, event) end
+    end
+  end
+  if dev.store then watch_depths(dev) end
+  run_until_stopped(dev)
+  return 0
+end
+
+function M.main(args, host)
+  local ok, options = pcall(parse_args, args)
+  if not ok then
+    local _, status = usage_error(options)
+    return status
+  end
+  if options.help then
+    io.stdout:write(USAGE)
+    return 0
+  end
+  local started, err = pcall(start, options, host)
+  if not started then
+    view.close()
+    io.stderr:write("moonrun dev: ", tostring(err), "\n")
+    return 1
+  end
+  return err
+end
+
+return M

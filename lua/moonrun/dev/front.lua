@@ -1,0 +1,150 @@
+-- The HTTP front of `moonrun dev`: the template's API routes, as API Gateway calls a function,
+-- and the invoke endpoint of Lambda's Invoke API (the one AWS's Runtime Interface Emulator
+-- serves), so `aws lambda invoke --endpoint-url` and the SDKs work against it.
+local apigw = require "moonrun.dev.apigw"
+local httpd = require "moonrun.httpd"
+local json = require "moonrun.json"
+
+local M = {}
+
+local INVOKE_PATH = "^/2015%-03%-31/functions/([^/]+)/invocations$"
+local HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+
+local function url_decode(text)
+  return (text:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
+end
+
+-- A function is named by its name, its ARN or a partial ARN, with an optional qualifier.
+local function function_name(ref)
+  ref = url_decode(ref)
+  local name = ref:match("^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)") or
+               ref:match("^[^:]*:function:([^:]+)") or ref:match("^([^:]+)")
+  return name or ref
+end
+
+local function lambda_api_error(status, error_type, message)
+  return status, {["content-type"] = "application/json", ["x-amzn-errortype"] = error_type},
+         json.encode{Type = "User", message = message}
+end
+
+-- A short text for the view: the result, or the error's type and message.
+local function summary(outcome)
+  if outcome.ok then return "ok" end
+  local ok, err = pcall(json.decode, outcome.payload)
+  if ok and type(err) == "table" then
+    local message = tostring(err.errorMessage or ""):gsub("%s+", " ")
+    if #message > 120 then message = message:sub(1, 117) .. "..." end
+    return tostring(err.errorType or outcome.error_type or "error") .. ": " .. message
+  end
+  return outcome.error_type or "error"
+end
+
+local function batch_summary(outcome)
+  local ok, result = pcall(json.decode, outcome.payload)
+  local failures = ok and type(result) == "table" and type(result.batchItemFailures) == "table"
+                   and #result.batchItemFailures or 0
+  if failures > 0 then return string.format("ok, %d failed item%s", failures, failures > 1 and "s" or "") end
+  return "ok"
+end
+
+local Front = {}
+Front.__index = Front
+
+function Front:log(fn, trigger, outcome, text)
+  self.view.invocation{name = fn.name, trigger = trigger, duration_ms = outcome.duration_ms,
+                       ok = outcome.ok, summary = text or summary(outcome)}
+end
+
+-- POST /2015-03-31/functions/{name}/invocations
+function Front:invoke_endpoint(req, ref)
+  if req.method ~= "POST" then
+    return lambda_api_error(405, "MethodNotAllowed", "the invoke endpoint takes POST")
+  end
+  local name = function_name(ref)
+  local fn = self.functions[name]
+  if not fn and name == "function" and #self.order == 1 then fn = self.order[1] end -- as the RIE names it
+  if not fn then
+    return lambda_api_error(404, "ResourceNotFoundException", string.format(
+      "Function not found: arn:aws:lambda:%s:%s:function:%s", self.region, self.account, name))
+  end
+  local event = req.body ~= "" and req.body or "{}"
+  if not pcall(json.decode, event) then
+    return lambda_api_error(400, "InvalidRequestContentException",
+                            "Could not parse request body into json: the event must be JSON")
+  end
+  local invocation_type = req.headers["x-amz-invocation-type"] or "RequestResponse"
+  if invocation_type == "DryRun" then return 204, {}, "" end
+  local trigger = req.headers["x-moonrun-trigger"] or "invoke"
+  if invocation_type == "Event" then
+    require("moonrun.dev.loop").spawn(function()
+      local outcome = fn:invoke(event, trigger)
+      self:log(fn, trigger .. " (async)", outcome)
+    end)
+    return 202, {["x-amzn-requestid"] = require("moonrun.uuid").v4()}, ""
+  elseif invocation_type ~= "RequestResponse" then
+    return lambda_api_error(400, "InvalidParameterValueException",
+      "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not " .. invocation_type)
+  end
+  local outcome = fn:invoke(event, trigger)
+  self:log(fn, trigger, outcome, trigger:match("^sqs") and outcome.ok and batch_summary(outcome) or nil)
+  local headers = {["content-type"] = "application/json", ["x-amz-executed-version"] = "$LATEST",
+                   ["x-amzn-requestid"] = outcome.request_id}
+  if not outcome.ok then headers["x-amz-function-error"] = "Unhandled" end
+  return 200, headers, outcome.payload
+end
+
+-- A streamed response with the HTTP integration's content type: a JSON prelude, eight zero
+-- bytes, then the body (the format moonrun.stream.http writes).
+local function streamed_result(outcome)
+  if outcome.content_type ~= HTTP_INTEGRATION then return {statusCode = 200, body = outcome.payload} end
+  local prelude, body = outcome.payload:match("^(.-)%z%z%z%z%z%z%z%z(.*)$")
+  local ok, result = pcall(json.decode, prelude or "")
+  if not ok or type(result) ~= "table" then return nil end
+  result.body = body
+  return result
+end
+
+function Front:api_route(req)
+  local route, params = self.router:match(req.method, req.path)
+  if not route then
+    return 404, {["content-type"] = "application/json"}, '{"message":"Not Found"}'
+  end
+  local fn = self.functions[route.function_name]
+  local trigger = "http " .. req.method .. " " .. req.path
+  local outcome = fn:invoke(json.encode(apigw.event(route, req, params)), trigger)
+  local result
+  if outcome.ok then
+    if outcome.streamed then
+      result = streamed_result(outcome)
+    else
+      local decoded, value = pcall(json.decode, outcome.payload)
+      result = decoded and value or nil
+    end
+  end
+  local status, headers, body = apigw.response(route, outcome.ok and result ~= nil, result)
+  self:log(fn, trigger, outcome, outcome.ok and tostring(status) or nil)
+  return status, headers, body
+end
+
+function Front:handle(req)
+  local ref = req.path:match(INVOKE_PATH)
+  if ref then return self:invoke_endpoint(req, ref) end
+  return self:api_route(req)
+end
+
+-- options: functions (the dev.functions instances, in the template's order), view, region,
+-- account.
+function M.new(options)
+  local by_name = {}
+  local specs = {}
+  for _, fn in ipairs(options.functions) do
+    by_name[fn.name] = fn
+    specs[#specs + 1] = fn.spec
+  end
+  return setmetatable({functions = by_name, order = options.functions, router = apigw.router(specs),
+                       view = options.view, region = options.region, account = options.account},
+                      Front)
+end
+
+
+return M

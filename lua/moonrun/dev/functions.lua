@@ -1,0 +1,253 @@
+-- The functions of `moonrun dev`: each runs as a child process, the real moonrun runtime loop,
+-- against a Lambda Runtime API that this module serves for it. Invocations queue per function
+-- and go one at a time, as they do on one Lambda instance; an edited handler folder restarts
+-- the child before the next event (hot reload).
+local files = require "moonrun.files"
+local httpd = require "moonrun.httpd"
+local json = require "moonrun.json"
+local loop = require "moonrun.dev.loop"
+local process = require "moonrun.process"
+local uuid = require "moonrun.uuid"
+
+local M = {}
+
+local RUNTIME = "/2018-06-01/runtime"
+local EXTENSION = "/2020-01-01/extension"
+local STOP_GRACE_S = 2  -- SIGTERM, then this long for the shutdown function, then SIGKILL
+local TIMEOUT_GRACE_S = 1 -- the runtime stops an overrunning handler itself; this is the backstop
+
+local Function = {}
+Function.__index = Function
+
+-- The error Lambda gives when it ends an invocation itself.
+local function lambda_error(error_type, message)
+  return json.encode{errorType = error_type, errorMessage = message}
+end
+
+local function arn(fn)
+  return string.format("arn:aws:lambda:%s:%s:function:%s", fn.region, fn.account, fn.name)
+end
+
+-- The environment Lambda gives a function, under the template's variables and dev's own.
+local function child_environment(fn, api_address)
+  local env = {}
+  for k, v in pairs(fn.base_env) do env[k] = v end
+  for k, v in pairs(fn.spec.environment or {}) do env[k] = v end
+  env.AWS_LAMBDA_RUNTIME_API = api_address
+  env._HANDLER = fn.spec.handler
+  env.LAMBDA_TASK_ROOT = fn.spec.code_dir
+  env.AWS_LAMBDA_FUNCTION_NAME = fn.name
+  env.AWS_LAMBDA_FUNCTION_VERSION = "$LATEST"
+  env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE = tostring(fn.spec.memory or 128)
+  env.AWS_LAMBDA_LOG_GROUP_NAME = "/aws/lambda/" .. fn.name
+  env.AWS_LAMBDA_LOG_STREAM_NAME = "moonrun-dev"
+  env.AWS_REGION = env.AWS_REGION or fn.region
+  env.AWS_DEFAULT_REGION = env.AWS_DEFAULT_REGION or fn.region
+  env.MOONRUN_MEMORY_LIMIT_MB = env.MOONRUN_MEMORY_LIMIT_MB or tostring(fn.spec.memory or 128)
+  return env
+end
+
+-- ---- the Runtime API, one server per child ----
+
+local function reply(req, status, body, headers)
+  headers = headers or {}
+  headers["content-type"] = headers["content-type"] or "application/json"
+  httpd.respond(req.id, status, headers, body or "")
+end
+
+local function finish(fn, inv, outcome)
+  if inv.outcome then return end
+  inv.outcome = outcome
+  if fn.current == inv then fn.current = nil end
+  loop.notify(inv)
+end
+
+-- GET /next waits for an invocation. It belongs to one child: if that child has gone when an
+-- invocation arrives, the invocation stays queued for the next child.
+local function next_invocation(fn, instance, req)
+  while true do
+    if not instance.alive then return end
+    local inv = not fn.current and table.remove(fn.queue, 1)
+    if inv then
+      fn.current = inv
+      inv.started = loop.monotonic()
+      local headers = {
+        ["content-type"] = "application/json",
+        ["lambda-runtime-aws-request-id"] = inv.id,
+        ["lambda-runtime-deadline-ms"] = tostring(inv.deadline_ms),
+        ["lambda-runtime-invoked-function-arn"] = arn(fn),
+        ["lambda-runtime-trace-id"] = inv.trace_id,
+      }
+      if not httpd.respond(req.id, 200, headers, inv.event) then
+        fn.current = nil
+        table.insert(fn.queue, 1, inv)
+      end
+      return
+    end
+    loop.wait(fn)
+  end
+end
+
+local function posted_invocation(fn, id)
+  local inv = fn.current
+  if inv and inv.id == id then return inv end
+end
+
+-- A streamed response arrives whole here (chunked); an error in it comes in its trailers.
+local function response_outcome(req)
+  local error_type = req.trailers["lambda-runtime-function-error-type"]
+  if error_type then
+    local body = req.trailers["lambda-runtime-function-error-body"]
+    local ok, decoded = pcall(require("moonrun.base64").decode, body or "")
+    return {ok = false, payload = ok and decoded or lambda_error(error_type, "streamed response failed")}
+  end
+  return {ok = true, payload = req.body, content_type = req.headers["content-type"],
+          streamed = req.headers["lambda-runtime-function-response-mode"] == "streaming"}
+end
+
+local function runtime_api(fn, instance, req)
+  local path, method = req.path, req.method
+  if method == "GET" and path == RUNTIME .. "/invocation/next" then
+    return next_invocation(fn, instance, req)
+  end
+  local id, verb = path:match("^" .. RUNTIME .. "/invocation/([^/]+)/(%a+)$")
+  if method == "POST" and id and (verb == "response" or verb == "error") then
+    local inv = posted_invocation(fn, id)
+    if not inv then
+      return reply(req, 400, json.encode{errorType = "InvalidRequestID",
+                                         errorMessage = "no invocation " .. id .. " is running"})
+    end
+    if verb == "response" then
+      finish(fn, inv, response_outcome(req))
+    else
+      finish(fn, inv, {ok = false, payload = req.body,
+                       error_type = req.headers["lambda-runtime-function-error-type"]})
+    end
+    return reply(req, 202, '{"status":"OK"}')
+  end
+  if method == "POST" and path == RUNTIME .. "/init/error" then
+    instance.init_error = req.body
+    return reply(req, 202, '{"status":"OK"}')
+  end
+  if method == "POST" and path == EXTENSION .. "/register" then
+    local headers = {["lambda-extension-identifier"] = uuid.v4()}
+    return reply(req, 200, json.encode{functionName = fn.name, functionVersion = "$LATEST",
+                                       handler = fn.spec.handler}, headers)
+  end
+  if method == "GET" and path == EXTENSION .. "/event/next" then
+    return -- answered by the child's exit: moonrun's shutdown extension waits for no event
+  end
+  return reply(req, 404, json.encode{errorType = "NotFound", errorMessage = method .. " " .. path})
+end
+
+-- ---- the child ----
+
+function Function:start()
+  local instance = {alive = true}
+  instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
+    handler = function(req) loop.spawn(runtime_api, self, instance, req) end}
+  instance.stamp = files.stamp(self.spec.code_dir)
+  local address = "127.0.0.1:" .. instance.server:port()
+  instance.child = process.spawn{
+    argv = {self.exe},
+    env = child_environment(self, address),
+    cwd = self.spec.code_dir,
+    on_output = function(_, line) self.view.output(self.name, line) end,
+    on_exit = function(code, signal) self:exited(instance, code, signal) end,
+  }
+  self.instance = instance
+end
+
+function Function:exited(instance, code, signal)
+  instance.alive = false
+  instance.server:close()
+  if self.instance == instance then self.instance = nil end
+  loop.notify(instance)
+  local inv = self.current
+  if inv and not instance.stopping then
+    local status = code and ("exit status " .. code) or ("signal " .. tostring(signal))
+    if instance.init_error then
+      finish(self, inv, {ok = false, payload = instance.init_error})
+    else
+      finish(self, inv, {ok = false, payload = lambda_error("Runtime.ExitError",
+        "RequestId: " .. inv.id .. " Error: Runtime exited with error: " .. status)})
+    end
+  elseif instance.init_error and not instance.stopping then
+    -- init failed with nothing running: the queued events get that error, as Lambda gives it
+    for _, queued in ipairs(self.queue) do finish(self, queued, {ok = false, payload = instance.init_error}) end
+    self.queue = {}
+  end
+end
+
+-- Stops the child: SIGTERM (its shutdown function runs), then SIGKILL if it lingers.
+function Function:stop_instance()
+  local instance = self.instance
+  if not instance then return end
+  instance.stopping = true
+  instance.child:kill("TERM")
+  local deadline = loop.monotonic() + STOP_GRACE_S
+  while instance.alive and loop.monotonic() < deadline do
+    loop.wait(instance, deadline - loop.monotonic())
+  end
+  if instance.alive then instance.child:kill("KILL") end
+  while instance.alive do loop.wait(instance, 1) end
+end
+
+-- Hot reload: a child whose folder changed since it started is replaced before the next event.
+function Function:ensure_current_code()
+  local instance = self.instance
+  if instance and not self.current and files.stamp(self.spec.code_dir) ~= instance.stamp then
+    self.view.note(self.name .. ": code changed, reloading")
+    self:stop_instance()
+  end
+  if not self.instance then self:start() end
+end
+
+-- Invokes the function with event (JSON text) and waits for the outcome:
+-- {ok = true, payload = json_text} or {ok = false, payload = error_json}.
+function Function:invoke(event, trigger)
+  local inv = {
+    id = uuid.v4(),
+    event = event,
+    trigger = trigger,
+    deadline_ms = loop.now_ms() + math.floor((self.spec.timeout or 3) * 1000),
+    trace_id = string.format("Root=1-%08x-%s;Parent=%s;Sampled=0", os.time(),
+                             uuid.v4():gsub("-", ""):sub(1, 24), uuid.v4():gsub("-", ""):sub(1, 16)),
+    queued = loop.monotonic(),
+  }
+  self:ensure_current_code()
+  self.queue[#self.queue + 1] = inv
+  loop.notify(self)
+  local limit = (self.spec.timeout or 3) + TIMEOUT_GRACE_S
+  while not inv.outcome do
+    -- the timeout counts from the start, as on Lambda; waiting in the queue is not counted
+    local waited = loop.wait(inv, inv.started and (inv.started + limit - loop.monotonic()) or 1)
+    if not waited and inv.started and not inv.outcome and loop.monotonic() >= inv.started + limit then
+      finish(self, inv, {ok = false, payload = lambda_error("Sandbox.Timedout", string.format(
+        "RequestId: %s Error: Task timed out after %.2f seconds", inv.id, self.spec.timeout or 3))})
+      self:stop_instance() -- the runtime did not stop the handler: a fresh one takes the next
+    end
+    if not inv.outcome and not self.instance then self:start() end
+  end
+  local outcome = inv.outcome
+  outcome.duration_ms = ((loop.monotonic() - (inv.started or inv.queued)) * 1000)
+  outcome.request_id = inv.id
+  return outcome
+end
+
+function Function:stop()
+  self.stopping = true
+  self:stop_instance()
+end
+
+-- spec: one of the template model's functions. options: exe (moonrun), env (every child's base
+-- environment), region, account, view.
+function M.new(spec, options)
+  return setmetatable({
+    spec = spec, name = spec.name, exe = options.exe, base_env = options.env or {},
+    region = options.region, account = options.account, view = options.view,
+    queue = {},
+  }, Function)
+end
+
+return M

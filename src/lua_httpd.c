@@ -1,0 +1,519 @@
+/* The `moonrun.httpd` module: HTTP servers for `moonrun dev`, on libmicrohttpd driven from one
+ * thread by httpd.poll.
+ *
+ *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes}
+ *   server:port(), server:close()
+ *   httpd.respond(id, status, headers, body) -> true, or false when the client has gone
+ *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
+ *
+ * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
+ * headers, trailers, body, remote}. It may answer at once or later (long polls): a request not
+ * answered when the handler returns is suspended, and resumed by its httpd.respond. */
+#define _GNU_SOURCE /* pipe2 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "httpd_lib.h"
+#include "modules.h"
+#include "process_poll.h"
+
+#define SERVER_TYPE "moonrun.httpd.server"
+#define MAX_SERVERS 64
+
+struct server;
+
+struct request {
+    struct request *next_pending; /* in its server's list while it waits for an answer */
+    struct server *server;
+    struct MHD_Connection *connection;
+    lua_Integer id;
+    char *target; /* the request target as sent: path and query, still %-encoded */
+    struct buffer body;
+    bool started, too_large, dispatched, suspended;
+    struct MHD_Response *response; /* the answer, until MHD takes it */
+    unsigned int status;
+};
+
+struct server {
+    struct MHD_Daemon *daemon;
+    int listen_fd, handler_ref, port;
+    size_t max_body;
+    struct request *pending; /* dispatched, not answered yet */
+};
+
+static struct {
+    const struct httpd_lib *mhd;
+    struct server *servers[MAX_SERVERS];
+    int server_count;
+    lua_State *L;                /* the state running httpd.poll, which the handlers run in */
+    struct request *dispatching; /* the request whose handler is running */
+    lua_Integer next_id;
+    bool resumed; /* a connection was resumed: MHD must run now, its wakeup is not reliable */
+    int stop_pipe[2];
+    volatile sig_atomic_t stop_requested;
+} httpd = {.stop_pipe = {-1, -1}};
+
+/* ---- the request's life, as libmicrohttpd reports it ---- */
+
+static void *on_request_start(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    struct request *req = calloc(1, sizeof *req);
+    if (!req) return NULL;
+    req->server = cls;
+    req->connection = connection;
+    req->id = ++httpd.next_id;
+    req->target = strdup(uri ? uri : "/");
+    return req;
+}
+
+static void unlink_pending(struct request *req)
+{
+    for (struct request **p = &req->server->pending; *p; p = &(*p)->next_pending) {
+        if (*p == req) {
+            *p = req->next_pending;
+            return;
+        }
+    }
+}
+
+static void on_request_done(void *cls, struct MHD_Connection *connection, void **con_cls,
+                            enum MHD_RequestTerminationCode code)
+{
+    (void)cls, (void)connection, (void)code;
+    struct request *req = *con_cls;
+    if (!req) return;
+    unlink_pending(req);
+    if (httpd.dispatching == req) httpd.dispatching = NULL;
+    if (req->response) httpd.mhd->destroy_response(req->response);
+    buffer_free(&req->body);
+    free(req->target);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* ---- the request as a Lua table ---- */
+
+static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    lua_State *L = cls;
+    size_t n = strlen(key);
+    char lower[256];
+    if (n >= sizeof lower) return MHD_YES; /* no header of interest is that long */
+    for (size_t i = 0; i <= n; i++) {
+        char c = key[i];
+        lower[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    if (lua_getfield(L, -1, lower) == LUA_TSTRING) { /* repeated: joined as HTTP allows */
+        lua_pushliteral(L, ",");
+        lua_pushstring(L, value ? value : "");
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushstring(L, value ? value : "");
+    }
+    lua_setfield(L, -2, lower);
+    return MHD_YES;
+}
+
+static void push_remote(lua_State *L, struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        httpd.mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char text[INET6_ADDRSTRLEN] = "";
+    if (info && info->client_addr) {
+        const struct sockaddr *sa = info->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+    }
+    lua_pushstring(L, text);
+}
+
+static void push_request(lua_State *L, struct request *req, const char *method)
+{
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, req->id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, method);
+    lua_setfield(L, -2, "method");
+    const char *question = strchr(req->target, '?');
+    size_t path_len = question ? (size_t)(question - req->target) : strlen(req->target);
+    lua_pushlstring(L, req->target, path_len);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, question ? question + 1 : "");
+    lua_setfield(L, -2, "query");
+    lua_newtable(L);
+    httpd.mhd->get_connection_values(req->connection, MHD_HEADER_KIND, add_header, L);
+    lua_setfield(L, -2, "headers");
+    lua_newtable(L);
+    httpd.mhd->get_connection_values(req->connection, MHD_FOOTER_KIND, add_header, L);
+    lua_setfield(L, -2, "trailers");
+    lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
+    lua_setfield(L, -2, "body");
+    push_remote(L, req->connection);
+    lua_setfield(L, -2, "remote");
+}
+
+/* An error in a handler is the handler's bug: it is reported, and the client gets a 500. */
+static void call_handler(struct request *req, const char *method)
+{
+    lua_State *L = httpd.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, req->server->handler_ref);
+    push_request(L, req, method);
+    httpd.dispatching = req;
+    int status = lua_pcall(L, 1, 0, 0);
+    if (httpd.dispatching != req) return; /* the connection ended inside the handler */
+    httpd.dispatching = NULL;
+    if (status != LUA_OK) {
+        const char *message = lua_tostring(L, -1);
+        fprintf(stderr, "moonrun dev: a request handler failed: %s\n",
+                message ? message : "(error object is not a string)");
+        lua_pop(L, 1);
+        if (!req->response) {
+            static char text[] = "{\"message\":\"Internal Server Error\"}";
+            req->response = httpd.mhd->create_response_from_buffer(sizeof text - 1, text,
+                                                                   MHD_RESPMEM_PERSISTENT);
+            req->status = 500;
+        }
+    }
+}
+
+static enum MHD_Result queue_answer(struct request *req)
+{
+    enum MHD_Result ok = httpd.mhd->queue_response(req->connection, req->status, req->response);
+    httpd.mhd->destroy_response(req->response);
+    req->response = NULL;
+    return ok;
+}
+
+static enum MHD_Result answer_too_large(struct request *req)
+{
+    static char text[] = "{\"message\":\"Request Entity Too Large\"}";
+    req->response =
+        httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
+    req->status = 413;
+    return req->response ? queue_answer(req) : MHD_NO;
+}
+
+static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connection,
+                                       const char *url, const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls)
+{
+    (void)cls, (void)url, (void)version;
+    struct request *req = *con_cls;
+    if (!req) return MHD_NO; /* out of memory when it started */
+    req->connection = connection;
+    if (!req->started) { /* the first call has the headers only; the body comes next */
+        req->started = true;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!req->too_large) {
+            if (req->body.len + *upload_data_size > req->server->max_body)
+                req->too_large = true;
+            else if (!buffer_append(&req->body, upload_data, *upload_data_size))
+                return MHD_NO;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->too_large) return answer_too_large(req);
+    if (!req->dispatched) {
+        req->dispatched = true;
+        call_handler(req, method);
+        if (*con_cls != req) return MHD_NO;
+    }
+    if (req->response) return queue_answer(req);
+    if (!req->suspended) { /* answered later, by httpd.respond */
+        req->suspended = true;
+        req->next_pending = req->server->pending;
+        req->server->pending = req;
+        httpd.mhd->suspend_connection(connection);
+    }
+    return MHD_YES;
+}
+
+/* ---- answering ---- */
+
+static struct request *find_request(lua_Integer id)
+{
+    if (httpd.dispatching && httpd.dispatching->id == id) return httpd.dispatching;
+    for (int i = 0; i < httpd.server_count; i++) {
+        for (struct request *r = httpd.servers[i]->pending; r; r = r->next_pending)
+            if (r->id == id) return r;
+    }
+    return NULL;
+}
+
+static void add_response_headers(lua_State *L, struct MHD_Response *response, int index)
+{
+    if (lua_isnoneornil(L, index)) return;
+    luaL_checktype(L, index, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, index)) {
+        const char *name = luaL_checkstring(L, -2);
+        if (lua_istable(L, -1)) {
+            lua_Integer n = luaL_len(L, -1);
+            for (lua_Integer i = 1; i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                httpd.mhd->add_response_header(response, name, luaL_checkstring(L, -1));
+                lua_pop(L, 1);
+            }
+        } else {
+            httpd.mhd->add_response_header(response, name, luaL_checkstring(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int l_respond(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    lua_Integer status = luaL_checkinteger(L, 2);
+    size_t body_len = 0;
+    const char *body = luaL_optlstring(L, 4, "", &body_len);
+    luaL_argcheck(L, status >= 100 && status <= 599, 2, "an HTTP status is between 100 and 599");
+    struct request *req = find_request(id);
+    if (!req || req->response) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    struct MHD_Response *response =
+        httpd.mhd->create_response_from_buffer(body_len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!response) return luaL_error(L, "out of memory for an HTTP response");
+    req->response = response;
+    req->status = (unsigned int)status;
+    add_response_headers(L, response, 3); /* after storing it, so an error here cannot leak it */
+    if (req->suspended) {
+        unlink_pending(req);
+        req->suspended = false;
+        httpd.mhd->resume_connection(req->connection);
+        httpd.resumed = true;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- servers ---- */
+
+static int open_listen_socket(lua_State *L, const char *host, int port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    const char *numeric = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    if (inet_pton(AF_INET, numeric, &addr.sin_addr) != 1)
+        return luaL_error(L, "cannot listen on %s: give an IPv4 address such as 127.0.0.1", host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return luaL_error(L, "cannot open a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int err = errno;
+        close(fd);
+        return luaL_error(L, "cannot listen on %s:%d: %s", host, port, strerror(err));
+    }
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0) return -1;
+    return ntohs(addr.sin_port);
+}
+
+static const struct httpd_lib *load_mhd(lua_State *L)
+{
+    if (!httpd.mhd) {
+        char err[640];
+        httpd.mhd = httpd_lib_load(err, sizeof err);
+        if (!httpd.mhd) luaL_error(L, "%s", err);
+    }
+    return httpd.mhd;
+}
+
+static int l_listen(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    load_mhd(L);
+    if (httpd.server_count == MAX_SERVERS) return luaL_error(L, "too many HTTP servers (64)");
+    lua_getfield(L, 1, "host");
+    const char *host = luaL_optstring(L, -1, "127.0.0.1");
+    lua_getfield(L, 1, "port");
+    lua_Integer port = luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 1, "max_body");
+    lua_Integer max_body = luaL_optinteger(L, -1, 16 * 1024 * 1024);
+    lua_getfield(L, 1, "handler");
+    luaL_argcheck(L, lua_isfunction(L, -1), 1, "handler must be a function");
+    luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port must be between 0 and 65535");
+
+    struct server *server = lua_newuserdatauv(L, sizeof *server, 0);
+    memset(server, 0, sizeof *server);
+    server->listen_fd = -1;
+    server->handler_ref = LUA_NOREF;
+    luaL_setmetatable(L, SERVER_TYPE);
+    server->listen_fd = open_listen_socket(L, host, (int)port);
+    server->port = bound_port(server->listen_fd);
+    server->max_body = max_body > 0 ? (size_t)max_body : 0;
+    server->daemon = httpd.mhd->start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request_data, server,
+        MHD_OPTION_LISTEN_SOCKET, server->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_request_start,
+        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server, MHD_OPTION_END);
+    if (!server->daemon) {
+        close(server->listen_fd);
+        server->listen_fd = -1;
+        return luaL_error(L, "libmicrohttpd could not serve %s:%d", host, server->port);
+    }
+    lua_pushvalue(L, -2); /* the handler */
+    server->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    httpd.servers[httpd.server_count++] = server;
+    return 1;
+}
+
+static struct server *check_server(lua_State *L)
+{
+    return luaL_checkudata(L, 1, SERVER_TYPE);
+}
+
+static int l_server_port(lua_State *L)
+{
+    lua_pushinteger(L, check_server(L)->port);
+    return 1;
+}
+
+/* A client still waiting when its server stops is told so, rather than left hanging. */
+static void answer_pending_unavailable(struct server *server)
+{
+    static char text[] = "{\"message\":\"moonrun dev is stopping\"}";
+    while (server->pending) {
+        struct request *req = server->pending;
+        server->pending = req->next_pending;
+        req->suspended = false;
+        req->response =
+            httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
+        req->status = 503;
+        httpd.mhd->resume_connection(req->connection);
+    }
+    httpd.mhd->run(server->daemon);
+}
+
+static int l_server_close(lua_State *L)
+{
+    struct server *server = check_server(L);
+    if (!server->daemon) return 0;
+    answer_pending_unavailable(server);
+    httpd.mhd->stop_daemon(server->daemon);
+    server->daemon = NULL;
+    close(server->listen_fd);
+    server->listen_fd = -1;
+    luaL_unref(L, LUA_REGISTRYINDEX, server->handler_ref);
+    server->handler_ref = LUA_NOREF;
+    for (int i = 0; i < httpd.server_count; i++) {
+        if (httpd.servers[i] == server) {
+            httpd.servers[i] = httpd.servers[--httpd.server_count];
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- the loop ---- */
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    httpd.stop_requested = 1;
+    int saved = errno;
+    if (write(httpd.stop_pipe[1], "x", 1) < 0) { /* the flag is enough when the pipe is full */
+    }
+    errno = saved;
+}
+
+static void install_stop_signals(lua_State *L)
+{
+    if (httpd.stop_pipe[0] >= 0) return;
+    if (pipe2(httpd.stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        luaL_error(L, "cannot create a pipe: %s", strerror(errno));
+    struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client that went away is an error return, not a signal */
+}
+
+static int l_poll(lua_State *L)
+{
+    double timeout_s = luaL_optnumber(L, 1, 0);
+    install_stop_signals(L);
+    if (httpd.stop_requested) {
+        char drain[64];
+        while (read(httpd.stop_pipe[0], drain, sizeof drain) > 0) {
+        }
+        httpd.stop_requested = 0;
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    struct pollfd fds[MAX_SERVERS + 1 + PROCESS_POLL_MAX_FDS];
+    int timeout_ms = timeout_s <= 0     ? 0
+                     : timeout_s > 3600 ? 3600000
+                                        : (int)(timeout_s * 1000 + 0.5);
+    int n = 0;
+    fds[n++] = (struct pollfd){.fd = httpd.stop_pipe[0], .events = POLLIN};
+    for (int i = 0; i < httpd.server_count; i++) {
+        struct server *server = httpd.servers[i];
+        const union MHD_DaemonInfo *info =
+            httpd.mhd->get_daemon_info(server->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (info) fds[n++] = (struct pollfd){.fd = info->epoll_fd, .events = POLLIN};
+        MHD_UNSIGNED_LONG_LONG mhd_timeout;
+        if (httpd.mhd->get_timeout(server->daemon, &mhd_timeout) == MHD_YES &&
+            mhd_timeout < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
+            timeout_ms = (int)mhd_timeout;
+    }
+    if (httpd.resumed) timeout_ms = 0;
+    httpd.resumed = false;
+    int process_first = n;
+    n += process_poll_fill(fds + n, PROCESS_POLL_MAX_FDS, &timeout_ms);
+    if (poll(fds, (nfds_t)n, timeout_ms) < 0 && errno != EINTR)
+        return luaL_error(L, "poll failed: %s", strerror(errno));
+
+    httpd.L = L;
+    /* Each server is run whatever poll said: MHD also has timeouts and resumed connections. */
+    for (int i = 0; i < httpd.server_count; i++)
+        httpd.mhd->run(httpd.servers[i]->daemon);
+    process_poll_dispatch(L, fds + process_first, n - process_first);
+    lua_pushboolean(L, 1); /* a signal that came during this call is reported by the next one */
+    return 1;
+}
+
+int luaopen_moonrun_httpd(lua_State *L)
+{
+    static const luaL_Reg server_methods[] = {
+        {"port", l_server_port}, {"close", l_server_close}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {
+        {"listen", l_listen}, {"respond", l_respond}, {"poll", l_poll}, {NULL, NULL}};
+    if (luaL_newmetatable(L, SERVER_TYPE)) {
+        luaL_newlib(L, server_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_server_close);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    luaL_newlib(L, functions);
+    return 1;
+}
