@@ -23,7 +23,9 @@ local CORAL_NAMESPACE = "com.amazon.coral.service#"
 M.MAX_WAIT_S = 20
 M.CLOCK_SKEW_S = 15 * 60
 
--- Each error code: the __type (after its namespace), the query-compatible code, the status.
+-- Each error code: the namespace of its __type, the query-compatible code (x-amzn-query-error,
+-- which botocore reports as the error's Code), the status, and the __type's name when it is
+-- not the code itself.
 local ERRORS = {
   QueueDoesNotExist = {SQS_NAMESPACE, "AWS.SimpleQueueService.NonExistentQueue", 400},
   QueueNameExists = {SQS_NAMESPACE, "QueueAlreadyExists", 400},
@@ -47,7 +49,8 @@ local ERRORS = {
   -- the service framework's own, before an operation is reached
   UnknownOperationException = {CORAL_NAMESPACE, "InvalidAction", 400},
   SerializationException = {CORAL_NAMESPACE, "MalformedInput", 400},
-  MissingAuthenticationToken = {CORAL_NAMESPACE, "MissingAuthenticationToken", 403},
+  MissingAuthenticationToken = {CORAL_NAMESPACE, "MissingAuthenticationToken", 403,
+    "MissingAuthenticationTokenException"},
   IncompleteSignature = {CORAL_NAMESPACE, "IncompleteSignature", 400},
   InvalidClientTokenId = {CORAL_NAMESPACE, "InvalidClientTokenId", 403},
   SignatureDoesNotMatch = {CORAL_NAMESPACE, "SignatureDoesNotMatch", 403},
@@ -72,7 +75,7 @@ local function error_response(code, message)
     ["x-amzn-requestid"] = request_id(),
     ["x-amzn-query-error"] = spec[2] .. ";" .. fault,
   }
-  return spec[3], headers, json.encode({__type = spec[1] .. code, message = message})
+  return spec[3], headers, json.encode({__type = spec[1] .. (spec[4] or code), message = message})
 end
 M.error_response = error_response
 
