@@ -309,6 +309,27 @@ Resources:
         {Environment = {["Fn::If"] = json.array{"C", {}, {}}}})
       assert.are.same({["Fn::If"] = {"C", {}, {}}}, replaced.Environment)
     end)
+    it("Globals for APIs are not applied, and say so", function()
+      local model = load(with("Globals:\n  HttpApi:\n    CorsConfiguration:\n      AllowOrigins: ['*']\nResources:\n" .. fn("F", [[
+      Events:
+        E:
+          Type: HttpApi
+          Properties: {Path: /x, Method: GET}
+]])))
+      assert.are.same({"Globals.HttpApi: not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events"}, model.warnings)
+    end)
+    it("an event's properties cannot come from Fn::If (SAM refuses it too)", function()
+      assert_fails(with("Conditions:\n  Always: !Equals [a, a]\nResources:\n" .. fn("F", [[
+      Events:
+        E:
+          Type: HttpApi
+          Properties: !If [Always, {Path: /yes, Method: GET}, {Path: /no, Method: GET}]
+]])), "Resources.F.Properties.Events.E.Properties: SAM reads an event's properties as written: no Fn::If here")
+    end)
+    it("a condition named Yes is a boolean to YAML, and the error says so", function()
+      assert_fails(with("Conditions:\n  Yes: !Equals [a, a]\nResources:\n" .. fn("F", "      Timeout: !If [Yes, 1, 2]\n")),
+        "Resources.F.Properties.Timeout.Fn::If: a condition name must be a string, got true (YAML reads an unquoted yes")
+    end)
     it("refuses what Globals cannot set", function()
       assert_fails(with("Globals:\n  Function:\n    Events: {}\nResources:\n" .. fn("F")),
         "Globals.Function.Events: is not a property Globals can set")

@@ -301,7 +301,10 @@ end
 -- ---- conditions ----
 
 function Loader:condition(name, where)
-  if type(name) ~= "string" then self:fail(where, "a condition name must be a string, got %s", describe(name)) end
+  if type(name) ~= "string" then
+    self:fail(where, "a condition name must be a string, got %s%s", describe(name), type(name) == "boolean"
+      and " (YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote the name)" or "")
+  end
   local known = self.condition_values[name]
   if known ~= nil then return known end
   local conditions = self.doc.Conditions
@@ -633,6 +636,11 @@ function Loader:function_globals()
   local globals = self.doc.Globals
   if not present(globals) then return {} end
   if not is_map(globals) then self:fail("Globals", "expected a mapping") end
+  for _, section in ipairs(sorted_keys(globals)) do
+    if section == "Api" or section == "HttpApi" then
+      self:warn("Globals." .. section, "not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events")
+    end
+  end
   local g = globals.Function
   if not present(g) then return {} end
   if not is_map(g) then self:fail("Globals.Function", "expected a mapping") end
@@ -844,6 +852,9 @@ function Loader:events(events, where, fn)
     local etype = self:resolve(event.Type, at .. ".Type")
     if type(etype) ~= "string" then self:fail(at .. ".Type", "missing") end
     local props = present(event.Properties) and event.Properties or {}
+    if is_intrinsic(props) then
+      self:fail(at .. ".Properties", "SAM reads an event's properties as written: no %s here", single_key(props))
+    end
     if not is_map(props) then self:fail(at .. ".Properties", "expected a mapping") end
     for k in pairs(event) do
       if k ~= "Type" and k ~= "Properties" then self:fail(at .. "." .. k, "not a key of an event (Type, Properties)") end
@@ -930,6 +941,9 @@ function Loader:func(logical_id, r, globals)
     end
   end
   local events = props.Events
+  if is_intrinsic(events) then
+    self:fail(base .. ".Events", "SAM reads the events as written: no %s here", single_key(events))
+  end
   if present(events) then self:events(events, base .. ".Events", fn) end
   return fn
 end
@@ -944,6 +958,9 @@ function Loader:read_resources()
     local body = resources[id]
     if not is_map(body) then self:fail(where, "expected a mapping with a Type") end
     if type(body.Type) ~= "string" then self:fail(where .. ".Type", "missing") end
+    if id:match("^Fn::ForEach::") then
+      self:fail(where, "Fn::ForEach (the AWS::LanguageExtensions transform) is not supported by moonrun dev")
+    end
     if not id:match("^[%w]+$") then self:fail(where, "a logical ID has only letters and digits") end
     local r = {type = body.Type, body = body}
     if present(body.Condition) then
