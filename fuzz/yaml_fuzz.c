@@ -62,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (lua_type(L, -1) != LUA_TSTRING) broken("an error that is not a message", NULL);
         const char *message = lua_tostring(L, -1);
         int line, column;
-        bool placed = sscanf(message, "fuzz.yaml:%d:%d: ", &line, &column) == 2 && line > 0 &&
-                      column > 0;
+        bool placed =
+            sscanf(message, "fuzz.yaml:%d:%d: ", &line, &column) == 2 && line > 0 && column > 0;
         if (!placed && strcmp(message, "fuzz.yaml: out of memory") != 0 &&
             !strstr(message, "not enough memory"))
             broken("an error without its line and column", message);
