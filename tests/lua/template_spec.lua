@@ -411,7 +411,7 @@ Resources:
       end
       local at = "Resources.F.Properties.Environment.Variables.VV"
       assert_fails(env("!Ref Nope"), at .. ": refers to Nope, which is not a resource, parameter or pseudo parameter of the template")
-      assert_fails(env("!GetAtt Q.Nope"), at .. ": Fn::GetAtt Q.Nope: a AWS::SQS::Queue has no attribute Nope")
+      assert_fails(env("!GetAtt Q.Nope"), at .. ": Fn::GetAtt Q.Nope: the attributes of Q (AWS::SQS::Queue) that moonrun dev knows are Arn, QueueUrl and QueueName")
       assert_fails(env("!GetAtt Nope.Arn"), at .. ": refers to Nope, which is not a resource")
       assert_fails(env("!Sub '${Nope}'"), at .. ": refers to Nope")
       assert_fails(env("!Select [5, [a, b]]"), at .. ": Fn::Select index 5 is out of range (the list has 2 items)")
@@ -520,6 +520,11 @@ Resources:
         {name = "Proxy", type = "HttpApi", method = "GET", path = "/files/{proxy+}", payload_version = "1.0"},
         {name = "Rest", type = "Api", method = "POST", path = "/rest", payload_version = "1.0"},
       }, model.functions[1].http_events)
+    end)
+    it("a route twice is an error", function()
+      local events = "      Events:\n        Send:\n          Type: HttpApi\n          Properties: {Path: /send, Method: post}\n"
+      assert_fails(with("Resources:\n" .. fn("A", events) .. fn("B", events)),
+        "Resources.B.Properties.Events.Send: the HttpApi route POST /send is also Resources.A.Properties.Events.Send's")
     end)
     it("an authorizer is not applied, and says so", function()
       local model = load(with("Resources:\n" .. fn("F", [[

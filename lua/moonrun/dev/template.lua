@@ -441,10 +441,10 @@ function Loader:get_att(logical_id, attribute, where)
   elseif r.type == "AWS::Serverless::Function" or r.type == "AWS::Lambda::Function" then
     if attribute == "Arn" then return id.arn end
   else
-    self:fail(where, "Fn::GetAtt %s.%s: moonrun dev has no value for the attributes of a %s", logical_id, attribute, r.type)
+    self:fail(where, "Fn::GetAtt %s.%s: moonrun dev has no value for the attributes of %s (%s)", logical_id, attribute, logical_id, r.type)
   end
-  self:fail(where, "Fn::GetAtt %s.%s: a %s has no attribute %s that moonrun dev knows (%s)", logical_id,
-    attribute, r.type, attribute, r.type == "AWS::SQS::Queue" and "Arn, QueueUrl, QueueName" or "Arn")
+  self:fail(where, "Fn::GetAtt %s.%s: the attributes of %s (%s) that moonrun dev knows are %s", logical_id,
+    attribute, logical_id, r.type, r.type == "AWS::SQS::Queue" and "Arn, QueueUrl and QueueName" or "Arn")
 end
 
 -- ---- intrinsic functions ----
@@ -981,7 +981,7 @@ function Loader:build()
       self.queue_ids[id] = self:identity(id, "Resources." .. id)
     end
   end
-  local queue_names, function_names = {}, {}
+  local queue_names, function_names, routes = {}, {}, {}
   for _, id in ipairs(ids) do
     local r = self.resources[id]
     local where = "Resources." .. id
@@ -996,6 +996,15 @@ function Loader:build()
       local fn = self:func(id, r, globals)
       if function_names[fn.name] then self:fail(where, "function name %s is also the name of %s", fn.name, function_names[fn.name]) end
       function_names[fn.name] = id
+      for _, e in ipairs(fn.http_events) do
+        -- one HTTP front serves every API locally, so a route must be unique across them
+        local route = e.method .. " " .. e.path
+        local other = routes[e.type .. " " .. route]
+        if other then
+          self:fail(where .. ".Properties.Events." .. e.name, "the %s route %s is also %s's", e.type, route, other)
+        end
+        routes[e.type .. " " .. route] = "Resources." .. id .. ".Properties.Events." .. e.name
+      end
       model.functions[#model.functions + 1] = fn
     elseif r.type == "AWS::Serverless::Api" or r.type == "AWS::Serverless::HttpApi" then
       self:warn(where, "%s: its routes come from the functions' events; its own settings (Auth, CORS, domains, stages) are not applied locally", r.type)
