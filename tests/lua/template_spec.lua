@@ -491,6 +491,7 @@ Resources:
       prop_fails("      Timeout: soon\n", 'Resources.F.Properties.Timeout: expected an integer, got "soon"')
       prop_fails("      InlineCode: x\n", "Resources.F.Properties.InlineCode: inline code is not supported")
       prop_fails("      Environment:\n        Variables:\n          1X: a\n", "Resources.F.Properties.Environment.Variables.1X: not an environment variable name")
+      prop_fails("      Environment:\n        Variables:\n          AWS_REGION: a\n", "Resources.F.Properties.Environment.Variables.AWS_REGION: Lambda reserves AWS_REGION and sets it itself")
     end)
     it("two functions with one name are an error", function()
       assert_fails(with("Resources:\n" .. fn("A", "      FunctionName: same\n") .. fn("B", "      FunctionName: same\n")),

@@ -72,6 +72,16 @@ local QUEUE_DEPLOY_ONLY = {
   Tags = true,
 }
 
+-- Lambda sets these itself and refuses a function that sets them.
+local RESERVED_VARIABLES = {}
+for name in ([[_HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
+  AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION
+  AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME
+  AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+  AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR]]):gmatch("%S+") do
+  RESERVED_VARIABLES[name] = true
+end
+
 local HTTP_METHODS = {
   GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true, OPTIONS = true,
   ANY = true,
@@ -935,6 +945,9 @@ function Loader:func(logical_id, r, globals)
       for _, k in ipairs(sorted_keys(vars)) do
         if not k:match("^%a[%w_]+$") then
           self:fail(base .. ".Environment.Variables." .. k, "not an environment variable name (a letter, then one or more letters, digits and _)")
+        end
+        if RESERVED_VARIABLES[k] then
+          self:fail(base .. ".Environment.Variables." .. k, "Lambda reserves %s and sets it itself", k)
         end
         fn.environment[k] = self:text(vars[k], base .. ".Environment.Variables." .. k)
       end
