@@ -517,10 +517,15 @@ Resources:
 ]])))
       assert.are.same({
         {name = "Any", type = "HttpApi", method = "ANY", path = "/items/{id}", payload_version = "2.0"},
-        {name = "Default", type = "HttpApi", method = "ANY", path = "$default", payload_version = "2.0"},
+        {name = "Default", type = "HttpApi", payload_version = "2.0"}, -- the $default route
         {name = "Proxy", type = "HttpApi", method = "GET", path = "/files/{proxy+}", payload_version = "1.0"},
         {name = "Rest", type = "Api", method = "POST", path = "/rest", payload_version = "1.0"},
       }, model.functions[1].http_events)
+    end)
+    it("two $default routes are an error", function()
+      local events = "      Events:\n        All:\n          Type: HttpApi\n"
+      assert_fails(with("Resources:\n" .. fn("A", events) .. fn("B", events)),
+        "Resources.B.Properties.Events.All: the HttpApi route $default is also Resources.A.Properties.Events.All's")
     end)
     it("a route twice is an error", function()
       local events = "      Events:\n        Send:\n          Type: HttpApi\n          Properties: {Path: /send, Method: post}\n"

@@ -774,7 +774,8 @@ function Loader:http_event(name, etype, props, where)
   local path = self:property(props, "Path", where)
   local method = self:property(props, "Method", where)
   if etype == "HttpApi" and path == nil and method == nil then
-    path, method = "$default", "ANY"
+    -- the API's $default route, which catches what no other route matches: path and method
+    -- stay nil in the model, as apigw.router expects
   else
     if path == nil then self:fail(where .. ".Path", "missing (the route's path, such as /send)") end
     if method == nil then self:fail(where .. ".Method", "missing (GET, POST, ..., or ANY)") end
@@ -1011,7 +1012,7 @@ function Loader:build()
       function_names[fn.name] = id
       for _, e in ipairs(fn.http_events) do
         -- one HTTP front serves every API locally, so a route must be unique across them
-        local route = e.method .. " " .. e.path
+        local route = e.path and (e.method .. " " .. e.path) or "$default"
         local other = routes[e.type .. " " .. route]
         if other then
           self:fail(where .. ".Properties.Events." .. e.name, "the %s route %s is also %s's", e.type, route, other)
