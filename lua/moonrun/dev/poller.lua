@@ -329,7 +329,7 @@ function M.reported_failures(body, batch_ids)
   end
   local list = answer.batchItemFailures
   if list == nil or list == null then return failed end
-  if type(list) ~= "table" or (next(list) ~= nil and not json.is_array(list)) then
+  if type(list) ~= "table" or not json.is_array(list) then -- decoded lists, even empty, are marked
     return nil, "batchItemFailures is not a list"
   end
   for i, item in ipairs(list) do
