@@ -445,7 +445,10 @@ function Poller:run()
       self:log("the process that started this trigger has gone; stopping")
       return 0
     end
-    local ok, err = xpcall(self.step, debug.traceback, self)
+    local ok, err = xpcall(self.step, function(e)
+      if is_interrupt(e) then return e end
+      return debug.traceback(tostring(e), 2)
+    end, self)
     if not ok then
       if is_interrupt(err) then return 130 end
       -- a fault of the poller itself: report it and keep serving the queue
