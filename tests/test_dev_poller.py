@@ -411,6 +411,30 @@ class PollerTestCase(unittest.TestCase):
         self.assertIsNone(poller.process.poll(), poller.stderr())
         self.assertLess(poller.stop(), 2)
 
+    def test_it_stops_when_its_parent_has_gone(self):
+        # a queue that does not exist keeps the loop turning every few seconds (its backoff)
+        config = {"queue_url": self.moto.url + "/123456789012/nothing", "invoke_url": self.endpoint.url}
+        log = tempfile.TemporaryFile()
+        parent = subprocess.Popen(["sh", "-c", 'exec 3>&2; "$0" run "$1" "$2" & echo $!; sleep 1',
+                                   MOONRUN, POLLER, json.dumps(config)], env=self.env,
+                                  stdout=subprocess.PIPE, stderr=log)
+        pid = int(parent.stdout.readline())
+        parent.wait(10)
+        deadline = time.time() + 20 * SCALE
+        while time.time() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        break  # exited, not yet reaped by whoever adopted it
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            self.fail("the poller outlived its parent by 20 s")
+        log.seek(0)
+        self.assertIn("has gone; stopping", log.read().decode())
+
     def test_a_bad_configuration_is_an_exit_status_2_naming_the_problem(self):
         cases = [
             ("not json", "{", "not JSON"),
