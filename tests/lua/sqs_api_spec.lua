@@ -106,6 +106,13 @@ describe("sqs_api: protocol and errors", function()
       "com.amazonaws.sqs#InvalidParameterValue", "InvalidParameterValue")
   end)
 
+  it("answers JSON even when the error quotes bytes that are not UTF-8", function()
+    local status, headers, body = api:handle(request("AmazonSQS.\255\254", "{}"))
+    assert.equal(400, status)
+    assert.equal("InvalidAction;Sender", headers["x-amzn-query-error"])
+    assert.truthy(json.decode(body).message:find("AmazonSQS.??", 1, true))
+  end)
+
   it("turns an internal failure into InternalFailure, never a raised error", function()
     local url = create("q")
     store.send = function() error("boom") end

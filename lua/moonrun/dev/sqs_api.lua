@@ -67,6 +67,15 @@ M.fail = fail
 
 local function request_id() return uuid.v4() end
 
+-- text as it can go into a JSON answer: bytes that are not UTF-8 become '?' (an error message
+-- may quote what the client sent).
+local function printable(text)
+  text = tostring(text)
+  if utf8.len(text) then return text end
+  return (text:gsub("[\128-\255]", "?"))
+end
+M._printable = printable
+
 local function error_response(code, message)
   local spec = ERRORS[code] or ERRORS.InternalFailure
   local fault = spec[3] >= 500 and "Receiver" or "Sender"
@@ -75,7 +84,7 @@ local function error_response(code, message)
     ["x-amzn-requestid"] = request_id(),
     ["x-amzn-query-error"] = spec[2] .. ";" .. fault,
   }
-  return spec[3], headers, json.encode({__type = spec[1] .. (spec[4] or code), message = message})
+  return spec[3], headers, json.encode({__type = spec[1] .. (spec[4] or code), message = printable(message)})
 end
 M.error_response = error_response
 
@@ -351,7 +360,7 @@ local function run_batch(entries, fn)
     elseif getmetatable(result) == api_error_mt then
       local spec = ERRORS[result.code] or ERRORS.InternalFailure
       failed[#failed + 1] = {Id = entry.Id, SenderFault = spec[3] < 500,
-        Code = spec[2], Message = result.message}
+        Code = spec[2], Message = printable(result.message)}
     else
       error(result, 0)
     end
