@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian/Ubuntu machine to a working moonrun:
+#   bootstrap/setup.sh dev    install what is missing, build, run the seed's service (moonrun dev)
 #   bootstrap/setup.sh run    install what is missing, build, invoke the example handler
 #   bootstrap/setup.sh test   install what is missing, build, run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-run}
-case "$mode" in run | test) ;; *) echo "usage: bootstrap/setup.sh run|test" >&2; exit 2 ;; esac
+case "$mode" in dev | run | test) ;; *) echo "usage: bootstrap/setup.sh dev|run|test" >&2; exit 2 ;; esac
 
 packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-dev libedit2 lua-busted valgrind openssl clang libclang-rt-14-dev libmicrohttpd-dev libmicrohttpd12 libyaml-dev libyaml-0-2)
 command -v python3 >/dev/null || packages+=(python3)
+# The embedded SQS endpoint's tests use the AWS SDK for JavaScript as a third client.
+[ "$mode" != test ] || command -v npm >/dev/null || packages+=(nodejs npm)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 update=0
@@ -52,13 +55,18 @@ if [ "$mode" = test ]; then
   done
   python3 -c "import boto3, botocore" 2>/dev/null ||
     { echo "setup.sh: the tests need Python's boto3 and botocore" >&2; exit 1; }
+  if [ -f tests/npm/package-lock.json ]; then
+    npm ci --prefix tests/npm --no-audit --no-fund --loglevel=error
+  fi
 fi
 
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DMOONRUN_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
-if [ "$mode" = run ]; then
+if [ "$mode" = dev ]; then
+  exec "$build/moonrun" dev bootstrap/template.yaml
+elif [ "$mode" = run ]; then
   LAMBDA_TASK_ROOT=. "$build/moonrun" invoke handlers/hello.handler --event handlers/events/hello.json
 else
   ctest --test-dir "$build" --output-on-failure

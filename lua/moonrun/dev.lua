@@ -177,6 +177,8 @@ local function start_poller(dev, fn, event)
     function_timeout_s = fn.spec.timeout, region = dev.region,
   }
   local poller = {event = event, fn = fn}
+  dev.poller_path = dev.poller_path or assert(package.searchpath("moonrun.dev.poller", package.path),
+                                              "moonrun's Lua library has no moonrun/dev/poller.lua")
   local function spawn()
     poller.child = process.spawn{
       argv = {dev.exe, "run", dev.poller_path, json.encode(config)},
@@ -320,8 +322,6 @@ local function start(options, host)
     end}
   dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
                                 dev.front_server:port())
-  dev.poller_path = assert(package.searchpath("moonrun.dev.poller", package.path),
-                           "moonrun's Lua library has no moonrun/dev/poller.lua")
 
   banner(dev, model)
   for _, fn in ipairs(dev.functions) do fn:start() end -- warm, as a first request would find them

@@ -110,7 +110,7 @@ local function runtime_api(fn, instance, req)
   if method == "GET" and path == RUNTIME .. "/invocation/next" then
     return next_invocation(fn, instance, req)
   end
-  local id, verb = path:match("^" .. RUNTIME .. "/invocation/([^/]+)/(%a+)$")
+  local id, verb = path:match("^/2018%-06%-01/runtime/invocation/([^/]+)/(%a+)$")
   if method == "POST" and id and (verb == "response" or verb == "error") then
     local inv = posted_invocation(fn, id)
     if not inv then
