@@ -113,6 +113,17 @@ describe("sqs_api: protocol and errors", function()
     assert.truthy(json.decode(body).message:find("AmazonSQS.??", 1, true))
   end)
 
+  it("answers InternalFailure when the journal cannot be written (nothing is acknowledged unsaved)", function()
+    local url = create("q")
+    store.journal = {write = function() return nil, "No space left on device" end,
+      flush = function() return nil, "No space left on device" end, close = function() end}
+    store.journal_path = "/full/sqs.journal"
+    local status, body = call("SendMessage", {QueueUrl = url, MessageBody = "x"})
+    assert.equal(500, status)
+    assert.equal("com.amazon.coral.service#InternalFailure", body.__type)
+    assert.truthy(internal[1]:find("No space left on device", 1, true))
+  end)
+
   it("turns an internal failure into InternalFailure, never a raised error", function()
     local url = create("q")
     store.send = function() error("boom") end

@@ -419,7 +419,8 @@ end
 function Store:write(record)
   if self.replaying or not self.journal then return end
   local line = json.encode(record)
-  self.journal:write(line, "\n")
+  local ok, why = self.journal:write(line, "\n")
+  if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
   self.journal_bytes = self.journal_bytes + #line + 1
   self.records = self.records + 1
 end
@@ -427,7 +428,8 @@ end
 -- Writes what was journaled so far; callers answer only after this.
 function Store:flush()
   if self.journal and self.records > self.flushed then
-    self.journal:flush()
+    local ok, why = self.journal:flush()
+    if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
     self.flushed = self.records
     if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
       self:compact()
