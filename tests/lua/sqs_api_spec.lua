@@ -422,6 +422,15 @@ describe("sqs_api: FIFO", function()
     assert.equal(sent.SequenceNumber, a.SequenceNumber)
   end)
 
+  it("gives the same messages again for a retried ReceiveRequestAttemptId", function()
+    call("SendMessage", {QueueUrl = url, MessageBody = "x", MessageGroupId = "g", MessageDeduplicationId = "1"})
+    local _, first = call("ReceiveMessage", {QueueUrl = url, ReceiveRequestAttemptId = "try-1"})
+    local _, retry = call("ReceiveMessage", {QueueUrl = url, ReceiveRequestAttemptId = "try-1"})
+    assert.equal(first.Messages[1].ReceiptHandle, retry.Messages[1].ReceiptHandle)
+    local _, other = call("ReceiveMessage", {QueueUrl = url, ReceiveRequestAttemptId = "try-2"})
+    assert.same({}, other)
+  end)
+
   it("refuses a deduplication id on a standard queue", function()
     local standard = create("std")
     call_error("SendMessage", {QueueUrl = standard, MessageBody = "x", MessageDeduplicationId = "1"}, 400,
