@@ -112,7 +112,6 @@ end
 
 -- Serves until stop() is called or SIGINT/SIGTERM arrives; returns "signal" or "stopped".
 function M.run()
-  stopping = false
   while not stopping do
     run_ready()
     fire_timers()
@@ -122,6 +121,7 @@ function M.run()
     if timers[1] then timeout = math.min(timeout, timers[1].at - time.monotonic()) end
     if not httpd.poll(math.max(timeout, 0)) then return "signal" end
   end
+  stopping = false -- a stop() before run() (a task that finished without waiting) still counts
   return "stopped"
 end
 
