@@ -121,7 +121,9 @@ function Front:api_route(req)
       result = decoded and value or nil
     end
   end
-  local status, headers, body = apigw.response(route, outcome.ok and result ~= nil, result)
+  -- the JSON text, not the decoded value: apigw.response takes a string as JSON text to decode
+  local status, headers, body = apigw.response(route, outcome.ok and result ~= nil,
+                                               outcome.streamed and result or outcome.payload)
   self:log(fn, trigger, outcome, outcome.ok and tostring(status) or nil)
   return status, headers, body
 end
