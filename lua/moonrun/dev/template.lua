@@ -144,6 +144,14 @@ local function absolute(path, cwd)
   return "/" .. table.concat(parts, "/")
 end
 
+-- The working directory as the kernel knows it ($PWD is stale in a child started elsewhere).
+local function current_dir()
+  local pipe = io.popen("pwd -P")
+  local dir = pipe and pipe:read("l")
+  if pipe then pipe:close() end
+  return dir or os.getenv("PWD") or "."
+end
+
 local function is_directory(path)
   local f = io.open(path .. "/", "r") -- only a directory opens with a trailing slash
   if f then f:close() end
@@ -914,8 +922,8 @@ function Loader:func(logical_id, r, globals)
     if vars ~= nil and vars ~= NULL then
       if not is_map(vars) then self:fail(base .. ".Environment.Variables", "expected a mapping") end
       for _, k in ipairs(sorted_keys(vars)) do
-        if not k:match("^[%a][%w_]*$") then
-          self:fail(base .. ".Environment.Variables." .. k, "not an environment variable name (a letter, then letters, digits and _)")
+        if not k:match("^%a[%w_]+$") then
+          self:fail(base .. ".Environment.Variables." .. k, "not an environment variable name (a letter, then one or more letters, digits and _)")
         end
         fn.environment[k] = self:text(vars[k], base .. ".Environment.Variables." .. k)
       end
@@ -981,9 +989,9 @@ function Loader:build()
   return model
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then error(string.format("cannot read the template %s: %s", path, err), 0) end
+local function read_file(path, abs)
+  local f, err = io.open(abs, "rb")
+  if not f then error(string.format("cannot read the template %s: %s", path, err:gsub("^[^:]*: ", "")), 0) end
   local text = f:read("a")
   f:close()
   if not text then error(string.format("cannot read the template %s", path), 0) end
@@ -1003,8 +1011,7 @@ end
 
 function M.load(path, opts)
   opts = opts or {}
-  local cwd = opts.cwd or os.getenv("PWD") or "."
-  local abs = absolute(path, cwd)
+  local abs = path:sub(1, 1) == "/" and absolute(path, "/") or absolute(path, opts.cwd or current_dir())
   local self = setmetatable({
     file = path, path = abs, dir = dirname(abs),
     region = opts.region or "us-east-1", account = opts.account or "000000000000",
@@ -1015,7 +1022,7 @@ function M.load(path, opts)
   self.queue_url = opts.queue_url or function(name)
     return string.format("https://sqs.%s.%s/%s/%s", self.region, self:pseudo("AWS::URLSuffix"), self.account, name)
   end
-  local doc = decode(read_file(path), path)
+  local doc = decode(read_file(path, abs), path)
   if not is_map(doc) then self:fail(nil, "a template is a mapping (AWSTemplateFormatVersion, Resources, ...)") end
   self.doc = doc
   local transform = doc.Transform
@@ -1035,7 +1042,7 @@ function M.load(path, opts)
   return self:build()
 end
 
--- For tests: the sentinel that AWS::NoValue resolves to.
-M.NO_VALUE = NO_VALUE
+-- For tests: SAM's merge of a Globals section into a resource's properties.
+M.merge_globals = merge_properties
 
 return M

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The embedded SQS endpoint of `moonrun dev` against moto's server: SendMessage, ReceiveMessage
+# and DeleteMessage operations per second, with the same client (bench/dev_sqs_bench.lua, one
+# moonrun.sqs client on one keep-alive connection), the same N and the same messages, in one
+# run. Prints each rate, the ratio embedded/moto per operation, and the target (>= 20x moto).
+#
+# Environment: MOONRUN (default build/moonrun), N (1000 messages), STRICT=1 to exit 1 when a
+# target is missed.
+set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+N=${N:-1000}
+TARGET=20
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+export AWS_ACCESS_KEY_ID=AKIAMOONRUNDEV000000 AWS_SECRET_ACCESS_KEY=moonrun-dev-secret \
+    AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "dev_sqs.sh: nothing listens on port $1" >&2
+    exit 1
+}
+
+embedded_port=$(free_port)
+"$MOONRUN" dev --sqs-only --sqs-port "$embedded_port" --state "$work/state" >"$work/dev.log" 2>&1 &
+pids+=($!)
+moto_port=$(free_port)
+moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+pids+=($!)
+wait_port "$embedded_port"
+wait_port "$moto_port"
+
+run_client() {
+    AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$1 "$MOONRUN" run "$BENCH/dev_sqs_bench.lua" "bench-$RANDOM" "$N"
+}
+embedded=$(run_client "$embedded_port")
+moto=$(run_client "$moto_port")
+field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2"; }
+
+printf 'N=%d messages, one moonrun.sqs client, operations per second\n' "$N"
+printf '%-10s %12s %12s %8s\n' operation embedded moto ratio
+for op in send receive delete; do
+    e=$(field "$op" "$embedded") m=$(field "$op" "$moto")
+    printf '%-10s %12s %12s %8s\n' "$op" "$e" "$m" "$(ratio "$e" "$m")"
+done
+for op in send receive delete; do
+    check "$op: embedded / moto" "$(ratio "$(field "$op" "$embedded")" "$(field "$op" "$moto")")" ">=" "$TARGET"
+done
+[[ ${STRICT:-0} != 1 || $missed == 0 ]]
