@@ -1080,9 +1080,10 @@ return M
 """
 
 CONSUMER_LUA = """\
+local json = require "moonrun.json"
 local M = {}
 function M.handler(event, context)
-  local failures = {}
+  local failures = json.array{} -- an empty Lua table would be the JSON object {}, not a list
   for _, record in ipairs(event.Records) do
     print(string.format("got %s %s %s", record.messageId, record.body,
                         record.attributes.ApproximateReceiveCount))
@@ -1393,7 +1394,10 @@ class TestRestart(DevTestCase):
     def restart_in_the_middle(self, sig):
         state = self.path("state-" + sig.name)
         self.write("fn/consume.lua", CONSUMER_LUA.replace(
-            "local failures = {}", 'local failures = {}\n  os.execute("sleep 0.2")'))
+            "local M = {}", 'local M = {}\nlocal function slowly() os.execute("sleep 0.2") end'
+        ).replace("for _, record", "slowly()\n  for _, record"))
+        with open(self.path("fn/consume.lua")) as f:
+            self.assertIn("slowly()\n", f.read())
         # the consumer takes one message at a time, slowly, so dev stops in the middle
         path = self.template(queue_template(visibility=2, max_receive=10, batch=1), name=f"t-{sig.name}.yaml")
         queue_only = self.template(queue_template(consumer=False, visibility=2, max_receive=10),
@@ -1416,6 +1420,7 @@ class TestRestart(DevTestCase):
             wait_until(lambda: pid_gone(pid), 10, f"child {pid} ({args}) to be gone")
         seen_before = [m.group(1) for m in first]
         before = {m.group(1) for m in (re.search(r"\| got (\S+) mid-\d+ \d+$", line) for line in dev.lines) if m}
+        self.assertLess(len(before), len(sent), "dev was stopped before the queue was drained")
         dev = self.start_dev(path, state=state)
         missing = sent - before
 
