@@ -492,6 +492,74 @@ class TestInvokeEndpoint(DevTestCase):
         self.stop_dev(self.dev)
 
 
+SLOW_LUA = """\
+local M = {}
+local pid = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
+function M.handler(event)
+  if event.sleep then os.execute("sleep " .. event.sleep) end
+  if event.size then return {n = event.n, text = string.rep("x", event.size)} end
+  return {n = event.n, pid = pid, version = "VERSION", length = event.data and #event.data or 0}
+end
+return M
+"""
+
+
+class TestInvocationsTogether(DevTestCase):
+    """Invocations of one function go one at a time, as on one Lambda instance; none is lost."""
+
+    def setUp(self):
+        super().setUp()
+        self.write("fn/app.lua", SLOW_LUA.replace("VERSION", "old"))
+        self.dev = self.start_dev(self.template(ONE_FUNCTION.replace("Echo", "Slow") + "      Timeout: 10\n"))
+
+    def test_concurrent_invocations_are_all_answered(self):
+        results, errors = {}, []
+
+        def call(n):
+            try:
+                results[n] = self.invoke_ok(self.dev, "Slow", {"n": n, "sleep": 0.3})
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+        threads = [threading.Thread(target=call, args=(n,)) for n in range(5)]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(seconds(60))
+        elapsed = time.monotonic() - started
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(results), list(range(5)))
+        self.assertTrue(all(results[n]["n"] == n for n in results), results)
+        self.assertEqual(len({r["pid"] for r in results.values()}), 1, "one instance serves them in turn")
+        self.assertGreater(elapsed, 1.4, "one at a time")
+        self.stop_dev(self.dev)
+
+    def test_an_edit_during_an_invocation_applies_to_the_next(self):
+        answer = {}
+        t = threading.Thread(target=lambda: answer.update(self.invoke_ok(self.dev, "Slow", {"n": 1, "sleep": 1})))
+        t.start()
+        time.sleep(0.3)
+        self.write("fn/app.lua", SLOW_LUA.replace("VERSION", "new"))
+        t.join(seconds(30))
+        self.assertEqual(answer.get("version"), "old", "the running invocation finishes with its code")
+        self.assertEqual(self.invoke_ok(self.dev, "Slow", {"n": 2})["version"], "new")
+        self.stop_dev(self.dev)
+
+    def test_large_events_and_answers(self):
+        data = "y" * (3 << 20)
+        self.assertEqual(self.invoke_ok(self.dev, "Slow", {"n": 1, "data": data})["length"], len(data))
+        big = self.invoke_ok(self.dev, "Slow", {"n": 2, "size": 4 << 20})
+        self.assertEqual(len(big["text"]), 4 << 20)
+        self.stop_dev(self.dev)
+
+    def test_a_client_that_goes_away_does_not_hurt(self):
+        conn = http.client.HTTPConnection("127.0.0.1", int(self.dev.front.rsplit(":", 1)[1]), timeout=5)
+        conn.request("POST", "/2015-03-31/functions/Slow/invocations", body=b'{"n": 0, "sleep": 0.5}')
+        conn.close()  # before the answer
+        self.assertEqual(self.invoke_ok(self.dev, "Slow", {"n": 1})["n"], 1)
+        self.stop_dev(self.dev)
+
+
 class TestInvokeEndpointTwoFunctions(DevTestCase):
     def test_the_name_function_is_not_found_when_there_are_two(self):
         from botocore.exceptions import ClientError
@@ -1030,6 +1098,19 @@ class TestCommandLineAndTemplateErrors(DevTestCase):
                          *self.endpoint_args())
         self.check_error(p, 1, "broken.yaml")
         self.assertRegex(p.stderr, r"line \d+|:\d+", "the message says where")
+
+    def test_an_unsupported_intrinsic_and_runtime(self):
+        self.write("fn/app.lua", ECHO_LUA)
+        path = self.template(ONE_FUNCTION + """\
+      Environment:
+        Variables:
+          OTHER: !ImportValue another-stack-export
+""", name="import.yaml")
+        p = self.run_dev(path, "--port", "0", "--sqs-port", "0", "--state", self.path("state"))
+        self.check_error(p, 1, "import.yaml", "Echo", "Environment", "OTHER", "ImportValue")
+        path = self.template(ONE_FUNCTION.replace("provided.al2023", "python3.12"), name="python.yaml")
+        p = self.run_dev(path, "--port", "0", "--sqs-port", "0", "--state", self.path("state"))
+        self.check_error(p, 1, "python.yaml", "Echo", "Runtime", "python3.12")
 
     def test_a_missing_template(self):
         p = self.run_dev(self.path("nothing.yaml"), "--port", "0", "--sqs-port", "0", *self.endpoint_args())
