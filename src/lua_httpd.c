@@ -367,10 +367,13 @@ static const struct httpd_lib *load_mhd(lua_State *L)
     return httpd.mhd;
 }
 
+static void install_stop_signals(lua_State *L);
+
 static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     load_mhd(L);
+    install_stop_signals(L); /* from the first server on, SIGTERM stops the loop rather than the process */
     if (httpd.server_count == MAX_SERVERS) return luaL_error(L, "too many HTTP servers (64)");
     lua_getfield(L, 1, "host");
     const char *host = luaL_optstring(L, -1, "127.0.0.1");
