@@ -85,7 +85,9 @@ stage_runtime() {
     mkdir -p "$dir/lib"
     "$strip" -o "$dir/bootstrap" "$work/moonrun-$arch/moonrun"
     chmod 0755 "$dir/bootstrap"
-    (cd "$repo" && find lua -name '*.lua' -exec install -D -m 0644 {} "$dir/{}" \;)
+    # moonrun dev (lua/moonrun/dev*) runs on a developer's machine, never on Lambda: left out.
+    (cd "$repo" && find lua -name '*.lua' ! -path 'lua/moonrun/dev/*' ! -path 'lua/moonrun/dev.lua' \
+        -exec install -D -m 0644 {} "$dir/{}" \;)
     # Bytecode is the same on x86_64 and arm64 (both 64-bit little-endian), so the host's
     # moonrun compiles for both.
     (cd "$dir" && find lua -name '*.lua' -print0 | sort -z |
