@@ -20,7 +20,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import MOONRUN, ROOT, SCALE, MotoServer, free_port  # noqa: E402
+from aws_support import MOONRUN, ROOT, SCALE, MotoServer, free_port, run_lua  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
@@ -28,6 +28,12 @@ from botocore.exceptions import ClientError  # noqa: E402
 KEY_ID = "AKIAMOONRUNDEV000000"  # the credentials moonrun dev gives its children
 SECRET = "moonrun-dev-secret"
 NPM_DIR = os.path.join(ROOT, "tests", "npm")
+
+
+def require_javascript_sdk(test):
+    # a missing SDK fails the test rather than skipping it: setup.sh test installs it
+    test.assertTrue(os.path.isdir(os.path.join(NPM_DIR, "node_modules", "@aws-sdk", "client-sqs")),
+                    "the AWS SDK for JavaScript is not installed: run npm ci --prefix tests/npm")
 
 
 class DevSqs:
@@ -331,10 +337,9 @@ class AwsCli(EndpointTestCase):
         self.assertIn("NonExistentQueue", missing["error"])
 
 
-@unittest.skipUnless(os.path.isdir(os.path.join(NPM_DIR, "node_modules", "@aws-sdk", "client-sqs")),
-                     "the JavaScript SDK is not installed: npm ci --prefix tests/npm")
 class JavaScriptSdk(EndpointTestCase):
     def test_scenario(self):
+        require_javascript_sdk(self)
         run = subprocess.run(["node", os.path.join(NPM_DIR, "sqs_client.mjs"), self.dev.url],
                              capture_output=True, text=True, timeout=120 * SCALE)
         self.assertEqual(run.returncode, 0, run.stderr)
@@ -365,6 +370,32 @@ class Signatures(EndpointTestCase):
             urllib.request.urlopen(request, timeout=10)
         self.assertEqual(caught.exception.code, 403)
         self.assertEqual(caught.exception.headers["x-amzn-query-error"], "MissingAuthenticationToken;Sender")
+
+    def test_moonrun_sqs_signs_as_the_endpoint_checks(self):
+        env = dict(os.environ, AWS_ENDPOINT_URL_SQS=self.dev.url, AWS_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+        env.pop("AWS_SESSION_TOKEN", None)
+        env.pop("AWS_PROFILE", None)
+        answer, _ = run_lua("""
+            local sqs = require "moonrun.sqs"
+            local url = sqs.create_queue{QueueName = "signed-lua"}.QueueUrl
+            sqs.send_message{QueueUrl = url, MessageBody = "signed"}
+            return sqs.receive_message{QueueUrl = url}.Messages[1].Body
+        """, env)
+        self.assertEqual(answer, {"result": "signed"})
+
+    def test_javascript_sdk_signs_as_the_endpoint_checks(self):
+        require_javascript_sdk(self)
+        run = subprocess.run(["node", os.path.join(NPM_DIR, "sqs_client.mjs"), self.dev.url],
+                             capture_output=True, text=True, timeout=120 * SCALE,
+                             env=dict(os.environ, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET))
+        self.assertEqual(run.returncode, 0, run.stderr)
+        bad = subprocess.run(["node", os.path.join(NPM_DIR, "sqs_client.mjs"), self.dev.url],
+                             capture_output=True, text=True, timeout=120 * SCALE,
+                             env=dict(os.environ, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY="wrong"))
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("SignatureDoesNotMatch", bad.stderr)
 
 
 class Restart(unittest.TestCase):
