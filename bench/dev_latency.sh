@@ -41,14 +41,15 @@ measure() {
     pids+=("$pid")
     wait_for "$log" "trigger"
     sleep 1 # the trigger's first long poll is open
-    "$MOONRUN" run "$BENCH/dev_latency_bench.lua" "http://127.0.0.1:$port" "$log" "$N"
+    "$MOONRUN" run "$BENCH/dev_latency_bench.lua" "http://127.0.0.1:$port" "$log" "$N" ||
+        { echo "dev_latency.sh: the $name run failed; the end of moonrun dev's output:" >&2; tail -15 "$log" >&2; }
     kill -TERM "$pid"
     wait "$pid" || true
 }
 
 embedded=$(measure embedded --sqs-port "$(free_port)")
 moto_port=$(free_port)
-moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto-server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.05; done
 moto=$(measure moto --sqs-endpoint "http://127.0.0.1:$moto_port")

@@ -33,7 +33,8 @@ end
 local latencies = {}
 for i = 1, count do
   local start = time.now()
-  local res, err = http.request{method = "POST", url = front .. "/ping", body = tostring(i)}
+  local res, err = http.request{method = "POST", url = front .. "/ping", body = tostring(i),
+                                headers = {["Content-Type"] = "text/plain"}}
   if not res or res.status ~= 202 then
     error("ping " .. i .. ": " .. (res and (res.status .. " " .. res.body) or err.message), 0)
   end
