@@ -711,6 +711,13 @@ class TestHttpRoutes(DevTestCase):
         self.assertEqual(base64.b64decode(event["body"]), data)
         self.stop_dev(self.dev)
 
+    def test_percent_encoded_paths(self):
+        event = self.echo("POST", "/items/a%20b%2Fc?q=%C3%A9t%C3%A9", b"{}", [("Content-Type", "application/json")])
+        self.assertEqual(event["rawPath"], "/items/a%20b%2Fc")
+        self.assertEqual(event["pathParameters"], {"id": "a b/c"})
+        self.assertEqual(event["queryStringParameters"], {"q": "\u00e9t\u00e9"})
+        self.stop_dev(self.dev)
+
     def test_a_greedy_path_parameter(self):
         event = self.echo("GET", "/files/a/b/c.txt")
         self.assertEqual(event["pathParameters"], {"path": "a/b/c.txt"})
@@ -803,6 +810,45 @@ function M.handler(event, context)
 end
 return M
 """
+
+
+class TestRestApiOnly(DevTestCase):
+    def test_no_route_of_a_rest_api_is_403_missing_authentication_token(self):
+        # what API Gateway's REST APIs answer for a path they do not have
+        self.write("fn/echo.lua", HTTP_ECHO_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION.replace("app.handler", "echo.handler") + """\
+      Events:
+        Get:
+          Type: Api
+          Properties: {Path: "/v1/items/{id}", Method: GET}
+"""))
+        status, _, body = http_request(dev.front + "/v1/items/1")
+        self.assertEqual(status, 200)
+        status, headers, body = http_request(dev.front + "/v1/other")
+        self.assertEqual(status, 403, body)
+        self.assertEqual(json.loads(body), {"message": "Missing Authentication Token"})
+        self.stop_dev(dev)
+
+
+class TestStopDuringAnInvocation(DevTestCase):
+    def test_sigterm_while_a_handler_runs(self):
+        self.write("fn/app.lua", SLOW_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION + "      Timeout: 10\n"))
+        outcome = {}
+
+        def call():
+            try:
+                outcome["status"] = http_request(dev.front + "/2015-03-31/functions/Echo/invocations", "POST",
+                                                 b'{"n": 1, "sleep": 1}')[0]
+            except OSError as e:
+                outcome["error"] = repr(e)
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.3)
+        self.stop_dev(dev, timeout=15)
+        t.join(seconds(15))
+        self.assertFalse(t.is_alive(), "the client's request ended with dev")
+        self.assertTrue(outcome, outcome)
 
 
 class TestFailuresOfTheFunction(DevTestCase):
