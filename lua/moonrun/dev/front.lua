@@ -106,9 +106,7 @@ end
 
 function Front:api_route(req)
   local route, params = self.router:match(req.method, req.path)
-  if not route then
-    return 404, {["content-type"] = "application/json"}, '{"message":"Not Found"}'
-  end
+  if not route then return apigw.not_found(self.router) end -- 404, or a REST API's 403
   local fn = self.functions[route.function_name]
   local trigger = "http " .. req.method .. " " .. req.path
   local outcome = fn:invoke(json.encode(apigw.event(route, req, params)), trigger)
