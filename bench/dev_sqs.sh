@@ -4,8 +4,11 @@
 # moonrun.sqs client on one keep-alive connection), the same N and the same messages, in one
 # run. Prints each rate, the ratio embedded/moto per operation, and the target (>= 20x moto).
 #
-# Environment: MOONRUN (default build/moonrun), N (1000 messages), STRICT=1 to exit 1 when a
-# target is missed.
+# Both servers and the client are pinned to one CPU (CPU, default 0), as in sqs_client.sh: on a
+# VM, waking the idle second vCPU at every round trip costs more than either side's work.
+#
+# Environment: MOONRUN (default build/moonrun), N (1000 messages), CPU, STRICT=1 to exit 1 when
+# a target is missed.
 set -euo pipefail
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -25,6 +28,9 @@ export AWS_ACCESS_KEY_ID=AKIAMOONRUNDEV000000 AWS_SECRET_ACCESS_KEY=moonrun-dev-
     AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
 
+PIN=()
+if command -v taskset >/dev/null; then PIN=(taskset -c "$CPU"); fi
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() {
     for _ in $(seq 200); do
@@ -36,16 +42,16 @@ wait_port() {
 }
 
 embedded_port=$(free_port)
-"$MOONRUN" dev --sqs-only --sqs-port "$embedded_port" --state "$work/state" >"$work/dev.log" 2>&1 &
+"${PIN[@]}" "$MOONRUN" dev --sqs-only --sqs-port "$embedded_port" --state "$work/state" >"$work/dev.log" 2>&1 &
 pids+=($!)
 moto_port=$(free_port)
-moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+"${PIN[@]}" moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
 pids+=($!)
 wait_port "$embedded_port"
 wait_port "$moto_port"
 
 run_client() {
-    AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$1 "$MOONRUN" run "$BENCH/dev_sqs_bench.lua" "bench-$RANDOM" "$N"
+    AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$1 "${PIN[@]}" "$MOONRUN" run "$BENCH/dev_sqs_bench.lua" "bench-$RANDOM" "$N"
 }
 embedded=$(run_client "$embedded_port")
 moto=$(run_client "$moto_port")

@@ -7,7 +7,7 @@
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
- * headers, trailers, body, remote}. It may answer at once or later (long polls): a request not
+ * headers, header_list, trailers, body, remote}. It may answer at once or later (long polls): a request not
  * answered when the handler returns is suspended, and resumed by its httpd.respond. */
 #define _GNU_SOURCE /* pipe2 */
 #include <arpa/inet.h>
@@ -129,6 +129,22 @@ static enum MHD_Result add_header(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* The headers again, in the order received and as the client spelled them: API Gateway's REST
+ * events keep both (multiValueHeaders). */
+static enum MHD_Result add_header_pair(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    lua_State *L = cls;
+    lua_createtable(L, 2, 0);
+    lua_pushstring(L, key);
+    lua_rawseti(L, -2, 1);
+    lua_pushstring(L, value ? value : "");
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    return MHD_YES;
+}
+
 static void push_remote(lua_State *L, struct MHD_Connection *connection)
 {
     const union MHD_ConnectionInfo *info =
@@ -146,7 +162,7 @@ static void push_remote(lua_State *L, struct MHD_Connection *connection)
 
 static void push_request(lua_State *L, struct request *req, const char *method)
 {
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 10);
     lua_pushinteger(L, req->id);
     lua_setfield(L, -2, "id");
     lua_pushstring(L, method);
@@ -160,6 +176,9 @@ static void push_request(lua_State *L, struct request *req, const char *method)
     lua_newtable(L);
     httpd.mhd->get_connection_values(req->connection, MHD_HEADER_KIND, add_header, L);
     lua_setfield(L, -2, "headers");
+    lua_newtable(L);
+    httpd.mhd->get_connection_values(req->connection, MHD_HEADER_KIND, add_header_pair, L);
+    lua_setfield(L, -2, "header_list");
     lua_newtable(L);
     httpd.mhd->get_connection_values(req->connection, MHD_FOOTER_KIND, add_header, L);
     lua_setfield(L, -2, "trailers");

@@ -210,6 +210,7 @@ static int open_pipe(lua_State *L, int ends[2])
 static void exec_child(char **argv, char **envp, const char *cwd, int out, int err)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* moonrun dev killed outright takes its children along */
+    setpgid(0, 0); /* a Ctrl-C reaches moonrun dev alone, which stops its children in order */
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, 0);
     dup2(out, 1);

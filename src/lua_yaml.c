@@ -106,10 +106,10 @@ static bool is_one_of(const char *s, const char *const *words)
 }
 
 static const char *const null_words[] = {"", "~", "null", "Null", "NULL", NULL};
-static const char *const true_words[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
-                                         "on",   "On",   "ON",   NULL};
-static const char *const false_words[] = {"false", "False", "FALSE", "no", "No", "NO",
-                                          "off",   "Off",   "OFF",   NULL};
+static const char *const true_words[] = {"true", "True", "TRUE", "yes", "Yes",
+                                         "YES",  "on",   "On",   "ON",  NULL};
+static const char *const false_words[] = {"false", "False", "FALSE", "no",  "No",
+                                          "NO",    "off",   "Off",   "OFF", NULL};
 
 /* Copies s without its underscores (YAML 1.1 allows them as digit separators) into out;
  * false if it does not fit. */
@@ -191,8 +191,8 @@ static bool push_int(lua_State *L, const char *s)
         push_integer(L, negative, body + 2, 16);
     } else if (body[0] == '0' && body[1] && all_of(body + 1, "01234567")) {
         push_integer(L, negative, body + 1, 8);
-    } else if (strcmp(body, "0") == 0 || (body[0] >= '1' && body[0] <= '9' &&
-                                          all_of(body, "0123456789"))) {
+    } else if (strcmp(body, "0") == 0 ||
+               (body[0] >= '1' && body[0] <= '9' && all_of(body, "0123456789"))) {
         push_integer(L, negative, body, 10);
     } else {
         return push_base60(L, negative, body);
@@ -215,18 +215,21 @@ static bool push_float(lua_State *L, const char *s)
     const char *p = body;
     size_t int_digits = 0, frac_digits = 0;
     if (*p >= '0' && *p <= '9') {
-        while ((*p >= '0' && *p <= '9') || *p == '_') p++, int_digits++;
+        while ((*p >= '0' && *p <= '9') || *p == '_')
+            p++, int_digits++;
     }
     if (*p != '.') return false;
     p++;
-    while ((*p >= '0' && *p <= '9') || *p == '_') p++, frac_digits++;
+    while ((*p >= '0' && *p <= '9') || *p == '_')
+        p++, frac_digits++;
     if (int_digits == 0 && (frac_digits == 0 || body != s || body[1] == '_')) return false;
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p != '-' && *p != '+') return false;
         p++;
         if (!(*p >= '0' && *p <= '9')) return false;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     if (*p) return false;
     char clean[128];
@@ -277,8 +280,10 @@ static void push_tagged_scalar(lua_State *L, struct decoder *d, const char *tag,
             lua_pushnumber(L, n);
         }
     } else {
-        fail_at(L, d, mark, "tag !!%s is not supported (supported: !!str, !!int, !!float, !!bool, "
-                            "!!null, !!seq, !!map)", kind);
+        fail_at(L, d, mark,
+                "tag !!%s is not supported (supported: !!str, !!int, !!float, !!bool, "
+                "!!null, !!seq, !!map)",
+                kind);
     }
     if (!ok) fail_at(L, d, mark, "\"%.80s\" is not a valid !!%s", s, kind);
 }
@@ -365,8 +370,10 @@ static void parse_node(lua_State *L, struct decoder *d, int depth);
  * event is gone by the time the node ends; pushes nil when there is none. */
 static void push_anchor(lua_State *L, const yaml_char_t *anchor)
 {
-    if (anchor) lua_pushstring(L, (const char *)anchor);
-    else lua_pushnil(L);
+    if (anchor)
+        lua_pushstring(L, (const char *)anchor);
+    else
+        lua_pushnil(L);
 }
 
 /* With the anchor name at index anchor and the node's value on top: remembers both. */
@@ -476,15 +483,15 @@ static void parse_mapping(lua_State *L, struct decoder *d, int depth)
         yaml_mark_t key_mark = d->event.start_mark;
         if (d->event.type != YAML_SCALAR_EVENT || d->event.data.scalar.tag ||
             d->event.data.scalar.anchor)
-            fail_at(L, d, key_mark, "a mapping key must be a plain string (no list, mapping, "
-                                    "alias, tag or anchor)");
+            fail_at(L, d, key_mark,
+                    "a mapping key must be a plain string (no list, mapping, "
+                    "alias, tag or anchor)");
         const char *key = (const char *)d->event.data.scalar.value;
         size_t key_len = d->event.data.scalar.length;
         if (d->event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && strcmp(key, "<<") == 0)
             fail_at(L, d, key_mark, "merge keys (<<) are not supported by CloudFormation");
         lua_pushlstring(L, key, key_len);
-        if (lua_rawget(L, -2) != LUA_TNIL)
-            fail_at(L, d, key_mark, "duplicate key \"%.100s\"", key);
+        if (lua_rawget(L, -2) != LUA_TNIL) fail_at(L, d, key_mark, "duplicate key \"%.100s\"", key);
         lua_pop(L, 1);
         lua_pushlstring(L, key, key_len);
         count_nodes(L, d, 1, key_mark);
@@ -501,8 +508,10 @@ static void parse_alias(lua_State *L, struct decoder *d)
     yaml_mark_t mark = d->event.start_mark;
     lua_pushstring(L, name);
     if (lua_rawget(L, d->anchor_sizes) != LUA_TNUMBER)
-        fail_at(L, d, mark, "alias *%.100s refers to no anchor &%.100s before it (an alias "
-                            "cannot refer to the node that holds it)", name, name);
+        fail_at(L, d, mark,
+                "alias *%.100s refers to no anchor &%.100s before it (an alias "
+                "cannot refer to the node that holds it)",
+                name, name);
     lua_Integer size = lua_tointeger(L, -1);
     lua_pop(L, 1);
     count_nodes(L, d, size, mark);
@@ -514,11 +523,20 @@ static void parse_alias(lua_State *L, struct decoder *d)
 static void parse_node(lua_State *L, struct decoder *d, int depth)
 {
     switch (d->event.type) {
-    case YAML_SCALAR_EVENT: parse_scalar(L, d); break;
-    case YAML_SEQUENCE_START_EVENT: parse_sequence(L, d, depth); break;
-    case YAML_MAPPING_START_EVENT: parse_mapping(L, d, depth); break;
-    case YAML_ALIAS_EVENT: parse_alias(L, d); break;
-    default: fail_at(L, d, d->event.start_mark, "unexpected YAML event %d", d->event.type);
+    case YAML_SCALAR_EVENT:
+        parse_scalar(L, d);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        parse_sequence(L, d, depth);
+        break;
+    case YAML_MAPPING_START_EVENT:
+        parse_mapping(L, d, depth);
+        break;
+    case YAML_ALIAS_EVENT:
+        parse_alias(L, d);
+        break;
+    default:
+        fail_at(L, d, d->event.start_mark, "unexpected YAML event %d", d->event.type);
     }
 }
 

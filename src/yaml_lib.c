@@ -60,7 +60,7 @@ const struct yaml_lib *yaml_lib_load(char *err, size_t errlen)
 {
     pthread_once(&lib.once, load_once);
     if (lib.ok) return &lib.functions;
-    snprintf(err, errlen,
-             "moonrun needs " LIBYAML " to read YAML (install libyaml-0-2): %s", lib.failure);
+    snprintf(err, errlen, "moonrun needs " LIBYAML " to read YAML (install libyaml-0-2): %s",
+             lib.failure);
     return NULL;
 }

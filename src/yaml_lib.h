@@ -13,8 +13,7 @@
 struct yaml_lib {
     int (*parser_initialize)(yaml_parser_t *parser);
     void (*parser_delete)(yaml_parser_t *parser);
-    void (*parser_set_input_string)(yaml_parser_t *parser, const unsigned char *input,
-                                    size_t size);
+    void (*parser_set_input_string)(yaml_parser_t *parser, const unsigned char *input, size_t size);
     int (*parser_parse)(yaml_parser_t *parser, yaml_event_t *event);
     void (*event_delete)(yaml_event_t *event);
 };

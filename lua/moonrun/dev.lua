@@ -324,6 +324,7 @@ local function start(options, host)
                                 dev.front_server:port())
 
   banner(dev, model)
+  for _, w in ipairs(front.warnings) do view.warn(w) end
   for _, fn in ipairs(dev.functions) do fn:start() end -- warm, as a first request would find them
   for _, fn in ipairs(dev.functions) do
     for _, event in ipairs(fn.spec.sqs_events or {}) do

@@ -309,6 +309,27 @@ Resources:
         {Environment = {["Fn::If"] = json.array{"C", {}, {}}}})
       assert.are.same({["Fn::If"] = {"C", {}, {}}}, replaced.Environment)
     end)
+    it("Globals for APIs are not applied, and say so", function()
+      local model = load(with("Globals:\n  HttpApi:\n    CorsConfiguration:\n      AllowOrigins: ['*']\nResources:\n" .. fn("F", [[
+      Events:
+        E:
+          Type: HttpApi
+          Properties: {Path: /x, Method: GET}
+]])))
+      assert.are.same({"Globals.HttpApi: not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events"}, model.warnings)
+    end)
+    it("an event's properties cannot come from Fn::If (SAM refuses it too)", function()
+      assert_fails(with("Conditions:\n  Always: !Equals [a, a]\nResources:\n" .. fn("F", [[
+      Events:
+        E:
+          Type: HttpApi
+          Properties: !If [Always, {Path: /yes, Method: GET}, {Path: /no, Method: GET}]
+]])), "Resources.F.Properties.Events.E.Properties: SAM reads an event's properties as written: no Fn::If here")
+    end)
+    it("a condition named Yes is a boolean to YAML, and the error says so", function()
+      assert_fails(with("Conditions:\n  Yes: !Equals [a, a]\nResources:\n" .. fn("F", "      Timeout: !If [Yes, 1, 2]\n")),
+        "Resources.F.Properties.Timeout.Fn::If: a condition name must be a string, got true (YAML reads an unquoted yes")
+    end)
     it("refuses what Globals cannot set", function()
       assert_fails(with("Globals:\n  Function:\n    Events: {}\nResources:\n" .. fn("F")),
         "Globals.Function.Events: is not a property Globals can set")
@@ -390,7 +411,7 @@ Resources:
       end
       local at = "Resources.F.Properties.Environment.Variables.VV"
       assert_fails(env("!Ref Nope"), at .. ": refers to Nope, which is not a resource, parameter or pseudo parameter of the template")
-      assert_fails(env("!GetAtt Q.Nope"), at .. ": Fn::GetAtt Q.Nope: a AWS::SQS::Queue has no attribute Nope")
+      assert_fails(env("!GetAtt Q.Nope"), at .. ": Fn::GetAtt Q.Nope: the attributes of Q (AWS::SQS::Queue) that moonrun dev knows are Arn, QueueUrl and QueueName")
       assert_fails(env("!GetAtt Nope.Arn"), at .. ": refers to Nope, which is not a resource")
       assert_fails(env("!Sub '${Nope}'"), at .. ": refers to Nope")
       assert_fails(env("!Select [5, [a, b]]"), at .. ": Fn::Select index 5 is out of range (the list has 2 items)")
@@ -470,6 +491,7 @@ Resources:
       prop_fails("      Timeout: soon\n", 'Resources.F.Properties.Timeout: expected an integer, got "soon"')
       prop_fails("      InlineCode: x\n", "Resources.F.Properties.InlineCode: inline code is not supported")
       prop_fails("      Environment:\n        Variables:\n          1X: a\n", "Resources.F.Properties.Environment.Variables.1X: not an environment variable name")
+      prop_fails("      Environment:\n        Variables:\n          AWS_REGION: a\n", "Resources.F.Properties.Environment.Variables.AWS_REGION: Lambda reserves AWS_REGION and sets it itself")
     end)
     it("two functions with one name are an error", function()
       assert_fails(with("Resources:\n" .. fn("A", "      FunctionName: same\n") .. fn("B", "      FunctionName: same\n")),
@@ -495,10 +517,20 @@ Resources:
 ]])))
       assert.are.same({
         {name = "Any", type = "HttpApi", method = "ANY", path = "/items/{id}", payload_version = "2.0"},
-        {name = "Default", type = "HttpApi", method = "ANY", path = "$default", payload_version = "2.0"},
+        {name = "Default", type = "HttpApi", payload_version = "2.0"}, -- the $default route
         {name = "Proxy", type = "HttpApi", method = "GET", path = "/files/{proxy+}", payload_version = "1.0"},
         {name = "Rest", type = "Api", method = "POST", path = "/rest", payload_version = "1.0"},
       }, model.functions[1].http_events)
+    end)
+    it("two $default routes are an error", function()
+      local events = "      Events:\n        All:\n          Type: HttpApi\n"
+      assert_fails(with("Resources:\n" .. fn("A", events) .. fn("B", events)),
+        "Resources.B.Properties.Events.All: the HttpApi route $default is also Resources.A.Properties.Events.All's")
+    end)
+    it("a route twice is an error", function()
+      local events = "      Events:\n        Send:\n          Type: HttpApi\n          Properties: {Path: /send, Method: post}\n"
+      assert_fails(with("Resources:\n" .. fn("A", events) .. fn("B", events)),
+        "Resources.B.Properties.Events.Send: the HttpApi route POST /send is also Resources.A.Properties.Events.Send's")
     end)
     it("an authorizer is not applied, and says so", function()
       local model = load(with("Resources:\n" .. fn("F", [[

@@ -24,6 +24,17 @@ local function value(text)
 end
 
 describe("moonrun.yaml", function()
+  -- first, before anything decodes: the Lambda bootstrap must not map libyaml at cold start
+  it("loads libyaml only when something is decoded", function()
+    local function mapped()
+      local maps = assert(io.open("/proc/self/maps")):read("a")
+      return maps:find("libyaml", 1, true) ~= nil
+    end
+    assert.is_false(mapped())
+    yaml.decode("a: 1")
+    assert.is_true(mapped())
+  end)
+
   describe("plain scalars resolve as YAML 1.1 (and cfn-lint) do", function()
     it("null", function()
       for _, text in ipairs{"~", "null", "Null", "NULL", ""} do

@@ -657,4 +657,16 @@ function M.response(route, ok, result)
   return status, headers, body
 end
 
+--- The whole front for one request: route, event, invocation, response. invoke(route,
+--- event_text) calls the route's function (route.fn) and returns ok (false for a function
+--- error) and the payload's JSON text; it may wait (it runs in the request's task). Returns
+--- status, headers, body, and the reason when the answer could not be used.
+function M.handle(router, req, invoke)
+  local route, params = router:match(req.method, req.path)
+  if not route then return M.not_found(router) end
+  local event = M.event(route, req, params)
+  local ok, payload = invoke(route, json.encode(event))
+  return M.response(route, ok, payload)
+end
+
 return M

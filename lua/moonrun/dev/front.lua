@@ -86,7 +86,11 @@ function Front:invoke_endpoint(req, ref)
       "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not " .. invocation_type)
   end
   local outcome = fn:invoke(event, trigger)
-  self:log(fn, trigger, outcome, trigger:match("^sqs") and outcome.ok and batch_summary(outcome) or nil)
+  if trigger:match("^sqs ") then
+    local records = select(2, event:gsub('"eventSource":"aws:sqs"', ""))
+    trigger = string.format("%s (%d)", trigger, records)
+  end
+  self:log(fn, trigger, outcome, trigger:match("^sqs ") and outcome.ok and batch_summary(outcome) or nil)
   local headers = {["content-type"] = "application/json", ["x-amz-executed-version"] = "$LATEST",
                    ["x-amzn-requestid"] = outcome.request_id}
   if not outcome.ok then headers["x-amz-function-error"] = "Unhandled" end
@@ -97,6 +101,7 @@ end
 -- bytes, then the body (the format moonrun.stream.http writes).
 local function streamed_result(outcome)
   if outcome.content_type ~= HTTP_INTEGRATION then return {statusCode = 200, body = outcome.payload} end
+  -- (a table: apigw.response takes decoded answers as well as JSON text)
   local prelude, body = outcome.payload:match("^(.-)%z%z%z%z%z%z%z%z(.*)$")
   local ok, result = pcall(json.decode, prelude or "")
   if not ok or type(result) ~= "table" then return nil end
@@ -106,23 +111,17 @@ end
 
 function Front:api_route(req)
   local route, params = self.router:match(req.method, req.path)
-  if not route then return apigw.not_found(self.router) end -- 404, or a REST API's 403
+  if not route then return apigw.not_found(self.router) end
   local fn = self.functions[route.function_name]
   local trigger = "http " .. req.method .. " " .. req.path
   local outcome = fn:invoke(json.encode(apigw.event(route, req, params)), trigger)
-  local result
-  if outcome.ok then
-    if outcome.streamed then
-      result = streamed_result(outcome)
-    else
-      local decoded, value = pcall(json.decode, outcome.payload)
-      result = decoded and value or nil
-    end
-  end
-  -- the JSON text, not the decoded value: apigw.response takes a string as JSON text to decode
-  local status, headers, body = apigw.response(route, outcome.ok and result ~= nil,
-                                               outcome.streamed and result or outcome.payload)
-  self:log(fn, trigger, outcome, outcome.ok and tostring(status) or nil)
+  local result = outcome.payload
+  if outcome.ok and outcome.streamed then result = streamed_result(outcome) end
+  local status, headers, body, problem = apigw.response(route, outcome.ok and result ~= nil, result)
+  local text
+  if outcome.ok then text = problem and (status .. ": " .. problem) or tostring(status) end
+  self:log(fn, trigger, {ok = outcome.ok and not problem, duration_ms = outcome.duration_ms,
+                         payload = outcome.payload, error_type = outcome.error_type}, text)
   return status, headers, body
 end
 
@@ -141,9 +140,10 @@ function M.new(options)
     by_name[fn.name] = fn
     specs[#specs + 1] = fn.spec
   end
-  return setmetatable({functions = by_name, order = options.functions, router = apigw.router(specs),
-                       view = options.view, region = options.region, account = options.account},
-                      Front)
+  local router = apigw.router(specs, {region = options.region, account = options.account})
+  return setmetatable({functions = by_name, order = options.functions, router = router,
+                       warnings = router.warnings, view = options.view, region = options.region,
+                       account = options.account}, Front)
 end
 
 

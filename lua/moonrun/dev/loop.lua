@@ -121,7 +121,7 @@ function M.run()
     if timers[1] then timeout = math.min(timeout, timers[1].at - time.monotonic()) end
     if not httpd.poll(math.max(timeout, 0)) then return "signal" end
   end
-  stopping = false -- a stop() before run() (a task that finished without waiting) still counts
+  stopping = false -- a stop asked for before run() began still counts, once
   return "stopped"
 end
 

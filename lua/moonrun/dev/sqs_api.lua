@@ -67,6 +67,15 @@ M.fail = fail
 
 local function request_id() return uuid.v4() end
 
+-- text as it can go into a JSON answer: bytes that are not UTF-8 become '?' (an error message
+-- may quote what the client sent).
+local function printable(text)
+  text = tostring(text)
+  if utf8.len(text) then return text end
+  return (text:gsub("[\128-\255]", "?"))
+end
+M._printable = printable
+
 local function error_response(code, message)
   local spec = ERRORS[code] or ERRORS.InternalFailure
   local fault = spec[3] >= 500 and "Receiver" or "Sender"
@@ -75,7 +84,7 @@ local function error_response(code, message)
     ["x-amzn-requestid"] = request_id(),
     ["x-amzn-query-error"] = spec[2] .. ";" .. fault,
   }
-  return spec[3], headers, json.encode({__type = spec[1] .. (spec[4] or code), message = message})
+  return spec[3], headers, json.encode({__type = spec[1] .. (spec[4] or code), message = printable(message)})
 end
 M.error_response = error_response
 
@@ -351,7 +360,7 @@ local function run_batch(entries, fn)
     elseif getmetatable(result) == api_error_mt then
       local spec = ERRORS[result.code] or ERRORS.InternalFailure
       failed[#failed + 1] = {Id = entry.Id, SenderFault = spec[3] < 500,
-        Code = spec[2], Message = result.message}
+        Code = spec[2], Message = printable(result.message)}
     else
       error(result, 0)
     end
@@ -584,8 +593,23 @@ function operations.ReceiveMessage(api, params)
   for _, name in ipairs(attribute_names) do
     if type(name) ~= "string" then wrong_type("MessageAttributeNames", "a list of strings", name) end
   end
-  get_string(params, "ReceiveRequestAttemptId")
+  local attempt = get_string(params, "ReceiveRequestAttemptId")
   local store, sched = api.store, api.sched
+  -- a FIFO receive retried with the same attempt id within 5 minutes gets the same messages
+  -- and handles, as long as none of them was deleted or received again since
+  local attempt_key = attempt and q.fifo and q.name .. "\0" .. attempt
+  local earlier = attempt_key and api.attempts[attempt_key]
+  if earlier and store.now_ms() - earlier.at < 5 * 60 * 1000 then
+    local same = true
+    for i, msg in ipairs(earlier.messages) do
+      if msg.gone or msg.handle ~= earlier.handles[i] then same = false end
+    end
+    if same and #earlier.messages > 0 then
+      local answers = json.array{}
+      for i, msg in ipairs(earlier.messages) do answers[i] = message_answer(msg, system_wanted, attribute_names) end
+      return {Messages = answers}
+    end
+  end
   local messages = store:receive(q, max, visibility)
   if #messages == 0 and wait > 0 and sched then
     local deadline = sched.now_ms() + wait * 1000
@@ -599,6 +623,13 @@ function operations.ReceiveMessage(api, params)
       sched.wait(api:key(q.name), timeout / 1000)
       messages = store:receive(q, max, visibility)
     end
+  end
+  if attempt_key then
+    local handles = {}
+    for i, msg in ipairs(messages) do handles[i] = msg.handle end
+    api.attempts[attempt_key] = {at = store.now_ms(), messages = messages, handles = handles}
+    api.attempt_count = api.attempt_count + 1
+    if api.attempt_count > 10000 then api.attempts, api.attempt_count = {}, 0 end
   end
   if #messages == 0 then return {} end
   local answers = json.array{}
@@ -808,6 +839,7 @@ function M.new(options)
     store = assert(options.store, "sqs_api.new: a store is required"),
     sched = options.sched, credentials = options.credentials,
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
+    attempts = {}, attempt_count = 0, -- FIFO ReceiveRequestAttemptIds seen lately
   }, Api)
   if self.sched and not self.store.on_available then
     local sched = self.sched

@@ -100,29 +100,37 @@ local function new_list() return {first = 1, last = 0} end
 local function list_push(l, v) l.last = l.last + 1; l[l.last] = v end
 local function list_size(l) return l.last - l.first + 1 end
 
-local function new_heap() return {n = 0, at = {}, item = {}, ver = {}} end
+-- A min-heap of (at, item, ver) in parallel arrays; entries with the same `at` come out in the
+-- order they went in (tie: the push number), so messages due together keep their order.
+local function new_heap() return {n = 0, pushes = 0, at = {}, tie = {}, item = {}, ver = {}} end
+
+local function before(h, i, at, tie)
+  local other = h.at[i]
+  return other < at or (other == at and h.tie[i] < tie)
+end
 
 local function heap_push(h, at, item, ver)
   local n = h.n + 1
   h.n = n
-  local hat, hitem, hver = h.at, h.item, h.ver
+  h.pushes = h.pushes + 1
+  local tie = h.pushes
+  local hat, htie, hitem, hver = h.at, h.tie, h.item, h.ver
   while n > 1 do
     local parent = n // 2
-    local pat = hat[parent]
-    if pat <= at then break end
-    hat[n], hitem[n], hver[n] = pat, hitem[parent], hver[parent]
+    if before(h, parent, at, tie) then break end
+    hat[n], htie[n], hitem[n], hver[n] = hat[parent], htie[parent], hitem[parent], hver[parent]
     n = parent
   end
-  hat[n], hitem[n], hver[n] = at, item, ver
+  hat[n], htie[n], hitem[n], hver[n] = at, tie, item, ver
 end
 
 local function heap_pop(h)
   local n = h.n
   if n == 0 then return nil end
-  local hat, hitem, hver = h.at, h.item, h.ver
+  local hat, htie, hitem, hver = h.at, h.tie, h.item, h.ver
   local top_at, top_item, top_ver = hat[1], hitem[1], hver[1]
-  local at, item, ver = hat[n], hitem[n], hver[n]
-  hat[n], hitem[n], hver[n] = nil, nil, nil
+  local at, tie, item, ver = hat[n], htie[n], hitem[n], hver[n]
+  hat[n], htie[n], hitem[n], hver[n] = nil, nil, nil, nil
   n = n - 1
   h.n = n
   if n > 0 then
@@ -130,12 +138,12 @@ local function heap_pop(h)
     while true do
       local child = 2 * i
       if child > n then break end
-      if child < n and hat[child + 1] < hat[child] then child = child + 1 end
-      if hat[child] >= at then break end
-      hat[i], hitem[i], hver[i] = hat[child], hitem[child], hver[child]
+      if child < n and before(h, child + 1, hat[child], htie[child]) then child = child + 1 end
+      if not before(h, child, at, tie) then break end
+      hat[i], htie[i], hitem[i], hver[i] = hat[child], htie[child], hitem[child], hver[child]
       i = child
     end
-    hat[i], hitem[i], hver[i] = at, item, ver
+    hat[i], htie[i], hitem[i], hver[i] = at, tie, item, ver
   end
   return top_at, top_item, top_ver
 end
@@ -242,6 +250,14 @@ function Queue:settle(now)
   self:maybe_rebuild()
 end
 
+-- The indexes of a heap's entries in the order they were pushed.
+local function tie_order(h)
+  local indexes = {}
+  for i = 1, h.n do indexes[i] = i end
+  table.sort(indexes, function(a, b) return h.tie[a] < h.tie[b] end)
+  return indexes
+end
+
 -- The containers are rebuilt when entries of messages gone dominate them.
 function Queue:maybe_rebuild()
   local live = self.count
@@ -249,7 +265,7 @@ function Queue:maybe_rebuild()
   if self.timers.n > limit then
     local old = self.timers
     self.timers = new_heap()
-    for i = 1, old.n do
+    for _, i in ipairs(tie_order(old)) do
       local msg, ver = old.item[i], old.ver[i]
       if not msg.gone and msg.ver == ver and msg.state ~= "visible" then
         heap_push(self.timers, old.at[i], msg, ver)
@@ -259,7 +275,7 @@ function Queue:maybe_rebuild()
   if self.expiry.n > limit then
     local old = self.expiry
     self.expiry = new_heap()
-    for i = 1, old.n do
+    for _, i in ipairs(tie_order(old)) do
       if not old.item[i].gone then heap_push(self.expiry, old.at[i], old.item[i], 0) end
     end
   end
@@ -403,7 +419,8 @@ end
 function Store:write(record)
   if self.replaying or not self.journal then return end
   local line = json.encode(record)
-  self.journal:write(line, "\n")
+  local ok, why = self.journal:write(line, "\n")
+  if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
   self.journal_bytes = self.journal_bytes + #line + 1
   self.records = self.records + 1
 end
@@ -411,7 +428,8 @@ end
 -- Writes what was journaled so far; callers answer only after this.
 function Store:flush()
   if self.journal and self.records > self.flushed then
-    self.journal:flush()
+    local ok, why = self.journal:flush()
+    if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
     self.flushed = self.records
     if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
       self:compact()

@@ -72,6 +72,16 @@ local QUEUE_DEPLOY_ONLY = {
   Tags = true,
 }
 
+-- Lambda sets these itself and refuses a function that sets them.
+local RESERVED_VARIABLES = {}
+for name in ([[_HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
+  AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION
+  AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME
+  AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+  AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR]]):gmatch("%S+") do
+  RESERVED_VARIABLES[name] = true
+end
+
 local HTTP_METHODS = {
   GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true, OPTIONS = true,
   ANY = true,
@@ -301,7 +311,10 @@ end
 -- ---- conditions ----
 
 function Loader:condition(name, where)
-  if type(name) ~= "string" then self:fail(where, "a condition name must be a string, got %s", describe(name)) end
+  if type(name) ~= "string" then
+    self:fail(where, "a condition name must be a string, got %s%s", describe(name), type(name) == "boolean"
+      and " (YAML reads an unquoted yes, no, on, off, true or false as a boolean: quote the name)" or "")
+  end
   local known = self.condition_values[name]
   if known ~= nil then return known end
   local conditions = self.doc.Conditions
@@ -438,10 +451,10 @@ function Loader:get_att(logical_id, attribute, where)
   elseif r.type == "AWS::Serverless::Function" or r.type == "AWS::Lambda::Function" then
     if attribute == "Arn" then return id.arn end
   else
-    self:fail(where, "Fn::GetAtt %s.%s: moonrun dev has no value for the attributes of a %s", logical_id, attribute, r.type)
+    self:fail(where, "Fn::GetAtt %s.%s: moonrun dev has no value for the attributes of %s (%s)", logical_id, attribute, logical_id, r.type)
   end
-  self:fail(where, "Fn::GetAtt %s.%s: a %s has no attribute %s that moonrun dev knows (%s)", logical_id,
-    attribute, r.type, attribute, r.type == "AWS::SQS::Queue" and "Arn, QueueUrl, QueueName" or "Arn")
+  self:fail(where, "Fn::GetAtt %s.%s: the attributes of %s (%s) that moonrun dev knows are %s", logical_id,
+    attribute, logical_id, r.type, r.type == "AWS::SQS::Queue" and "Arn, QueueUrl and QueueName" or "Arn")
 end
 
 -- ---- intrinsic functions ----
@@ -633,6 +646,11 @@ function Loader:function_globals()
   local globals = self.doc.Globals
   if not present(globals) then return {} end
   if not is_map(globals) then self:fail("Globals", "expected a mapping") end
+  for _, section in ipairs(sorted_keys(globals)) do
+    if section == "Api" or section == "HttpApi" then
+      self:warn("Globals." .. section, "not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events")
+    end
+  end
   local g = globals.Function
   if not present(g) then return {} end
   if not is_map(g) then self:fail("Globals.Function", "expected a mapping") end
@@ -756,7 +774,8 @@ function Loader:http_event(name, etype, props, where)
   local path = self:property(props, "Path", where)
   local method = self:property(props, "Method", where)
   if etype == "HttpApi" and path == nil and method == nil then
-    path, method = "$default", "ANY"
+    -- the API's $default route, which catches what no other route matches: path and method
+    -- stay nil in the model, as apigw.router expects
   else
     if path == nil then self:fail(where .. ".Path", "missing (the route's path, such as /send)") end
     if method == nil then self:fail(where .. ".Method", "missing (GET, POST, ..., or ANY)") end
@@ -844,6 +863,9 @@ function Loader:events(events, where, fn)
     local etype = self:resolve(event.Type, at .. ".Type")
     if type(etype) ~= "string" then self:fail(at .. ".Type", "missing") end
     local props = present(event.Properties) and event.Properties or {}
+    if is_intrinsic(props) then
+      self:fail(at .. ".Properties", "SAM reads an event's properties as written: no %s here", single_key(props))
+    end
     if not is_map(props) then self:fail(at .. ".Properties", "expected a mapping") end
     for k in pairs(event) do
       if k ~= "Type" and k ~= "Properties" then self:fail(at .. "." .. k, "not a key of an event (Type, Properties)") end
@@ -925,11 +947,17 @@ function Loader:func(logical_id, r, globals)
         if not k:match("^%a[%w_]+$") then
           self:fail(base .. ".Environment.Variables." .. k, "not an environment variable name (a letter, then one or more letters, digits and _)")
         end
+        if RESERVED_VARIABLES[k] then
+          self:fail(base .. ".Environment.Variables." .. k, "Lambda reserves %s and sets it itself", k)
+        end
         fn.environment[k] = self:text(vars[k], base .. ".Environment.Variables." .. k)
       end
     end
   end
   local events = props.Events
+  if is_intrinsic(events) then
+    self:fail(base .. ".Events", "SAM reads the events as written: no %s here", single_key(events))
+  end
   if present(events) then self:events(events, base .. ".Events", fn) end
   return fn
 end
@@ -944,6 +972,9 @@ function Loader:read_resources()
     local body = resources[id]
     if not is_map(body) then self:fail(where, "expected a mapping with a Type") end
     if type(body.Type) ~= "string" then self:fail(where .. ".Type", "missing") end
+    if id:match("^Fn::ForEach::") then
+      self:fail(where, "Fn::ForEach (the AWS::LanguageExtensions transform) is not supported by moonrun dev")
+    end
     if not id:match("^[%w]+$") then self:fail(where, "a logical ID has only letters and digits") end
     local r = {type = body.Type, body = body}
     if present(body.Condition) then
@@ -964,7 +995,7 @@ function Loader:build()
       self.queue_ids[id] = self:identity(id, "Resources." .. id)
     end
   end
-  local queue_names, function_names = {}, {}
+  local queue_names, function_names, routes = {}, {}, {}
   for _, id in ipairs(ids) do
     local r = self.resources[id]
     local where = "Resources." .. id
@@ -979,6 +1010,15 @@ function Loader:build()
       local fn = self:func(id, r, globals)
       if function_names[fn.name] then self:fail(where, "function name %s is also the name of %s", fn.name, function_names[fn.name]) end
       function_names[fn.name] = id
+      for _, e in ipairs(fn.http_events) do
+        -- one HTTP front serves every API locally, so a route must be unique across them
+        local route = e.path and (e.method .. " " .. e.path) or "$default"
+        local other = routes[e.type .. " " .. route]
+        if other then
+          self:fail(where .. ".Properties.Events." .. e.name, "the %s route %s is also %s's", e.type, route, other)
+        end
+        routes[e.type .. " " .. route] = "Resources." .. id .. ".Properties.Events." .. e.name
+      end
       model.functions[#model.functions + 1] = fn
     elseif r.type == "AWS::Serverless::Api" or r.type == "AWS::Serverless::HttpApi" then
       self:warn(where, "%s: its routes come from the functions' events; its own settings (Auth, CORS, domains, stages) are not applied locally", r.type)
