@@ -482,6 +482,21 @@ class TestInvokeEndpoint(DevTestCase):
         self.assertFalse(os.path.exists(mark), "DryRun must not run the handler")
         self.stop_dev(self.dev)
 
+    def test_an_empty_body_is_an_empty_event(self):
+        status, _, body = http_request(self.dev.front + "/2015-03-31/functions/Echo/invocations", "POST", b"")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["event"], {})
+        self.stop_dev(self.dev)
+
+    def test_other_methods_and_invocation_types(self):
+        status, headers, _ = http_request(self.dev.front + "/2015-03-31/functions/Echo/invocations", "GET")
+        self.assertEqual(status, 405)
+        status, headers, body = http_request(self.dev.front + "/2015-03-31/functions/Echo/invocations", "POST",
+                                             b"{}", [("X-Amz-Invocation-Type", "Sometimes")])
+        self.assertEqual(status, 400)
+        self.assertEqual(header(headers, "x-amzn-ErrorType"), "InvalidParameterValueException")
+        self.stop_dev(self.dev)
+
     def test_the_name_function_is_the_only_function_as_the_rie_names_it(self):
         self.assertEqual(self.invoke_ok(self.dev, "function", {"rie": True}),
                          {"event": {"rie": True}, "name": "Echo"})
@@ -812,6 +827,23 @@ return M
 """
 
 
+class TestDefaultRoute(DevTestCase):
+    def test_an_http_api_event_without_path_is_the_default_route(self):
+        self.write("fn/echo.lua", HTTP_ECHO_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION.replace("app.handler", "echo.handler") + """\
+      Events:
+        Everything:
+          Type: HttpApi
+"""))
+        for path in ("/", "/any/thing?x=1"):
+            status, _, body = http_request(dev.front + path, "PUT", b"{}")
+            self.assertEqual(status, 200, body)
+            event = json.loads(body)
+            self.assertEqual(event["routeKey"], "$default")
+            self.assertEqual(event["rawPath"], path.split("?")[0])
+        self.stop_dev(dev)
+
+
 class TestRestApiOnly(DevTestCase):
     def test_no_route_of_a_rest_api_is_403_missing_authentication_token(self):
         # what API Gateway's REST APIs answer for a path they do not have
@@ -1080,6 +1112,61 @@ class TestEnvironment(DevTestCase):
         self.assertEqual(result["memory"], 256)
         self.assertGreater(result["remaining"], 5000, "Timeout: 7")
         self.assertLessEqual(result["remaining"], 7000)
+        self.stop_dev(dev)
+
+    def test_only_lambdas_environment_reaches_the_function(self):
+        # the shell's environment stays out, and with the embedded SQS so do the user's credentials
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler()
+              local names = {"SHELL_ONLY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                             "MOONRUN_MEMORY_LIMIT_MB", "AWS_LAMBDA_LOG_GROUP_NAME", "PATH", "GREETING"}
+              local env = {}
+              for _, name in ipairs(names) do env[name] = os.getenv(name) or false end
+              return env
+            end
+            return M
+            """)
+        dev = self.start_dev(self.template_path, "--env", "GREETING=from the command line",
+                             env={"SHELL_ONLY": "secret-ish", "AWS_SESSION_TOKEN": "user-session-token"})
+        env = self.invoke_ok(dev, "Env")
+        self.assertIs(env["SHELL_ONLY"], False)
+        self.assertEqual(env["AWS_ACCESS_KEY_ID"], "AKIAMOONRUNDEV000000")
+        self.assertNotEqual(env["AWS_SECRET_ACCESS_KEY"], SECRET)
+        self.assertIs(env["AWS_SESSION_TOKEN"], False)
+        self.assertEqual(env["MOONRUN_MEMORY_LIMIT_MB"], "256")
+        self.assertEqual(env["AWS_LAMBDA_LOG_GROUP_NAME"], "/aws/lambda/Env")
+        self.assertTrue(env["PATH"])
+        self.assertEqual(env["GREETING"], "hello", "the template's own variables win over --env")
+        self.stop_dev(dev)
+
+    def test_function_name_and_function_intrinsics(self):
+        self.write("fn/app.lua", ENV_LUA)
+        dev = self.start_dev(self.template("""\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Named:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: my-named-function
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+  Env:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+      Environment:
+        Variables:
+          GREETING: !Ref Named
+          QUEUE_ARN: !GetAtt Named.Arn
+""", name="named.yaml"))
+        self.assertEqual(self.invoke_ok(dev, "my-named-function")["function_name"], "my-named-function")
+        env = self.invoke_ok(dev, "Env")["env"]
+        self.assertEqual(env["GREETING"], "my-named-function")
+        self.assertEqual(env["QUEUE_ARN"], f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:my-named-function")
         self.stop_dev(dev)
 
     def test_env_and_parameter_options(self):
@@ -1499,6 +1586,19 @@ class TestSqsTrigger(DevTestCase):
         dev.wait_for(r"Consumer\s+sqs work\s.*the whole batch failed")
         self.stop_dev(dev)
 
+    def test_a_disabled_trigger_does_not_poll(self):
+        self.write("fn/consume.lua", CONSUMER_LUA)
+        dev = self.start_dev(self.template(queue_template().replace(
+            "            BatchSize: 10\n", "            BatchSize: 10\n            Enabled: false\n")))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="stays")
+        time.sleep(1.5)
+        self.assertEqual(dev.count(r"\| got "), 0)
+        self.assertFalse(any("poller" in args for _, args in children_of(dev.pid)))
+        self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"], "stays")
+        self.stop_dev(dev)
+
     def test_fifo_order_within_a_group(self):
         self.write("fn/consume.lua", CONSUMER_LUA)
         template = """\
@@ -1723,6 +1823,13 @@ class TestExternalSqs(DevTestCase):
         self.write("fn/produce.lua", env_lua)
         self.assertEqual(self.invoke_ok(dev, "Producer")["url"], real_url,
                          "!Ref of a queue is its URL as that SQS gives it")
+        self.stop_dev(dev)
+
+    def test_the_functions_get_the_environments_credentials(self):
+        self.write("fn/produce.lua", 'return {handler = function() return {key = os.getenv("AWS_ACCESS_KEY_ID"), '
+                                     'endpoint = os.getenv("AWS_ENDPOINT_URL_SQS")} end}\n')
+        dev = self.start_external(self.template(producer_template()))
+        self.assertEqual(self.invoke_ok(dev, "Producer"), {"key": KEY_ID, "endpoint": self.moto.url})
         self.stop_dev(dev)
 
     def test_a_redrive_policy_names_the_dead_letter_queue_in_that_account(self):
