@@ -1025,6 +1025,27 @@ class TestHotReload(DevTestCase):
         self.assertEqual(json.loads(body), {"version": "via-http", "helper": "first", "count": 1})
         self.stop_dev(self.dev)
 
+    def test_new_and_removed_files_reload_hidden_ones_do_not(self):
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1)
+        self.write("fn/.cache/notes.txt", "a hidden folder")
+        self.write("fn/.hidden.lua", "-- a hidden file")
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 2, "hidden files do not reload")
+        self.write("fn/sub/new.lua", "return 1\n")
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1, "a new file reloads")
+        os.unlink(self.path("fn/sub/new.lua"))
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1, "a removed file reloads")
+        self.stop_dev(self.dev)
+
+    def test_an_instance_killed_from_outside_is_replaced(self):
+        self.write("fn/app.lua", LIFECYCLE_LUA)
+        first = self.invoke_ok(self.dev, "Echo")["pid"]
+        second = self.invoke_ok(self.dev, "Echo")["pid"]
+        os.kill(int(second), signal.SIGKILL)
+        wait_until(lambda: pid_gone(int(second)), 10, "the instance to die")
+        third = self.invoke_ok(self.dev, "Echo")["pid"]
+        self.assertNotEqual(third, second)
+        self.stop_dev(self.dev)
+
     def test_a_broken_edit_then_a_fix(self):
         self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1)
         self.write("fn/app.lua", "local M = {\n")
@@ -1599,6 +1620,18 @@ class TestSqsTrigger(DevTestCase):
         self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"], "stays")
         self.stop_dev(dev)
 
+    def test_a_trigger_that_dies_is_restarted(self):
+        dev = self.start_dev(self.template(queue_template(visibility=5)))
+        poller = wait_until(lambda: [pid for pid, args in children_of(dev.pid) if "poller" in args], 20,
+                            "the trigger's process")[0]
+        os.kill(poller, signal.SIGKILL)
+        dev.wait_for(r"the trigger of Consumer on work stopped .*restarting it")
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        message_id = sqs.send_message(QueueUrl=url, MessageBody="after-restart")["MessageId"]
+        dev.wait_for(r"\| got %s after-restart 1$" % message_id, timeout=30)
+        self.stop_dev(dev)
+
     def test_fifo_order_within_a_group(self):
         self.write("fn/consume.lua", CONSUMER_LUA)
         template = """\
@@ -1869,6 +1902,23 @@ class TestExternalSqs(DevTestCase):
 @unittest.skipUnless(EMBEDDED, NEEDS_EMBEDDED)
 class TestRestart(DevTestCase):
     """Messages in the embedded queues survive a restart of dev: none lost, none duplicated."""
+
+    def test_the_default_state_is_beside_the_template(self):
+        folder = self.path("service")
+        os.makedirs(folder)
+        path = self.write("service/template.yaml", queue_template(consumer=False))
+        argv = [MOONRUN, "dev", "--port", "0", "--sqs-port", "0"]  # no --state, no template: found here
+        dev = Dev(argv, client_env(), folder)
+        self.devs.append(dev)
+        self.addCleanup(self._cleanup_dev, dev)
+        dev.wait_ready()
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="in .moonrun")
+        self.stop_dev(dev)
+        self.assertTrue(os.path.isdir(os.path.join(folder, ".moonrun")), os.listdir(folder))
+        self.assertTrue(os.listdir(os.path.join(folder, ".moonrun")))
+        self.assertTrue(path)
 
     def test_messages_survive_sigterm_and_restart(self):
         state = self.path("state")
