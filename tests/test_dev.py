@@ -1768,6 +1768,49 @@ class TestEmbeddedSqs(DevTestCase):
         dev.wait_for(r"queues: .*out-queue (0 \(\+1 in flight\)|1)")
         self.stop_dev(dev)
 
+    def test_a_long_poll_does_not_block_the_rest(self):
+        self.write("fn/produce.lua", PRODUCER_LUA)
+        dev = self.start_dev(self.template(producer_template()))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="out-queue")["QueueUrl"]
+        received = {}
+
+        def long_poll():
+            started = time.monotonic()
+            messages = self.sqs_client(dev).receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+            received["messages"], received["after"] = messages, time.monotonic() - started
+        threads = [threading.Thread(target=long_poll) for _ in range(1)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        sent = self.invoke_ok(dev, "Producer", {"body": "wakes the poll"})["id"]
+        self.assertLess(time.monotonic() - started, seconds(3), "the invocation waited for the long poll")
+        for t in threads:
+            t.join(seconds(20))
+        self.assertEqual([m["MessageId"] for m in received["messages"]], [sent])
+        self.assertLess(received["after"], 5, "the long poll returned when the message came")
+        self.stop_dev(dev)
+
+    def test_sigterm_during_a_long_poll(self):
+        dev = self.start_dev(self.template(queue_template(consumer=False)))
+        url = self.sqs_client(dev).get_queue_url(QueueName="work")["QueueUrl"]
+        outcome = {}
+
+        def long_poll():
+            try:
+                outcome["answer"] = self.sqs_client(dev).receive_message(QueueUrl=url, WaitTimeSeconds=20)
+            except Exception as e:  # noqa: BLE001 - any end will do, as long as it ends
+                outcome["error"] = repr(e)
+        t = threading.Thread(target=long_poll)
+        t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.stop_dev(dev, timeout=10)
+        self.assertLess(time.monotonic() - started, seconds(5), "dev waited for the long poll")
+        t.join(seconds(30))
+        self.assertTrue(outcome)
+
     def test_verify_signatures(self):
         from botocore.exceptions import ClientError
         self.write("fn/produce.lua", PRODUCER_LUA)
