@@ -59,6 +59,15 @@ build_moonrun() {
     # moonrun compiles against the headers of the libcurl it is shipped with.
     printf 'Name: libcurl\nDescription: bundled libcurl (headers only)\nVersion: 7.88.1\nCflags: -I%s\nLibs:\n' \
         "$work/curl-$arch/include" >"$pcdir/libcurl.pc"
+    # libmicrohttpd and libyaml (moonrun dev) are loaded with dlopen and never shipped: only
+    # their headers are needed, which hold nothing architecture-specific, so the host's serve a
+    # cross build too (copied alone, so no other host header is on the include path).
+    mkdir -p "$work/dev-headers"
+    cp /usr/include/microhttpd.h /usr/include/yaml.h "$work/dev-headers/"
+    printf 'Name: libmicrohttpd\nDescription: headers only\nVersion: 0.9.75\nCflags: -I%s\nLibs:\n' \
+        "$work/dev-headers" >"$pcdir/libmicrohttpd.pc"
+    printf 'Name: yaml-0.1\nDescription: headers only\nVersion: 0.2.5\nCflags: -I%s\nLibs:\n' \
+        "$work/dev-headers" >"$pcdir/yaml-0.1.pc"
     if [ "$arch" != "$host_arch" ]; then
         cross=(-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR="${triplet%%-*}"
             -DCMAKE_C_COMPILER="$triplet-gcc")
@@ -85,7 +94,9 @@ stage_runtime() {
     mkdir -p "$dir/lib"
     "$strip" -o "$dir/bootstrap" "$work/moonrun-$arch/moonrun"
     chmod 0755 "$dir/bootstrap"
-    (cd "$repo" && find lua -name '*.lua' -exec install -D -m 0644 {} "$dir/{}" \;)
+    # moonrun dev (lua/moonrun/dev*) runs on a developer's machine, never on Lambda: left out.
+    (cd "$repo" && find lua -name '*.lua' ! -path 'lua/moonrun/dev/*' ! -path 'lua/moonrun/dev.lua' \
+        -exec install -D -m 0644 {} "$dir/{}" \;)
     # Bytecode is the same on x86_64 and arm64 (both 64-bit little-endian), so the host's
     # moonrun compiles for both.
     (cd "$dir" && find lua -name '*.lua' -print0 | sort -z |

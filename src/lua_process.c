@@ -23,7 +23,7 @@
 #include "process_poll.h"
 
 #define CHILD_TYPE "moonrun.process.child"
-#define MAX_CHILDREN (PROCESS_POLL_MAX_FDS / 2)
+#define MAX_CHILDREN ((PROCESS_POLL_MAX_FDS - 1) / 2) /* two pipes each, and the SIGCHLD pipe */
 #define MAX_LINE (64 * 1024) /* a longer line is passed on in pieces of this size */
 
 enum { STREAM_STDOUT, STREAM_STDERR, STREAM_COUNT };
@@ -40,6 +40,10 @@ struct child {
 extern char **environ;
 
 static struct child *children[MAX_CHILDREN];
+
+/* SIGCHLD writes a byte here, so an exit wakes httpd.poll even while something the child
+ * started (a background process) still holds its output pipes open. */
+static int sigchld_pipe[2] = {-1, -1};
 
 static void report_callback_error(lua_State *L, const char *what)
 {
@@ -112,9 +116,20 @@ static void release(lua_State *L, struct child *c)
 
 static void reap(lua_State *L, struct child *c)
 {
+    /* Seen exited but not reaped yet, its pid (and so its process group's id) cannot be reused:
+     * what it left running in its group goes with it, as when a sandbox ends. */
+    siginfo_t info = {0};
+    if (waitid(P_PID, (id_t)c->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0)
+        return;
+    kill(-c->pid, SIGKILL);
     int status;
-    if (waitpid(c->pid, &status, WNOHANG) != c->pid) return;
+    if (waitpid(c->pid, &status, 0) != c->pid) return;
     c->exited = true;
+    for (int s = 0; s < STREAM_COUNT; s++) {
+        if (c->fds[s] < 0) continue;
+        read_stream(L, c, s); /* what the child wrote last is already in the pipe */
+        if (c->fds[s] >= 0) close_stream(L, c, s);
+    }
     int exit_ref = c->exit_ref;
     c->exit_ref = LUA_NOREF;
     release(L, c);
@@ -135,6 +150,7 @@ static void reap(lua_State *L, struct child *c)
 int process_poll_fill(struct pollfd *fds, int max, int *timeout_ms)
 {
     int n = 0;
+    if (sigchld_pipe[0] >= 0) fds[n++] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
     for (int i = 0; i < MAX_CHILDREN; i++) {
         struct child *c = children[i];
         if (!c) continue;
@@ -151,6 +167,9 @@ int process_poll_fill(struct pollfd *fds, int max, int *timeout_ms)
 
 void process_poll_dispatch(lua_State *L, const struct pollfd *fds, int count)
 {
+    char drain[64];
+    while (sigchld_pipe[0] >= 0 && read(sigchld_pipe[0], drain, sizeof drain) > 0) {
+    }
     for (int k = 0; k < count; k++) {
         if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         for (int i = 0; i < MAX_CHILDREN; i++) {
@@ -159,10 +178,9 @@ void process_poll_dispatch(lua_State *L, const struct pollfd *fds, int count)
                 if (c->fds[s] == fds[k].fd) read_stream(L, c, s);
         }
     }
-    for (int i = 0; i < MAX_CHILDREN; i++) {
-        struct child *c = children[i];
-        if (c && c->fds[STREAM_STDOUT] < 0 && c->fds[STREAM_STDERR] < 0) reap(L, c);
-    }
+    /* every child is asked: an exit is known by SIGCHLD or by its pipes closing */
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i]) reap(L, children[i]);
 }
 
 /* ---- spawning ---- */
@@ -199,6 +217,25 @@ static char **string_array(lua_State *L, int index, const char *what, bool pairs
     return list;
 }
 
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (write(sigchld_pipe[1], "c", 1) < 0) { /* full: a wakeup is pending anyway */
+    }
+    errno = saved;
+}
+
+static void watch_exits(lua_State *L)
+{
+    if (sigchld_pipe[0] >= 0) return;
+    if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        luaL_error(L, "cannot create a pipe: %s", strerror(errno));
+    struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+}
+
 static int open_pipe(lua_State *L, int ends[2])
 {
     if (pipe2(ends, O_CLOEXEC) != 0)
@@ -218,6 +255,7 @@ static void exec_child(char **argv, char **envp, const char *cwd, int out, int e
     signal(SIGPIPE, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
     if (cwd && chdir(cwd) != 0) {
         dprintf(2, "moonrun dev: cannot enter %s: %s\n", cwd, strerror(errno));
         _exit(127);
@@ -260,6 +298,7 @@ static int l_spawn(lua_State *L)
     c->output_ref = c->exit_ref = LUA_NOREF;
     c->exited = true; /* until it is running, nothing is to be killed */
     luaL_setmetatable(L, CHILD_TYPE);
+    watch_exits(L);
     int out[2], err[2];
     open_pipe(L, out);
     if (pipe2(err, O_CLOEXEC) != 0) {

@@ -127,20 +127,42 @@ local function serve_sqs(dev, options)
 end
 
 -- Queues without a redrive policy first, so that each dead-letter queue exists before its source.
-local function create_queues(dev, queues)
+local function in_creation_order(queues)
   local ordered = {}
   for _, q in ipairs(queues) do if not q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
   for _, q in ipairs(queues) do if q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
-  for _, q in ipairs(ordered) do
-    if dev.store then
-      dev.store:ensure_queue(q.name, q.attributes)
-    else
-      local sqs = require "moonrun.sqs"
-      local client = sqs.client{endpoint = dev.sqs_url, region = dev.region}
-      local ok, err = pcall(client.create_queue, client, {QueueName = q.name, Attributes = q.attributes})
-      if not ok then error(string.format("cannot create queue %s at %s: %s", q.name, dev.sqs_url, tostring(err)), 0) end
+  return ordered
+end
+
+local function create_embedded_queues(dev, load)
+  local model = load(ACCOUNT, {})
+  for _, q in ipairs(in_creation_order(model.queues)) do dev.store:ensure_queue(q.name, q.attributes) end
+  return model
+end
+
+-- Another SQS has its own account and URLs: the queues that redrive to no other are created
+-- first, their answers give the account and URLs, and the template is read again with them, so
+-- that a Ref, a GetAtt and a redrive policy's ARN are that SQS's own.
+local function create_external_queues(dev, load)
+  local client = require("moonrun.sqs").client{endpoint = dev.sqs_url, region = dev.region}
+  local urls, account = {}, nil
+  local function create(q)
+    local ok, created = pcall(client.create_queue, client, {QueueName = q.name, Attributes = q.attributes})
+    if not ok then
+      error(string.format("cannot create queue %s at %s: %s", q.name, dev.sqs_url, tostring(created)), 0)
+    end
+    urls[q.name] = created.QueueUrl
+    if not account then
+      local got = client:get_queue_attributes{QueueUrl = created.QueueUrl, AttributeNames = {"QueueArn"}}
+      account = tostring(got.Attributes.QueueArn or ""):match("^arn:[^:]+:sqs:[^:]*:([^:]+):")
     end
   end
+  local model = load(ACCOUNT, urls)
+  for _, q in ipairs(model.queues) do if not q.attributes.RedrivePolicy then create(q) end end
+  dev.account = account or ACCOUNT
+  model = load(dev.account, urls)
+  for _, q in ipairs(model.queues) do if q.attributes.RedrivePolicy then create(q) end end
+  return model
 end
 
 -- ---- children ----
@@ -277,7 +299,7 @@ local function run_until_stopped(dev)
 end
 
 local function start(options, host)
-  local dev = {exe = host.exe, functions = {}, pollers = {}}
+  local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT}
   dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil}
 
@@ -298,24 +320,26 @@ local function start(options, host)
     serve_sqs(dev, options)
   end
   local template = require "moonrun.dev.template"
-  local model = template.load(template_path, {
-    parameters = options.parameters, region = dev.region, account = ACCOUNT,
-    stack_name = "moonrun-dev",
-    queue_url = function(name) return dev.sqs_url .. "/" .. ACCOUNT .. "/" .. name end,
-  })
-  create_queues(dev, model.queues)
+  local function load(account, urls)
+    return template.load(template_path, {
+      parameters = options.parameters, region = dev.region, account = account,
+      stack_name = "moonrun-dev",
+      queue_url = function(name) return urls[name] or (dev.sqs_url .. "/" .. account .. "/" .. name) end,
+    })
+  end
+  local model = (dev.store and create_embedded_queues or create_external_queues)(dev, load)
 
   dev.env = base_environment(dev, options)
   local names = {}
   for _, spec in ipairs(model.functions) do
     dev.functions[#dev.functions + 1] = functions.new(spec, {exe = dev.exe, env = dev.env,
-      region = dev.region, account = ACCOUNT, view = view})
+      region = dev.region, account = dev.account, view = view})
     names[#names + 1] = spec.name
   end
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil, names = names}
 
   local front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
-                                                  region = dev.region, account = ACCOUNT}
+                                                  region = dev.region, account = dev.account}
   dev.front_server = httpd.listen{host = options.host, port = options.port, max_body = 10 << 20,
     handler = function(req)
       loop.spawn(function() httpd.respond(req.id, front:handle(req)) end)

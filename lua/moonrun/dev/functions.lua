@@ -63,12 +63,19 @@ local function finish(fn, inv, outcome)
 end
 
 -- GET /next waits for an invocation. It belongs to one child: if that child has gone when an
--- invocation arrives, the invocation stays queued for the next child.
+-- invocation arrives, the invocation stays queued for the next child. A child whose code folder
+-- changed since it started gets none: it is replaced first (hot reload), and its successor
+-- takes the event.
 local function next_invocation(fn, instance, req)
   while true do
     if not instance.alive then return end
-    local inv = not fn.current and table.remove(fn.queue, 1)
-    if inv then
+    if not fn.current and fn.queue[1] then
+      if files.stamp(fn.spec.code_dir) ~= instance.stamp then
+        fn.view.note(fn.name .. ": code changed, reloading")
+        loop.spawn(fn.stop_instance, fn)
+        return
+      end
+      local inv = table.remove(fn.queue, 1)
       fn.current = inv
       inv.started = loop.monotonic()
       local headers = {
@@ -177,6 +184,7 @@ function Function:exited(instance, code, signal)
     for _, queued in ipairs(self.queue) do finish(self, queued, {ok = false, payload = instance.init_error}) end
     self.queue = {}
   end
+  if self.queue[1] and not self.stopping then self:start() end -- events are waiting for it
 end
 
 -- Stops the child: SIGTERM (its shutdown function runs), then SIGKILL if it lingers.
@@ -193,16 +201,6 @@ function Function:stop_instance()
   while instance.alive do loop.wait(instance, 1) end
 end
 
--- Hot reload: a child whose folder changed since it started is replaced before the next event.
-function Function:ensure_current_code()
-  local instance = self.instance
-  if instance and not self.current and files.stamp(self.spec.code_dir) ~= instance.stamp then
-    self.view.note(self.name .. ": code changed, reloading")
-    self:stop_instance()
-  end
-  if not self.instance then self:start() end
-end
-
 -- Invokes the function with event (JSON text) and waits for the outcome:
 -- {ok = true, payload = json_text} or {ok = false, payload = error_json}.
 function Function:invoke(event, trigger)
@@ -215,7 +213,7 @@ function Function:invoke(event, trigger)
                              uuid.v4():gsub("-", ""):sub(1, 24), uuid.v4():gsub("-", ""):sub(1, 16)),
     queued = loop.monotonic(),
   }
-  self:ensure_current_code()
+  if not self.instance then self:start() end
   self.queue[#self.queue + 1] = inv
   loop.notify(self)
   local limit = (self.spec.timeout or 3) + TIMEOUT_GRACE_S
