@@ -298,8 +298,11 @@ class DevTestCase(unittest.TestCase):
         code = dev.stop(timeout)
         self.assertIsNotNone(code, f"moonrun dev did not exit within {seconds(timeout):.0f} s of SIGTERM\n{dev.output()}")
         self.assertEqual(code, 0, f"moonrun dev's exit status after SIGTERM\n{dev.output()}")
-        for word in ("stack traceback", "Traceback", "attempt to "):
+        for word in ("stack traceback", "Traceback", "attempt to ", "internal error"):
             self.assertNotIn(word, dev.stderr(), dev.output())
+        # the sanitizers' reports (dev's own on stderr, its children's under their names on stdout)
+        for word in ("Sanitizer", "runtime error:"):
+            self.assertNotIn(word, dev.stderr() + dev.stdout(), dev.output())
 
     def run_dev(self, *args, timeout=30, env=None, cwd=None):
         """dev run to its end (for errors): the CompletedProcess."""
