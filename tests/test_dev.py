@@ -298,8 +298,11 @@ class DevTestCase(unittest.TestCase):
         code = dev.stop(timeout)
         self.assertIsNotNone(code, f"moonrun dev did not exit within {seconds(timeout):.0f} s of SIGTERM\n{dev.output()}")
         self.assertEqual(code, 0, f"moonrun dev's exit status after SIGTERM\n{dev.output()}")
-        for word in ("stack traceback", "Traceback", "attempt to "):
+        for word in ("stack traceback", "Traceback", "attempt to ", "internal error"):
             self.assertNotIn(word, dev.stderr(), dev.output())
+        # the sanitizers' reports (dev's own on stderr, its children's under their names on stdout)
+        for word in ("Sanitizer", "runtime error:"):
+            self.assertNotIn(word, dev.stderr() + dev.stdout(), dev.output())
 
     def run_dev(self, *args, timeout=30, env=None, cwd=None):
         """dev run to its end (for errors): the CompletedProcess."""
@@ -480,6 +483,21 @@ class TestInvokeEndpoint(DevTestCase):
         self.assertEqual(response["StatusCode"], 204)
         time.sleep(0.5)
         self.assertFalse(os.path.exists(mark), "DryRun must not run the handler")
+        self.stop_dev(self.dev)
+
+    def test_an_empty_body_is_an_empty_event(self):
+        status, _, body = http_request(self.dev.front + "/2015-03-31/functions/Echo/invocations", "POST", b"")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["event"], {})
+        self.stop_dev(self.dev)
+
+    def test_other_methods_and_invocation_types(self):
+        status, headers, _ = http_request(self.dev.front + "/2015-03-31/functions/Echo/invocations", "GET")
+        self.assertEqual(status, 405)
+        status, headers, body = http_request(self.dev.front + "/2015-03-31/functions/Echo/invocations", "POST",
+                                             b"{}", [("X-Amz-Invocation-Type", "Sometimes")])
+        self.assertEqual(status, 400)
+        self.assertEqual(header(headers, "x-amzn-ErrorType"), "InvalidParameterValueException")
         self.stop_dev(self.dev)
 
     def test_the_name_function_is_the_only_function_as_the_rie_names_it(self):
@@ -711,6 +729,13 @@ class TestHttpRoutes(DevTestCase):
         self.assertEqual(base64.b64decode(event["body"]), data)
         self.stop_dev(self.dev)
 
+    def test_percent_encoded_paths(self):
+        event = self.echo("POST", "/items/a%20b%2Fc?q=%C3%A9t%C3%A9", b"{}", [("Content-Type", "application/json")])
+        self.assertEqual(event["rawPath"], "/items/a%20b%2Fc")
+        self.assertEqual(event["pathParameters"], {"id": "a b/c"})
+        self.assertEqual(event["queryStringParameters"], {"q": "\u00e9t\u00e9"})
+        self.stop_dev(self.dev)
+
     def test_a_greedy_path_parameter(self):
         event = self.echo("GET", "/files/a/b/c.txt")
         self.assertEqual(event["pathParameters"], {"path": "a/b/c.txt"})
@@ -803,6 +828,62 @@ function M.handler(event, context)
 end
 return M
 """
+
+
+class TestDefaultRoute(DevTestCase):
+    def test_an_http_api_event_without_path_is_the_default_route(self):
+        self.write("fn/echo.lua", HTTP_ECHO_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION.replace("app.handler", "echo.handler") + """\
+      Events:
+        Everything:
+          Type: HttpApi
+"""))
+        for path in ("/", "/any/thing?x=1"):
+            status, _, body = http_request(dev.front + path, "PUT", b"{}")
+            self.assertEqual(status, 200, body)
+            event = json.loads(body)
+            self.assertEqual(event["routeKey"], "$default")
+            self.assertEqual(event["rawPath"], path.split("?")[0])
+        self.stop_dev(dev)
+
+
+class TestRestApiOnly(DevTestCase):
+    def test_no_route_of_a_rest_api_is_403_missing_authentication_token(self):
+        # what API Gateway's REST APIs answer for a path they do not have
+        self.write("fn/echo.lua", HTTP_ECHO_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION.replace("app.handler", "echo.handler") + """\
+      Events:
+        Get:
+          Type: Api
+          Properties: {Path: "/v1/items/{id}", Method: GET}
+"""))
+        status, _, body = http_request(dev.front + "/v1/items/1")
+        self.assertEqual(status, 200)
+        status, headers, body = http_request(dev.front + "/v1/other")
+        self.assertEqual(status, 403, body)
+        self.assertEqual(json.loads(body), {"message": "Missing Authentication Token"})
+        self.stop_dev(dev)
+
+
+class TestStopDuringAnInvocation(DevTestCase):
+    def test_sigterm_while_a_handler_runs(self):
+        self.write("fn/app.lua", SLOW_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION + "      Timeout: 10\n"))
+        outcome = {}
+
+        def call():
+            try:
+                outcome["status"] = http_request(dev.front + "/2015-03-31/functions/Echo/invocations", "POST",
+                                                 b'{"n": 1, "sleep": 1}')[0]
+            except OSError as e:
+                outcome["error"] = repr(e)
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.3)
+        self.stop_dev(dev, timeout=15)
+        t.join(seconds(15))
+        self.assertFalse(t.is_alive(), "the client's request ended with dev")
+        self.assertTrue(outcome, outcome)
 
 
 class TestFailuresOfTheFunction(DevTestCase):
@@ -947,6 +1028,27 @@ class TestHotReload(DevTestCase):
         self.assertEqual(json.loads(body), {"version": "via-http", "helper": "first", "count": 1})
         self.stop_dev(self.dev)
 
+    def test_new_and_removed_files_reload_hidden_ones_do_not(self):
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1)
+        self.write("fn/.cache/notes.txt", "a hidden folder")
+        self.write("fn/.hidden.lua", "-- a hidden file")
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 2, "hidden files do not reload")
+        self.write("fn/sub/new.lua", "return 1\n")
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1, "a new file reloads")
+        os.unlink(self.path("fn/sub/new.lua"))
+        self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1, "a removed file reloads")
+        self.stop_dev(self.dev)
+
+    def test_an_instance_killed_from_outside_is_replaced(self):
+        self.write("fn/app.lua", LIFECYCLE_LUA)
+        first = self.invoke_ok(self.dev, "Echo")["pid"]
+        second = self.invoke_ok(self.dev, "Echo")["pid"]
+        os.kill(int(second), signal.SIGKILL)
+        wait_until(lambda: pid_gone(int(second)), 10, "the instance to die")
+        third = self.invoke_ok(self.dev, "Echo")["pid"]
+        self.assertNotEqual(third, second)
+        self.stop_dev(self.dev)
+
     def test_a_broken_edit_then_a_fix(self):
         self.assertEqual(self.invoke_ok(self.dev, "Echo")["count"], 1)
         self.write("fn/app.lua", "local M = {\n")
@@ -1034,6 +1136,61 @@ class TestEnvironment(DevTestCase):
         self.assertEqual(result["memory"], 256)
         self.assertGreater(result["remaining"], 5000, "Timeout: 7")
         self.assertLessEqual(result["remaining"], 7000)
+        self.stop_dev(dev)
+
+    def test_only_lambdas_environment_reaches_the_function(self):
+        # the shell's environment stays out, and with the embedded SQS so do the user's credentials
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler()
+              local names = {"SHELL_ONLY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                             "MOONRUN_MEMORY_LIMIT_MB", "AWS_LAMBDA_LOG_GROUP_NAME", "PATH", "GREETING"}
+              local env = {}
+              for _, name in ipairs(names) do env[name] = os.getenv(name) or false end
+              return env
+            end
+            return M
+            """)
+        dev = self.start_dev(self.template_path, "--env", "GREETING=from the command line",
+                             env={"SHELL_ONLY": "secret-ish", "AWS_SESSION_TOKEN": "user-session-token"})
+        env = self.invoke_ok(dev, "Env")
+        self.assertIs(env["SHELL_ONLY"], False)
+        self.assertEqual(env["AWS_ACCESS_KEY_ID"], "AKIAMOONRUNDEV000000")
+        self.assertNotEqual(env["AWS_SECRET_ACCESS_KEY"], SECRET)
+        self.assertIs(env["AWS_SESSION_TOKEN"], False)
+        self.assertEqual(env["MOONRUN_MEMORY_LIMIT_MB"], "256")
+        self.assertEqual(env["AWS_LAMBDA_LOG_GROUP_NAME"], "/aws/lambda/Env")
+        self.assertTrue(env["PATH"])
+        self.assertEqual(env["GREETING"], "hello", "the template's own variables win over --env")
+        self.stop_dev(dev)
+
+    def test_function_name_and_function_intrinsics(self):
+        self.write("fn/app.lua", ENV_LUA)
+        dev = self.start_dev(self.template("""\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Named:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: my-named-function
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+  Env:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+      Environment:
+        Variables:
+          GREETING: !Ref Named
+          QUEUE_ARN: !GetAtt Named.Arn
+""", name="named.yaml"))
+        self.assertEqual(self.invoke_ok(dev, "my-named-function")["function_name"], "my-named-function")
+        env = self.invoke_ok(dev, "Env")["env"]
+        self.assertEqual(env["GREETING"], "my-named-function")
+        self.assertEqual(env["QUEUE_ARN"], f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:my-named-function")
         self.stop_dev(dev)
 
     def test_env_and_parameter_options(self):
@@ -1453,6 +1610,33 @@ class TestSqsTrigger(DevTestCase):
         dev.wait_for(r"Consumer\s+sqs work\s.*the whole batch failed")
         self.stop_dev(dev)
 
+    def test_a_disabled_trigger_does_not_poll(self):
+        self.write("fn/consume.lua", CONSUMER_LUA)
+        dev = self.start_dev(self.template(queue_template().replace(
+            "            BatchSize: 10\n", "            BatchSize: 10\n            Enabled: false\n")))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="stays")
+        time.sleep(1.5)
+        self.assertEqual(dev.count(r"\| got "), 0)
+        self.assertFalse(any("poller" in args for _, args in children_of(dev.pid)))
+        self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"], "stays")
+        self.stop_dev(dev)
+
+    def test_a_trigger_that_dies_is_restarted(self):
+        dev = self.start_dev(self.template(queue_template(visibility=5)))
+        poller = wait_until(lambda: [pid for pid, args in children_of(dev.pid) if "poller" in args], 20,
+                            "the trigger's process")[0]
+        os.kill(poller, signal.SIGKILL)
+        dev.wait_for(r"the trigger of Consumer on work stopped .*restarting it")
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        message_id = sqs.send_message(QueueUrl=url, MessageBody="after-restart")["MessageId"]
+        # the killed process's last long poll may have taken it (SQS counts that receive): then it
+        # comes back after the visibility timeout, to the new process
+        dev.wait_for(r"\| got %s after-restart \d+$" % message_id, timeout=30)
+        self.stop_dev(dev)
+
     def test_fifo_order_within_a_group(self):
         self.write("fn/consume.lua", CONSUMER_LUA)
         template = """\
@@ -1589,6 +1773,49 @@ class TestEmbeddedSqs(DevTestCase):
         dev.wait_for(r"queues: .*out-queue (0 \(\+1 in flight\)|1)")
         self.stop_dev(dev)
 
+    def test_a_long_poll_does_not_block_the_rest(self):
+        self.write("fn/produce.lua", PRODUCER_LUA)
+        dev = self.start_dev(self.template(producer_template()))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="out-queue")["QueueUrl"]
+        received = {}
+
+        def long_poll():
+            started = time.monotonic()
+            messages = self.sqs_client(dev).receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+            received["messages"], received["after"] = messages, time.monotonic() - started
+        threads = [threading.Thread(target=long_poll) for _ in range(1)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        sent = self.invoke_ok(dev, "Producer", {"body": "wakes the poll"})["id"]
+        self.assertLess(time.monotonic() - started, seconds(3), "the invocation waited for the long poll")
+        for t in threads:
+            t.join(seconds(20))
+        self.assertEqual([m["MessageId"] for m in received["messages"]], [sent])
+        self.assertLess(received["after"], 5, "the long poll returned when the message came")
+        self.stop_dev(dev)
+
+    def test_sigterm_during_a_long_poll(self):
+        dev = self.start_dev(self.template(queue_template(consumer=False)))
+        url = self.sqs_client(dev).get_queue_url(QueueName="work")["QueueUrl"]
+        outcome = {}
+
+        def long_poll():
+            try:
+                outcome["answer"] = self.sqs_client(dev).receive_message(QueueUrl=url, WaitTimeSeconds=20)
+            except Exception as e:  # noqa: BLE001 - any end will do, as long as it ends
+                outcome["error"] = repr(e)
+        t = threading.Thread(target=long_poll)
+        t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.stop_dev(dev, timeout=10)
+        self.assertLess(time.monotonic() - started, seconds(5), "dev waited for the long poll")
+        t.join(seconds(30))
+        self.assertTrue(outcome)
+
     def test_verify_signatures(self):
         from botocore.exceptions import ClientError
         self.write("fn/produce.lua", PRODUCER_LUA)
@@ -1679,6 +1906,13 @@ class TestExternalSqs(DevTestCase):
                          "!Ref of a queue is its URL as that SQS gives it")
         self.stop_dev(dev)
 
+    def test_the_functions_get_the_environments_credentials(self):
+        self.write("fn/produce.lua", 'return {handler = function() return {key = os.getenv("AWS_ACCESS_KEY_ID"), '
+                                     'endpoint = os.getenv("AWS_ENDPOINT_URL_SQS")} end}\n')
+        dev = self.start_external(self.template(producer_template()))
+        self.assertEqual(self.invoke_ok(dev, "Producer"), {"key": KEY_ID, "endpoint": self.moto.url})
+        self.stop_dev(dev)
+
     def test_a_redrive_policy_names_the_dead_letter_queue_in_that_account(self):
         self.write("fn/consume.lua", CONSUMER_LUA)
         dev = self.start_external(self.template(queue_template(visibility=1, max_receive=2)))
@@ -1716,6 +1950,23 @@ class TestExternalSqs(DevTestCase):
 @unittest.skipUnless(EMBEDDED, NEEDS_EMBEDDED)
 class TestRestart(DevTestCase):
     """Messages in the embedded queues survive a restart of dev: none lost, none duplicated."""
+
+    def test_the_default_state_is_beside_the_template(self):
+        folder = self.path("service")
+        os.makedirs(folder)
+        path = self.write("service/template.yaml", queue_template(consumer=False))
+        argv = [MOONRUN, "dev", "--port", "0", "--sqs-port", "0"]  # no --state, no template: found here
+        dev = Dev(argv, client_env(), folder)
+        self.devs.append(dev)
+        self.addCleanup(self._cleanup_dev, dev)
+        dev.wait_ready()
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="in .moonrun")
+        self.stop_dev(dev)
+        self.assertTrue(os.path.isdir(os.path.join(folder, ".moonrun")), os.listdir(folder))
+        self.assertTrue(os.listdir(os.path.join(folder, ".moonrun")))
+        self.assertTrue(path)
 
     def test_messages_survive_sigterm_and_restart(self):
         state = self.path("state")
