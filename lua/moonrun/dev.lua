@@ -106,18 +106,30 @@ local function directory_of(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
 
+-- httpd.listen, with what to do about a port in use.
+local function listen(what, flag, settings)
+  local ok, server = pcall(httpd.listen, settings)
+  if ok then return server end
+  local hint = ""
+  if tostring(server):find("in use", 1, true) then
+    hint = string.format(" (is another moonrun dev running? %s N picks another port, %s 0 any free one)", flag, flag)
+  end
+  error(string.format("%s: %s%s", what, tostring(server), hint), 0)
+end
+
 -- ---- the embedded SQS ----
 
 local function serve_sqs(dev, options)
   local sqs_api = require "moonrun.dev.sqs_api"
   local sqs_store = require "moonrun.dev.sqs_store"
-  dev.sqs_server = httpd.listen{host = options.host, port = options.sqs_port, max_body = 4 << 20,
+  dev.sqs_server = listen("the embedded SQS endpoint", "--sqs-port", {
+    host = options.host, port = options.sqs_port, max_body = 4 << 20,
     handler = function(req)
       loop.spawn(function()
         local status, headers, body = dev.sqs_api:handle(req)
         httpd.respond(req.id, status, headers, body)
       end)
-    end}
+    end})
   local host = options.host == "0.0.0.0" and "127.0.0.1" or options.host
   dev.sqs_url = string.format("http://%s:%d", host, dev.sqs_server:port())
   dev.store = sqs_store.new{state_dir = dev.state_dir, now_ms = loop.now_ms, base_url = dev.sqs_url,
@@ -340,10 +352,11 @@ local function start(options, host)
 
   local front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
                                                   region = dev.region, account = dev.account}
-  dev.front_server = httpd.listen{host = options.host, port = options.port, max_body = 10 << 20,
+  dev.front_server = listen("the HTTP front", "--port", {
+    host = options.host, port = options.port, max_body = 10 << 20,
     handler = function(req)
       loop.spawn(function() httpd.respond(req.id, front:handle(req)) end)
-    end}
+    end})
   dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
                                 dev.front_server:port())
 
