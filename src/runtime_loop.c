@@ -141,8 +141,20 @@ bool runtime_loop_stopping(void)
     return atomic_load(&stop_requested);
 }
 
+/* Under moonrun dev (MOONRUN_DEV_INSTANCE set, and this process leading its own process group),
+ * what a handler started in the background ends with the instance, as it would with a Lambda
+ * sandbox, even when dev itself was killed outright and cannot clean up (its death reaches this
+ * process as SIGTERM, see lua_process.c). */
+static void end_own_process_group(void)
+{
+    if (getpgrp() != getpid()) return;
+    signal(SIGTERM, SIG_IGN);
+    kill(0, SIGTERM);
+}
+
 int runtime_loop_main(const char *api_address)
 {
+    if (getenv("MOONRUN_DEV_INSTANCE")) atexit(end_own_process_group);
     /* Lambda's stdout is a pipe, which stdio would buffer in blocks: each line must reach
      * CloudWatch when it is written, not when a block fills. */
     setvbuf(stdout, NULL, _IOLBF, 0);

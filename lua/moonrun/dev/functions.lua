@@ -44,6 +44,7 @@ local function child_environment(fn, api_address)
   env.AWS_REGION = env.AWS_REGION or fn.region
   env.AWS_DEFAULT_REGION = env.AWS_DEFAULT_REGION or fn.region
   env.MOONRUN_MEMORY_LIMIT_MB = env.MOONRUN_MEMORY_LIMIT_MB or tostring(fn.spec.memory or 128)
+  env.MOONRUN_DEV_INSTANCE = "1" -- its background processes end with it (runtime_loop.c)
   return env
 end
 
