@@ -1486,6 +1486,24 @@ class TestSignals(DevTestCase):
         self.assertLess(time.monotonic() - started, seconds(10), "the reload waited for the background process")
         self.stop_dev(dev, timeout=15)
 
+    def test_sigterm_just_after_invocations(self):
+        # each function's runtime asks for its next event as soon as it has answered: a SIGTERM
+        # then finds requests that its Runtime API server has not read yet
+        self.write("fn/app.lua", ECHO_LUA)
+        text = "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+        for i in range(6):
+            text += ONE_FUNCTION.split("Resources:\n", 1)[1].replace("Echo:", f"F{i}:")
+        path = self.template(text)
+        for attempt in range(10):
+            dev = self.start_dev(path)
+            # failing ones: the runtime logs the error before it asks again, which widens the window
+            threads = [threading.Thread(target=self.invoke_error, args=(dev, f"F{i}", {"fail": i})) for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(seconds(30))
+            self.stop_dev(dev)
+
     def test_sigint_stops_dev_too(self):
         self.write("fn/app.lua", ECHO_LUA)
         dev = self.start_dev(self.template(ONE_FUNCTION))
