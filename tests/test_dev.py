@@ -32,7 +32,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import MotoServer, free_port  # noqa: E402
+from aws_support import MotoServer  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -282,7 +282,8 @@ class DevTestCase(unittest.TestCase):
 
     def _cleanup_dev(self, dev):
         failed = self._has_failed()
-        code = dev.stop() if dev.process.poll() is None else dev.process.returncode
+        if dev.process.poll() is None:
+            dev.stop()
         if failed:
             sys.stderr.write("\n" + dev.output() + "\n")
 
