@@ -477,6 +477,21 @@ class TestInvokeEndpoint(DevTestCase):
         self.dev.wait_for(r"Echo\s+invoke \(async\)")
         self.stop_dev(self.dev)
 
+    def test_many_asynchronous_invocations_all_run(self):
+        marks = [self.path(f"ran-{i}.txt") for i in range(30)]
+        client = self.lambda_client(self.dev)
+        for mark in marks:
+            self.assertEqual(client.invoke(FunctionName="Echo", InvocationType="Event",
+                                           Payload=json.dumps({"mark": mark}).encode())["StatusCode"], 202)
+        wait_until(lambda: all(os.path.exists(m) for m in marks), 30, "every asynchronous invocation to run")
+        self.assertEqual(self.invoke_ok(self.dev, "Echo", {"x": 1})["event"], {"x": 1})
+        self.stop_dev(self.dev)
+
+    def test_unicode_payloads(self):
+        event = {"text": "h\u00e9llo \U0001F319 \u4e16\u754c", "escaped": "tab\tnewline\n\"quote\""}
+        self.assertEqual(self.invoke_ok(self.dev, "Echo", event)["event"], event)
+        self.stop_dev(self.dev)
+
     def test_invocation_type_dry_run_answers_204_without_running(self):
         mark = self.path("ran.txt")
         response = self.lambda_client(self.dev).invoke(FunctionName="Echo", InvocationType="DryRun",
@@ -665,6 +680,10 @@ function M.handler(event)
     return {hello = "world", list = {1, 2, 3}}
   elseif kind == "error" then
     error("the answer failed")
+  elseif kind == "empty" then
+    return {statusCode = 204}
+  elseif kind == "unicode" then
+    return {statusCode = 200, headers = {["content-type"] = "text/plain; charset=utf-8"}, body = "h\\u{e9}llo \\u{1F319}"}
   elseif kind == "malformed" then
     return {statusCode = "not a number"}
   end
@@ -787,6 +806,43 @@ class TestHttpRoutes(DevTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body), {"hello": "world", "list": [1, 2, 3]})
         self.assertEqual(header(headers, "content-type"), "application/json")
+        self.stop_dev(self.dev)
+
+    def test_an_empty_answer_and_unicode(self):
+        status, _, body = self.request("GET", "/answer/empty")
+        self.assertEqual((status, body), (204, b""))
+        status, _, body = self.request("GET", "/answer/unicode")
+        self.assertEqual((status, body.decode()), (200, "h\u00e9llo \U0001F319"))
+        event = self.echo("POST", "/items/u", "{\"name\": \"\u00e9\U0001F319\"}".encode(),
+                          [("Content-Type", "application/json; charset=utf-8")])
+        self.assertEqual(json.loads(event["body"]), {"name": "\u00e9\U0001F319"})
+        self.stop_dev(self.dev)
+
+    def test_keep_alive_and_chunked_requests(self):
+        conn = http.client.HTTPConnection("127.0.0.1", int(self.base.rsplit(":", 1)[1]), timeout=seconds(30))
+        try:
+            for i in range(3):
+                conn.request("POST", f"/items/{i}", body=b'{"n": %d}' % i, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                self.assertEqual(response.status, 200)
+                self.assertEqual(json.loads(response.read())["pathParameters"], {"id": str(i)})
+            conn.request("POST", "/items/chunked", body=iter([b'{"part": ', b'"one"}']),
+                         headers={"Content-Type": "application/json"}, encode_chunked=True)
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            self.assertEqual(json.loads(json.loads(response.read())["body"]), {"part": "one"})
+        finally:
+            conn.close()
+        self.stop_dev(self.dev)
+
+    def test_repeated_request_headers(self):
+        event = self.echo("POST", "/items/h", b"{}", [("Content-Type", "application/json"), ("X-Many", "a"),
+                                                       ("X-Many", "b")])
+        self.assertEqual(event["headers"]["x-many"], "a,b")
+        event = self.echo("GET", "/v1/items/h", None, [("X-Many", "a"), ("X-Many", "b")])
+        multi = {k.lower(): v for k, v in event["multiValueHeaders"].items()}
+        self.assertEqual(multi["x-many"], ["a", "b"])
+        self.assertEqual({k.lower(): v for k, v in event["headers"].items()}["x-many"], "b")
         self.stop_dev(self.dev)
 
     def test_no_route_is_404(self):
@@ -1018,6 +1074,24 @@ class TestHotReload(DevTestCase):
         self.assertEqual(self.invoke_ok(self.dev, "Echo")["helper"], "first")
         self.write("fn/helper.lua", 'return {word = "changed"}\n')
         self.assertEqual(self.invoke_ok(self.dev, "Echo"), {"version": "one", "helper": "changed", "count": 1})
+        self.stop_dev(self.dev)
+
+    def test_two_functions_sharing_a_folder_both_reload(self):
+        path = self.template(ONE_FUNCTION + """\
+  Twin:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+""", name="twins.yaml")
+        dev = self.start_dev(path, state=self.path("state-twins"))
+        self.assertEqual(self.invoke_ok(dev, "Echo")["version"], "one")
+        self.assertEqual(self.invoke_ok(dev, "Twin")["version"], "one")
+        self.write("fn/app.lua", COUNTER_LUA % "both")
+        self.assertEqual(self.invoke_ok(dev, "Echo")["version"], "both")
+        self.assertEqual(self.invoke_ok(dev, "Twin")["version"], "both")
+        self.stop_dev(dev)
         self.stop_dev(self.dev)
 
     def test_reload_through_an_http_route(self):
