@@ -1730,6 +1730,32 @@ class TestSqsTrigger(DevTestCase):
         dev.wait_for(r"\| got %s after-restart \d+$" % message_id, timeout=30)
         self.stop_dev(dev)
 
+    def test_a_batching_window_gathers_more_than_ten(self):
+        self.write("fn/consume.lua", """\
+            local M = {}
+            function M.handler(event)
+              print("batch " .. #event.Records)
+              for _, record in ipairs(event.Records) do print("got " .. record.messageId .. " " .. record.body .. " 1") end
+              return {}
+            end
+            return M
+            """)
+        template = queue_template(visibility=30, batch=25).replace(
+            "            FunctionResponseTypes: [ReportBatchItemFailures]\n",
+            "            MaximumBatchingWindowInSeconds: 2\n")
+        dev = self.start_dev(self.template(template))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        ids = set()
+        for start in range(0, 20, 10):
+            entries = [{"Id": str(i), "MessageBody": f"w-{i}"} for i in range(start, start + 10)]
+            ids |= {e["MessageId"] for e in sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]}
+        lines = dev.wait_for(r"\| got (\S+) w-\d+ 1$", timeout=30, count=20)
+        self.assertEqual({m.group(1) for m in lines}, ids)
+        sizes = [int(m.group(1)) for m in dev.wait_for(r"\| batch (\d+)$")]
+        self.assertGreater(max(sizes), 10, f"batches of {sizes}: the window gathers up to BatchSize")
+        self.stop_dev(dev)
+
     def test_fifo_order_within_a_group(self):
         self.write("fn/consume.lua", CONSUMER_LUA)
         template = """\
