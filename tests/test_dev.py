@@ -1620,6 +1620,25 @@ class TestBinding(DevTestCase):
                     socket.create_connection((address, port), timeout=3).close()
         self.stop_dev(dev)
 
+    def test_host_option_listens_where_asked(self):
+        self.write("fn/app.lua", ECHO_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION), "--host", "0.0.0.0")
+        self.assertTrue(dev.front.startswith("http://127.0.0.1:"), "the banner gives an address to connect to")
+        self.invoke_ok(dev, "Echo")
+        port = int(dev.front.rsplit(":", 1)[1])
+        self.assertTrue([line for line in self.listening() if re.search(r"\s0\.0\.0\.0:%d\s" % port, line)])
+        address = self.outside_address()
+        if address:
+            socket.create_connection((address, port), timeout=3).close()
+        # a function's Runtime API stays on loopback whatever --host says
+        public = {port, int(dev.sqs.rsplit(":", 1)[1])}
+        runtime_apis = [line for line in self.listening() if f"pid={dev.pid}," in line
+                        and not any(re.search(r":%d\s" % p, line) for p in public)]
+        self.assertTrue(runtime_apis, self.listening())
+        for line in runtime_apis:
+            self.assertRegex(line, r"\s127\.0\.0\.1:\d+\s", line)
+        self.stop_dev(dev)
+
     def outside_address(self):
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
