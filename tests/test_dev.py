@@ -2135,6 +2135,37 @@ class TestRestart(DevTestCase):
         self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []), [])
         self.stop_dev(dev)
 
+    def test_what_was_acknowledged_survives_sigkill(self):
+        # a send that was answered is kept, a delete that was answered stays done, even when dev
+        # is killed outright right after
+        state = self.path("state")
+        path = self.template(queue_template(consumer=False, visibility=30))
+        dev = self.start_dev(path, state=state)
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        sent = {}
+        for start in range(0, 20, 10):
+            entries = [{"Id": str(i), "MessageBody": f"kill-{i}"} for i in range(start, start + 10)]
+            for e in sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]:
+                sent[e["MessageId"]] = f"kill-{e['Id']}"
+        deleted = set()
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            deleted.add(m["MessageId"])
+        self.assertEqual(len(deleted), 5)
+        dev.signal(signal.SIGKILL)
+        self.assertEqual(dev.wait_exit(10), -signal.SIGKILL)
+        dev = self.start_dev(path, state=state)
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        got = {}
+        deadline = time.monotonic() + seconds(20)
+        while len(got) < len(sent) - len(deleted) and time.monotonic() < deadline:
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                got[m["MessageId"]] = m["Body"]
+        self.assertEqual(got, {k: v for k, v in sent.items() if k not in deleted})
+        self.stop_dev(dev)
+
     @unittest.skipUnless(TRIGGERS, NEEDS_TRIGGERS)
     def test_a_restart_in_the_middle_of_consuming_loses_nothing(self):
         for sig in (signal.SIGTERM, signal.SIGKILL):
