@@ -1735,6 +1735,18 @@ class TestSqsTrigger(DevTestCase):
         self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"], "stays")
         self.stop_dev(dev)
 
+    def test_an_edited_consumer_takes_the_next_batch(self):
+        dev = self.start_dev(self.template(queue_template(visibility=30)))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        first = sqs.send_message(QueueUrl=url, MessageBody="before")["MessageId"]
+        dev.wait_for(r"\| got %s before 1$" % first, timeout=30)
+        self.write("fn/consume.lua", CONSUMER_LUA.replace('"got %s %s %s"', '"v2 got %s %s %s"'))
+        second = sqs.send_message(QueueUrl=url, MessageBody="after")["MessageId"]
+        dev.wait_for(r"\| v2 got %s after 1$" % second, timeout=30)
+        dev.wait_for(r"Consumer: code changed, reloading")
+        self.stop_dev(dev)
+
     def test_a_trigger_that_dies_is_restarted(self):
         dev = self.start_dev(self.template(queue_template(visibility=5)))
         poller = wait_until(lambda: [pid for pid, args in children_of(dev.pid) if "poller" in args], 20,
