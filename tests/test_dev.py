@@ -998,6 +998,23 @@ class TestFailuresOfTheFunction(DevTestCase):
         self.stop_dev(self.dev)
 
 
+class TestMemorySize(DevTestCase):
+    def test_memory_size_caps_the_lua_heap(self):
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler(event)
+              if event.big then local t = {} for i = 1, 1e8 do t[i] = string.rep("x", 100) .. i end end
+              return {ok = true}
+            end
+            return M
+            """)
+        dev = self.start_dev(self.template(ONE_FUNCTION + "      MemorySize: 128\n      Timeout: 60\n"))
+        error = self.invoke_error(dev, "Echo", {"big": True})
+        self.assertEqual(error["errorType"], "OutOfMemory", error)
+        self.assertEqual(self.invoke_ok(dev, "Echo"), {"ok": True})
+        self.stop_dev(dev)
+
+
 class TestInitErrors(DevTestCase):
     def test_a_syntax_error_is_reported_on_invoke_and_fixing_it_is_enough(self):
         self.write("fn/app.lua", "local M = {}\nfunction M.handler( return 1 end\nreturn M\n")
