@@ -1752,6 +1752,17 @@ class TestSqsTrigger(DevTestCase):
         self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"], "stays")
         self.stop_dev(dev)
 
+    def test_a_message_sent_with_the_aws_cli_reaches_the_consumer(self):
+        dev = self.start_dev(self.template(queue_template(visibility=30)))
+        url = f"{dev.sqs}/{ACCOUNT}/work"
+        p = subprocess.run(["aws", "--endpoint-url", dev.sqs, "--region", REGION, "sqs", "send-message",
+                            "--queue-url", url, "--message-body", "from-cli"],
+                           capture_output=True, text=True, env=client_env(), timeout=seconds(60))
+        self.assertEqual(p.returncode, 0, p.stderr + dev.output())
+        message_id = json.loads(p.stdout)["MessageId"]
+        dev.wait_for(r"\| got %s from-cli 1$" % message_id, timeout=30)
+        self.stop_dev(dev)
+
     def test_an_edited_consumer_takes_the_next_batch(self):
         dev = self.start_dev(self.template(queue_template(visibility=30)))
         sqs = self.sqs_client(dev)
