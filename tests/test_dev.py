@@ -1596,6 +1596,22 @@ class TestSignals(DevTestCase):
                 t.join(seconds(30))
             self.stop_dev(dev)
 
+    def test_a_second_sigterm_stops_at_once(self):
+        self.write("fn/app.lua", SLOW_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION + "      Timeout: 60\n"))
+        self.lambda_client(dev).invoke(FunctionName="Echo", InvocationType="Event",
+                                       Payload=json.dumps({"n": 1, "sleep": round(30 * SCALE)}).encode())
+        pids = wait_until(lambda: [pid for pid, _ in children_of(dev.pid)], 10, "the function's process")
+        time.sleep(0.5)
+        dev.signal(signal.SIGTERM)
+        dev.wait_for(r"stopping")
+        started = time.monotonic()
+        dev.signal(signal.SIGTERM)
+        self.assertEqual(dev.wait_exit(10), 0, dev.output())
+        self.assertLess(time.monotonic() - started, seconds(5))
+        for pid in pids:
+            wait_until(lambda: pid_gone(pid), 10, f"child {pid} to be gone")
+
     def test_sigint_stops_dev_too(self):
         self.write("fn/app.lua", ECHO_LUA)
         dev = self.start_dev(self.template(ONE_FUNCTION))
