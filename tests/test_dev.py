@@ -117,6 +117,17 @@ def children_of(pid):
     return children
 
 
+def group_members(pgid):
+    """The live processes of a process group (a function's child leads its own)."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
+    members = []
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[1] == str(pgid) and not parts[2].startswith("Z"):
+            members.append(line.strip())
+    return members
+
+
 def http_request(url, method="GET", body=None, headers=None, timeout=30):
     """One HTTP request: (status, [(name, value)...] with repeats kept, body bytes)."""
     parts = urllib.parse.urlsplit(url)
@@ -1611,6 +1622,8 @@ class TestSignals(DevTestCase):
         self.assertLess(time.monotonic() - started, seconds(5))
         for pid in pids:
             wait_until(lambda: pid_gone(pid), 10, f"child {pid} to be gone")
+            # and what the handler started (its os.execute), in the child's process group
+            wait_until(lambda: not group_members(pid), 10, f"the processes of child {pid}'s group to be gone")
 
     def test_sigint_stops_dev_too(self):
         self.write("fn/app.lua", ECHO_LUA)
