@@ -1625,6 +1625,32 @@ class TestSignals(DevTestCase):
             # and what the handler started (its os.execute), in the child's process group
             wait_until(lambda: not group_members(pid), 10, f"the processes of child {pid}'s group to be gone")
 
+    def test_sigkill_of_dev_takes_what_the_handlers_started_along(self):
+        pid_file = self.path("background.pid")
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler(event)
+              os.execute("sleep %d & echo $! > %s")
+              return {pid = io.open("/proc/self/stat"):read("l"):match("^(%%d+)")}
+            end
+            return M
+            """ % (round(30 * SCALE), pid_file))
+        dev = self.start_dev(self.template(ONE_FUNCTION))
+
+        def kill_background():
+            try:
+                with open(pid_file) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        self.addCleanup(kill_background)
+        child = int(self.invoke_ok(dev, "Echo")["pid"])
+        wait_until(lambda: os.path.exists(pid_file) and os.path.getsize(pid_file), 10, "the background pid")
+        dev.signal(signal.SIGKILL)
+        self.assertEqual(dev.wait_exit(10), -signal.SIGKILL)
+        wait_until(lambda: pid_gone(child), 10, "the function's process to end with dev")
+        wait_until(lambda: not group_members(child), 10, "what the handler started to end with dev")
+
     def test_sigint_stops_dev_too(self):
         self.write("fn/app.lua", ECHO_LUA)
         dev = self.start_dev(self.template(ONE_FUNCTION))
