@@ -1818,6 +1818,17 @@ class TestSqsTrigger(DevTestCase):
         dev.wait_for(r"\| got %s from-cli 1$" % message_id, timeout=30)
         self.stop_dev(dev)
 
+    def test_the_trigger_signs_as_verify_signatures_wants(self):
+        import boto3
+        dev = self.start_dev(self.template(queue_template(visibility=30)), "--verify-signatures")
+        sqs = boto3.client("sqs", endpoint_url=dev.sqs, region_name=REGION,
+                           aws_access_key_id="AKIAMOONRUNDEV000000", aws_secret_access_key="moonrun-dev-secret")
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        message_id = sqs.send_message(QueueUrl=url, MessageBody="signed")["MessageId"]
+        dev.wait_for(r"\| got %s signed 1$" % message_id, timeout=30)
+        self.assertEqual(dev.count(r"sqs work \|.*(InvalidClientTokenId|SignatureDoesNotMatch)"), 0, dev.output())
+        self.stop_dev(dev)
+
     def test_an_edited_consumer_takes_the_next_batch(self):
         dev = self.start_dev(self.template(queue_template(visibility=30)))
         sqs = self.sqs_client(dev)
