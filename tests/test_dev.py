@@ -1395,6 +1395,15 @@ class TestCommandLineAndTemplateErrors(DevTestCase):
                 p = self.run_dev(path, "--port", "0", "--sqs-port", str(port), "--state", self.path("state"))
                 self.check_error(p, 1, str(port))
 
+    def test_the_same_port_twice(self):
+        self.write("fn/app.lua", ECHO_LUA)
+        path = self.template(ONE_FUNCTION)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        p = self.run_dev(path, "--port", str(port), "--sqs-port", str(port), "--state", self.path("state"))
+        self.check_error(p, 1, str(port))
+
     def test_an_unknown_option_is_a_usage_error(self):
         p = self.run_dev("--bogus")
         self.check_error(p, 2, "--bogus")
