@@ -597,6 +597,23 @@ class TestInvocationsTogether(DevTestCase):
         self.assertEqual(len(big["text"]), 4 << 20)
         self.stop_dev(self.dev)
 
+    def test_a_chatty_handler(self):
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler(event)
+              for i = 1, 20000 do print("line " .. i .. " " .. string.rep("z", 50)) end
+              io.stderr:write(string.rep("w", 100000), "\\n")
+              return {done = true}
+            end
+            return M
+            """)
+        started = time.monotonic()
+        self.assertEqual(self.invoke_ok(self.dev, "Slow", {"n": 1}), {"done": True})
+        self.assertLess(time.monotonic() - started, seconds(30))
+        self.dev.wait_for(r"Slow\s+\| line 20000 z+$")
+        self.assertEqual(self.dev.count(r"Slow\s+\| line \d+ "), 20000)
+        self.stop_dev(self.dev)
+
     def test_a_client_that_goes_away_does_not_hurt(self):
         conn = http.client.HTTPConnection("127.0.0.1", int(self.dev.front.rsplit(":", 1)[1]), timeout=5)
         conn.request("POST", "/2015-03-31/functions/Slow/invocations", body=b'{"n": 0, "sleep": 0.5}')
