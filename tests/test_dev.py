@@ -1685,6 +1685,66 @@ class TestSignals(DevTestCase):
         self.assertEqual(dev.wait_exit(15), 0, dev.output())
 
 
+class TestTerminalView(DevTestCase):
+    """On a terminal: colours (unless NO_COLOR) and the queues' depths in a status line at the bottom."""
+
+    def run_on_a_terminal(self, extra_env):
+        import pty
+        import select
+        self.write("fn/app.lua", ECHO_LUA)
+        path = self.template(ONE_FUNCTION + queue_template(consumer=False).split("Resources:\n", 1)[1])
+        master, slave = pty.openpty()
+        env = client_env(**extra_env)
+        if "NO_COLOR" not in extra_env:
+            env.pop("NO_COLOR", None)
+        proc = subprocess.Popen([MOONRUN, "dev", path, "--port", "0", "--sqs-port", "0", "--state", self.path("state")],
+                                stdin=slave, stdout=slave, stderr=slave, env=env, cwd=self.tmp)
+        os.close(slave)
+        output = b""
+
+        def read_until(predicate, timeout):
+            nonlocal output
+            deadline = time.monotonic() + seconds(timeout)
+            while not predicate(output) and time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        output += os.read(master, 65536)
+                    except OSError:
+                        break
+            return predicate(output)
+        try:
+            self.assertTrue(read_until(lambda o: re.search(rb"invoke\s+(\x1b\[[0-9;]*m)?http://127\.0\.0\.1:\d+", o)
+                                       and b"queues:" in o, 30), output)
+            port = int(re.search(rb"invoke\s+(?:\x1b\[[0-9;]*m)?http://127\.0\.0\.1:(\d+)", output).group(1))
+            status, _, _ = http_request(f"http://127.0.0.1:{port}/2015-03-31/functions/Echo/invocations", "POST", b"{}")
+            self.assertEqual(status, 200)
+            self.assertTrue(read_until(lambda o: re.search(rb"Echo.*invoke.*ok", o), 20), output)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(seconds(15)), 0, output)
+            read_until(lambda o: False, 0.5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        return output.decode(errors="replace")
+
+    def test_a_status_line_and_colours(self):
+        text = self.run_on_a_terminal({})
+        self.assertIn("\x1b[7m", text, "the status line is shown in reverse video")
+        self.assertIn("\r\x1b[K", text, "the status line is redrawn in place")
+        self.assertRegex(text, r"\x1b\[7m queues: work 0\s")
+        self.assertIn("\x1b[32m", text, "a success is green")
+        self.assertTrue(text.rstrip(" \r\n").endswith("\x1b[K") or "\x1b[7m" not in text.splitlines()[-1],
+                        "the status line is cleared at exit: " + repr(text[-200:]))
+
+    def test_no_color(self):
+        text = self.run_on_a_terminal({"NO_COLOR": "1"})
+        self.assertNotRegex(text, r"\x1b\[(1|2|3\d|7)m", "NO_COLOR: no colour, no reverse video")
+        self.assertIn("queues: work 0", text)
+
+
 class TestBinding(DevTestCase):
     def listening(self):
         out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
