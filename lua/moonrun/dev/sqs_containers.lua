@@ -1,0 +1,73 @@
+-- Small containers for moonrun dev's embedded SQS: a double-ended list and a min-heap, both with
+-- lazy deletion (entries of messages gone are skipped when reached, and the container is
+-- rebuilt when they dominate).
+--
+-- Its own module because they know nothing of queues or messages: sqs_queue.lua keeps its
+-- visible messages, FIFO groups and timers in them, sqs_journal.lua counts their entries, and
+-- sqs_store.lua pops timers; each is plain data, so the queue's hot paths index it directly.
+local M = {}
+
+local function new_list() return {first = 1, last = 0} end
+local function list_push(l, v) l.last = l.last + 1; l[l.last] = v end
+local function list_size(l) return l.last - l.first + 1 end
+
+-- A min-heap of (at, item, ver) in parallel arrays; entries with the same `at` come out in the
+-- order they went in (tie: the push number), so messages due together keep their order.
+local function new_heap() return {n = 0, pushes = 0, at = {}, tie = {}, item = {}, ver = {}} end
+
+local function before(h, i, at, tie)
+  local other = h.at[i]
+  return other < at or (other == at and h.tie[i] < tie)
+end
+
+local function heap_push(h, at, item, ver)
+  local n = h.n + 1
+  h.n = n
+  h.pushes = h.pushes + 1
+  local tie = h.pushes
+  local hat, htie, hitem, hver = h.at, h.tie, h.item, h.ver
+  while n > 1 do
+    local parent = n // 2
+    if before(h, parent, at, tie) then break end
+    hat[n], htie[n], hitem[n], hver[n] = hat[parent], htie[parent], hitem[parent], hver[parent]
+    n = parent
+  end
+  hat[n], htie[n], hitem[n], hver[n] = at, tie, item, ver
+end
+
+local function heap_pop(h)
+  local n = h.n
+  if n == 0 then return nil end
+  local hat, htie, hitem, hver = h.at, h.tie, h.item, h.ver
+  local top_at, top_item, top_ver = hat[1], hitem[1], hver[1]
+  local at, tie, item, ver = hat[n], htie[n], hitem[n], hver[n]
+  hat[n], htie[n], hitem[n], hver[n] = nil, nil, nil, nil
+  n = n - 1
+  h.n = n
+  if n > 0 then
+    local i = 1
+    while true do
+      local child = 2 * i
+      if child > n then break end
+      if child < n and before(h, child + 1, hat[child], htie[child]) then child = child + 1 end
+      if not before(h, child, at, tie) then break end
+      hat[i], htie[i], hitem[i], hver[i] = hat[child], htie[child], hitem[child], hver[child]
+      i = child
+    end
+    hat[i], htie[i], hitem[i], hver[i] = at, tie, item, ver
+  end
+  return top_at, top_item, top_ver
+end
+
+-- The indexes of a heap's entries in the order they were pushed.
+local function tie_order(h)
+  local indexes = {}
+  for i = 1, h.n do indexes[i] = i end
+  table.sort(indexes, function(a, b) return h.tie[a] < h.tie[b] end)
+  return indexes
+end
+
+M.new_list, M.list_push, M.list_size = new_list, list_push, list_size
+M.new_heap, M.heap_push, M.heap_pop, M.tie_order = new_heap, heap_push, heap_pop, tie_order
+
+return M

@@ -1,0 +1,201 @@
+-- The journal of moonrun dev's embedded SQS: every change as one JSON line in
+-- <state_dir>/sqs.journal, written and flushed before the caller answers, replayed when the
+-- store starts, and rewritten as the live state (to a temporary file, then renamed over it)
+-- when it holds much more than that state.
+--
+-- Its own module because keeping the queues across restarts is a concern apart from what the
+-- queues do (sqs_queue.lua) and what SQS's operations ask (sqs_store.lua). Its functions are
+-- methods of the store (self is the store: its queues, journal file and counters), which
+-- sqs_store.lua takes into its Store class; the records they write are built here too.
+local json = require "moonrun.json"
+local rules = require "moonrun.dev.sqs_rules"
+local list_size = require("moonrun.dev.sqs_containers").list_size
+local new_queue = require("moonrun.dev.sqs_queue").new
+
+-- Methods of sqs_store.lua's Store.
+local Store = {}
+
+local function message_record(q, msg)
+  return {op = "msg", q = q.name, id = msg.id, body = msg.body, ma = msg.attributes,
+    sa = msg.system, sent = msg.sent, vis = msg.visible_at, g = msg.group, d = msg.dedup,
+    seq = msg.sequence, sender = msg.sender, n = msg.receives, first = msg.first_receive,
+    h = msg.handle, rat = msg.received_at, src = msg.source_arn}
+end
+
+function Store:write(record)
+  if self.replaying or not self.journal then return end
+  local line = json.encode(record)
+  local ok, why = self.journal:write(line, "\n")
+  if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
+  self.journal_bytes = self.journal_bytes + #line + 1
+  self.records = self.records + 1
+end
+
+-- Writes what was journaled so far; callers answer only after this.
+function Store:flush()
+  if self.journal and self.records > self.flushed then
+    local ok, why = self.journal:flush()
+    if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
+    self.flushed = self.records
+    if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
+      self:compact()
+    end
+  end
+end
+
+function Store:live_records()
+  local n = 0
+  for _, q in pairs(self.queues) do
+    n = n + 1 + q.count + list_size(q.dedup_order)
+  end
+  return n
+end
+
+local function queue_record(q)
+  return {op = "queue", name = q.name, attrs = q.attributes, tags = q.tags,
+    created = q.created_ms, modified = q.modified_ms, purged = q.purged_ms, seqno = q.sequence}
+end
+
+-- Rewrites the journal as the live state: a temporary file, then renamed over the journal.
+function Store:compact()
+  if not self.journal_path then return end
+  local now = self.now_ms()
+  local temporary = self.journal_path .. ".tmp"
+  local file, why = io.open(temporary, "wb")
+  if not file then
+    self.warn("sqs: cannot compact the journal: " .. tostring(why))
+    return
+  end
+  local lines, bytes = 0, 0
+  local function put(record)
+    local line = json.encode(record)
+    file:write(line, "\n")
+    lines, bytes = lines + 1, bytes + #line + 1
+  end
+  local names = {}
+  for name in pairs(self.queues) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local q = self.queues[name]
+    q:settle(now)
+    put(queue_record(q))
+    local live = {}
+    for _, msg in pairs(q.messages) do live[#live + 1] = msg end
+    table.sort(live, function(a, b)
+      if a.order ~= b.order then return a.order < b.order end
+      return a.id < b.id
+    end)
+    for _, msg in ipairs(live) do put(message_record(q, msg)) end
+    local order = q.dedup_order
+    for i = order.first, order.last do
+      local entry = order[i]
+      if q.dedup[entry.key] == entry then
+        put({op = "dedup", q = name, key = entry.key, at = entry.at, id = entry.id, seq = entry.sequence})
+      end
+    end
+  end
+  for name, at in pairs(self.deleted) do
+    if now - at < rules.RECREATE_COOLDOWN_MS then
+      put({op = "gone", name = name, at = at})
+    else
+      self.deleted[name] = nil
+    end
+  end
+  local ok, err = file:close()
+  if not ok then
+    self.warn("sqs: cannot compact the journal: " .. tostring(err))
+    os.remove(temporary)
+    return
+  end
+  if self.journal then self.journal:close() end
+  local renamed, rename_error = os.rename(temporary, self.journal_path)
+  if not renamed then self.warn("sqs: cannot compact the journal: " .. tostring(rename_error)) end
+  self.journal = assert(io.open(self.journal_path, "ab"))
+  self.journal:setvbuf("full", 65536)
+  self.records, self.flushed, self.journal_bytes = lines, lines, bytes
+end
+
+-- Applies one journal record to the state (during replay).
+function Store:apply(record, now)
+  local op = record.op
+  if op == "queue" then
+    local q = self.queues[record.name]
+    if q then
+      q.attributes, q.tags, q.modified_ms = record.attrs, record.tags or {}, record.modified
+      q.purged_ms = record.purged
+    else
+      q = new_queue(self, record.name, record.attrs, record.created, record.tags)
+      q.modified_ms, q.purged_ms = record.modified, record.purged
+      self.queues[record.name] = q
+      self.deleted[record.name] = nil
+    end
+    q.sequence = math.max(q.sequence, record.seqno or 0)
+  elseif op == "dq" then
+    self.queues[record.name] = nil
+    self.deleted[record.name] = record.at
+  elseif op == "gone" then
+    self.deleted[record.name] = record.at
+  else
+    local q = self.queues[record.q]
+    if not q then return end
+    if op == "msg" then
+      if q.messages[record.id] then return end
+      local msg = {id = record.id, body = record.body, attributes = record.ma, system = record.sa,
+        sent = record.sent, visible_at = record.vis, group = record.g, dedup = record.d,
+        sequence = record.seq, sender = record.sender, receives = record.n or 0,
+        first_receive = record.first, handle = record.h, received_at = record.rat,
+        source_arn = record.src}
+      self.order = self.order + 1
+      msg.order = self.order
+      if msg.sequence then q.sequence = math.max(q.sequence, tonumber(msg.sequence) or 0) end
+      q:insert(msg, now)
+      if record.d and record.dk then q:remember_dedup(record.dk, record.sent, record.id, record.seq) end
+    elseif op == "recv" then
+      local msg = q.messages[record.id]
+      if msg then
+        q:settle(record.at)
+        q:apply_receive(msg, record.at, record.vis - record.at, record.h)
+      end
+    elseif op == "vis" then
+      local msg = q.messages[record.id]
+      if msg then q:apply_visibility(msg, record.vis, record.at) end
+    elseif op == "del" then
+      local msg = q.messages[record.id]
+      if msg then q:remove(msg) end
+    elseif op == "purge" then
+      for _, msg in pairs(q.messages) do q:remove(msg) end
+      q.purged_ms = record.at
+    elseif op == "dedup" then
+      q:remember_dedup(record.key, record.at, record.id, record.seq)
+    end
+  end
+end
+
+function Store:replay()
+  local file = io.open(self.journal_path, "rb")
+  if not file then return end
+  local now = self.now_ms()
+  local number = 0
+  self.replaying = true
+  for line in file:lines() do
+    number = number + 1
+    if line ~= "" then
+      local ok, record = pcall(json.decode, line)
+      if ok and type(record) == "table" and type(record.op) == "string" then
+        local applied, err = pcall(self.apply, self, record, now)
+        if not applied then
+          self.warn(string.format("sqs: %s line %d: record skipped: %s", self.journal_path, number,
+            tostring(err)))
+        end
+      else
+        self.warn(string.format("sqs: %s line %d is not a whole record (a write cut short?): " ..
+          "skipped", self.journal_path, number))
+      end
+    end
+  end
+  file:close()
+  self.replaying = false
+  for _, q in pairs(self.queues) do q:settle(now) end
+end
+
+return {methods = Store, message_record = message_record, queue_record = queue_record}

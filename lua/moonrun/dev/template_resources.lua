@@ -1,0 +1,416 @@
+-- The resources of a SAM template that moonrun dev runs, read into its model: functions (with
+-- Globals merged in, their environment and their HttpApi, Api and SQS events) and SQS queues
+-- (as CreateQueue attributes), with the properties each may have and what becomes of the rest.
+--
+-- Its own module because what each resource type means locally is one concern, apart from
+-- evaluating intrinsics (template_intrinsics.lua) and from reading the file and its sections
+-- (template.lua). Its functions are methods of template.lua's Loader (self is the loader of one
+-- template), which template.lua takes into its class.
+local json = require "moonrun.json"
+local values = require "moonrun.dev.template_values"
+
+local NULL = values.NULL
+local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
+local list, single_key, describe = values.list, values.single_key, values.describe
+
+-- Methods of template.lua's Loader.
+local Loader = {}
+
+local SUPPORTED_RUNTIMES = {["provided.al2023"] = true, ["provided.al2"] = true, provided = true}
+
+-- AWS::Serverless::Function properties that only matter once deployed.
+local FUNCTION_DEPLOY_ONLY = {
+  Architectures = true, AssumeRolePolicyDocument = true, AutoPublishAlias = true,
+  AutoPublishAliasAllProperties = true, AutoPublishCodeSha256 = true,
+  CodeSigningConfigArn = true, DeploymentPreference = true, Description = true,
+  KmsKeyArn = true, Layers = true, PermissionsBoundary = true, Policies = true,
+  PropagateTags = true, RecursiveLoop = true, Role = true, RolePath = true,
+  RuntimeManagementConfig = true, SnapStart = true, SourceKMSKeyArn = true, Tags = true,
+  Tracing = true, VersionDescription = true, VersionDeletionPolicy = true,
+}
+
+-- Function properties that moonrun dev does not emulate: it runs without them, and says so.
+local FUNCTION_NOT_EMULATED = {
+  DeadLetterQueue = "asynchronous invocations are not emulated",
+  EventInvokeConfig = "asynchronous invocations are not emulated",
+  EphemeralStorage = "/tmp is the machine's own",
+  FileSystemConfigs = "EFS is not mounted",
+  FunctionUrlConfig = "no function URL is served (use the HTTP front or the invoke endpoint)",
+  LoggingConfig = "logs go to the terminal in moonrun's own format",
+  ProvisionedConcurrencyConfig = "concurrency is not emulated",
+  ReservedConcurrentExecutions = "concurrency is not emulated",
+  VpcConfig = "the function runs on this machine's network",
+}
+
+-- The ones moonrun dev reads.
+local FUNCTION_READ = {
+  CodeUri = true, Environment = true, Events = true, FunctionName = true, Handler = true,
+  MemorySize = true, PackageType = true, Runtime = true, Timeout = true,
+}
+
+local FUNCTION_UNSUPPORTED = {
+  ImageUri = "container images are not supported: point CodeUri at the handlers folder",
+  ImageConfig = "container images are not supported: point CodeUri at the handlers folder",
+  InlineCode = "inline code is not supported: put the handler in a file under CodeUri",
+}
+
+-- AWS::SQS::Queue properties and how each becomes a CreateQueue attribute.
+local QUEUE_RANGES = {
+  DelaySeconds = {0, 900}, MaximumMessageSize = {1024, 1048576},
+  MessageRetentionPeriod = {60, 1209600}, ReceiveMessageWaitTimeSeconds = {0, 20},
+  VisibilityTimeout = {0, 43200},
+}
+local QUEUE_DEPLOY_ONLY = {
+  KmsMasterKeyId = true, KmsDataKeyReusePeriodSeconds = true, SqsManagedSseEnabled = true,
+  Tags = true,
+}
+
+-- Lambda sets these itself and refuses a function that sets them.
+local RESERVED_VARIABLES = {}
+for name in ([[_HANDLER _X_AMZN_TRACE_ID AWS_DEFAULT_REGION AWS_REGION AWS_EXECUTION_ENV
+  AWS_LAMBDA_FUNCTION_NAME AWS_LAMBDA_FUNCTION_MEMORY_SIZE AWS_LAMBDA_FUNCTION_VERSION
+  AWS_LAMBDA_INITIALIZATION_TYPE AWS_LAMBDA_LOG_GROUP_NAME AWS_LAMBDA_LOG_STREAM_NAME
+  AWS_ACCESS_KEY AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+  AWS_LAMBDA_RUNTIME_API LAMBDA_TASK_ROOT LAMBDA_RUNTIME_DIR]]):gmatch("%S+") do
+  RESERVED_VARIABLES[name] = true
+end
+
+local HTTP_METHODS = {
+  GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true, OPTIONS = true,
+  ANY = true,
+}
+
+-- ---- Globals ----
+
+local function is_intrinsic(v)
+  local fn = single_key(v)
+  return fn ~= nil and (fn == "Ref" or fn:match("^Fn::") ~= nil)
+end
+
+-- SAM's merge of Globals into a resource: a mapping merges key by key, a list is the global
+-- items then the resource's, anything else (an intrinsic too) is the resource's own value.
+local function merge_properties(global, own)
+  if global == nil then return own end
+  if own == nil then return global end
+  -- an intrinsic on either side is a value, not a mapping to merge into
+  if is_intrinsic(global) or is_intrinsic(own) then return own end
+  if is_map(global) and is_map(own) then
+    local out = {}
+    for k, v in pairs(global) do out[k] = v end
+    for k, v in pairs(own) do out[k] = merge_properties(global[k], v) end
+    return out
+  end
+  if is_list(global) and is_list(own) then
+    local out = list()
+    for _, v in ipairs(global) do out[#out + 1] = v end
+    for _, v in ipairs(own) do out[#out + 1] = v end
+    return out
+  end
+  return own
+end
+
+function Loader:function_globals()
+  local globals = self.doc.Globals
+  if not present(globals) then return {} end
+  if not is_map(globals) then self:fail("Globals", "expected a mapping") end
+  for _, section in ipairs(sorted_keys(globals)) do
+    if section == "Api" or section == "HttpApi" then
+      self:warn("Globals." .. section, "not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events")
+    end
+  end
+  local g = globals.Function
+  if not present(g) then return {} end
+  if not is_map(g) then self:fail("Globals.Function", "expected a mapping") end
+  for _, k in ipairs{"Events", "FunctionName", "Policies", "Role"} do
+    if g[k] ~= nil then self:fail("Globals.Function." .. k, "is not a property Globals can set (SAM sets it per function)") end
+  end
+  return g
+end
+
+-- ---- queues ----
+
+local QUEUE_PROPERTIES = {
+  QueueName = true, FifoQueue = true, ContentBasedDeduplication = true, DeduplicationScope = true,
+  FifoThroughputLimit = true, RedrivePolicy = true, RedriveAllowPolicy = true,
+}
+
+function Loader:redrive_policy(v, where)
+  local policy = v
+  if type(v) == "string" then
+    local ok, decoded = pcall(json.decode, v)
+    if not ok or not is_map(decoded) then self:fail(where, "a JSON string must hold a mapping: %s", v) end
+    policy = decoded
+  elseif not is_map(v) then
+    self:fail(where, "expected a mapping (deadLetterTargetArn, maxReceiveCount), got %s", describe(v))
+  end
+  for k in pairs(policy) do
+    if k ~= "deadLetterTargetArn" and k ~= "maxReceiveCount" then
+      self:fail(where .. "." .. k, "not a RedrivePolicy key (deadLetterTargetArn, maxReceiveCount)")
+    end
+  end
+  local arn = policy.deadLetterTargetArn
+  if type(arn) ~= "string" or not arn:match("^arn:[^:]+:sqs:") then
+    self:fail(where .. ".deadLetterTargetArn", "expected a queue's ARN (!GetAtt Queue.Arn), got %s", describe(arn))
+  end
+  local count = self:integer(policy.maxReceiveCount, where .. ".maxReceiveCount", 1, 1000)
+  return string.format('{"deadLetterTargetArn":%s,"maxReceiveCount":%d}', json.encode(arn), count)
+end
+
+function Loader:queue(logical_id, r)
+  local base = "Resources." .. logical_id .. ".Properties"
+  local props = r.body.Properties
+  if present(props) and not is_map(props) then self:fail(base, "expected a mapping") end
+  props = present(props) and props or {}
+  for _, k in ipairs(sorted_keys(props)) do
+    if not (QUEUE_PROPERTIES[k] or QUEUE_RANGES[k] or QUEUE_DEPLOY_ONLY[k]) then
+      self:fail(base .. "." .. k, "not an AWS::SQS::Queue property moonrun dev knows")
+    end
+  end
+  local id = self:identity(logical_id, base)
+  local attributes = {}
+  for _, k in ipairs(sorted_keys(QUEUE_RANGES)) do
+    local v = self:property(props, k, base)
+    if v ~= nil then
+      local range = QUEUE_RANGES[k]
+      attributes[k] = string.format("%d", self:integer(v, base .. "." .. k, range[1], range[2]))
+    end
+  end
+  if id.fifo then attributes.FifoQueue = "true" end
+  local fifo_only = {ContentBasedDeduplication = "boolean", DeduplicationScope = {messageGroup = true, queue = true},
+                     FifoThroughputLimit = {perMessageGroupId = true, perQueue = true}}
+  for _, k in ipairs(sorted_keys(fifo_only)) do
+    local v = self:property(props, k, base)
+    if v ~= nil then
+      if not id.fifo then self:fail(base .. "." .. k, "only a FIFO queue (FifoQueue: true) takes it") end
+      if fifo_only[k] == "boolean" then
+        attributes[k] = tostring(self:boolean(v, base .. "." .. k))
+      else
+        v = self:text(v, base .. "." .. k)
+        if not fifo_only[k][v] then
+          self:fail(base .. "." .. k, "%q is not one of %s", v, table.concat(sorted_keys(fifo_only[k]), ", "))
+        end
+        attributes[k] = v
+      end
+    end
+  end
+  local redrive = self:property(props, "RedrivePolicy", base)
+  if redrive ~= nil then attributes.RedrivePolicy = self:redrive_policy(redrive, base .. ".RedrivePolicy") end
+  local allow = self:property(props, "RedriveAllowPolicy", base)
+  if allow ~= nil then
+    attributes.RedriveAllowPolicy = type(allow) == "string" and allow or json.encode(allow)
+  end
+  return {logical_id = logical_id, name = id.name, fifo = id.fifo, arn = id.arn, url = id.url,
+          attributes = attributes}
+end
+
+-- ---- functions ----
+
+local function check_path(self, path, where)
+  if type(path) ~= "string" or path:sub(1, 1) ~= "/" then
+    self:fail(where, "a path starts with /, got %s", describe(path))
+  end
+  local segments = {}
+  for segment in path:gmatch("[^/]+") do segments[#segments + 1] = segment end
+  for i, segment in ipairs(segments) do
+    if segment:find("[{}]") then
+      local name = segment:match("^{([%w_%-]+)%+?}$")
+      if not name then
+        self:fail(where, "%q: a path parameter is a whole segment, {name} or {name+}", path)
+      end
+      if segment:sub(-2) == "+}" and i ~= #segments then
+        self:fail(where, "%q: a greedy parameter {%s+} must be the last segment", path, name)
+      end
+    end
+  end
+end
+
+local HTTP_EVENT_PROPERTIES = {
+  HttpApi = {Path = true, Method = true, PayloadFormatVersion = true, ApiId = true, Auth = true,
+             RouteSettings = true, TimeoutInMillis = true},
+  Api = {Path = true, Method = true, RestApiId = true, Auth = true, RequestModel = true,
+         RequestParameters = true, TimeoutInMillis = true},
+}
+
+function Loader:http_event(name, etype, props, where)
+  for _, k in ipairs(sorted_keys(props)) do
+    if not HTTP_EVENT_PROPERTIES[etype][k] then
+      self:fail(where .. "." .. k, "not a property of a %s event that moonrun dev knows", etype)
+    end
+  end
+  if present(props.Auth) then self:warn(where .. ".Auth", "authorizers are not applied locally: every request reaches the function") end
+  local path = self:property(props, "Path", where)
+  local method = self:property(props, "Method", where)
+  if etype == "HttpApi" and path == nil and method == nil then
+    -- the API's $default route, which catches what no other route matches: path and method
+    -- stay nil in the model, as apigw.router expects
+  else
+    if path == nil then self:fail(where .. ".Path", "missing (the route's path, such as /send)") end
+    if method == nil then self:fail(where .. ".Method", "missing (GET, POST, ..., or ANY)") end
+    check_path(self, path, where .. ".Path")
+    method = self:text(method, where .. ".Method"):upper()
+    if not HTTP_METHODS[method] then
+      self:fail(where .. ".Method", "%s is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, ANY)", method)
+    end
+  end
+  local payload = etype == "Api" and "1.0" or "2.0"
+  local version = self:property(props, "PayloadFormatVersion", where)
+  if version ~= nil then
+    version = self:text(version, where .. ".PayloadFormatVersion")
+    if version ~= "1.0" and version ~= "2.0" then
+      self:fail(where .. ".PayloadFormatVersion", "%q is not 1.0 or 2.0", version)
+    end
+    payload = version
+  end
+  return {name = name, type = etype, method = method, path = path, payload_version = payload}
+end
+
+local SQS_EVENT_PROPERTIES = {Queue = true, BatchSize = true, MaximumBatchingWindowInSeconds = true,
+                              FunctionResponseTypes = true, Enabled = true, ScalingConfig = true,
+                              KmsKeyArn = true, MetricsConfig = true}
+
+function Loader:sqs_event(name, props, where)
+  for _, k in ipairs(sorted_keys(props)) do
+    if not SQS_EVENT_PROPERTIES[k] then
+      if k == "FilterCriteria" then
+        self:fail(where .. ".FilterCriteria", "event filtering is not supported by moonrun dev: filter in the handler")
+      end
+      self:fail(where .. "." .. k, "not a property of an SQS event that moonrun dev knows")
+    end
+  end
+  local arn = self:property(props, "Queue", where)
+  if arn == nil then self:fail(where .. ".Queue", "missing (the queue's ARN: !GetAtt Queue.Arn)") end
+  arn = self:text(arn, where .. ".Queue")
+  local queue_name = arn:match("^arn:[^:]+:sqs:[^:]*:[^:]*:([^:]+)$")
+  if not queue_name then self:fail(where .. ".Queue", "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
+  local url
+  for _, q in pairs(self.queue_ids) do
+    if q.arn == arn then url = q.url end
+  end
+  if url == nil then
+    url = self.queue_url(queue_name)
+    self:warn(where .. ".Queue", "%s is not a queue of this template: moonrun dev polls it at %s", arn, url)
+  end
+  local fifo = queue_name:match("%.fifo$") ~= nil
+  local window = self:property(props, "MaximumBatchingWindowInSeconds", where)
+  window = window and self:integer(window, where .. ".MaximumBatchingWindowInSeconds", 0, 300) or 0
+  if fifo and window > 0 then
+    self:fail(where .. ".MaximumBatchingWindowInSeconds", "a FIFO queue's trigger takes no batching window")
+  end
+  local batch = self:property(props, "BatchSize", where)
+  batch = batch and self:integer(batch, where .. ".BatchSize", 1, fifo and 10 or 10000) or 10
+  if batch > 10 and window < 1 then
+    self:fail(where .. ".BatchSize", "%d is more than 10, which needs MaximumBatchingWindowInSeconds of at least 1", batch)
+  end
+  local report = false
+  local types = self:property(props, "FunctionResponseTypes", where)
+  if types ~= nil then
+    if not is_list(types) then self:fail(where .. ".FunctionResponseTypes", "expected a list") end
+    for i, t in ipairs(types) do
+      if t ~= "ReportBatchItemFailures" then
+        self:fail(string.format("%s.FunctionResponseTypes[%d]", where, i - 1), "%s is not ReportBatchItemFailures", describe(t))
+      end
+      report = true
+    end
+  end
+  local enabled = self:property(props, "Enabled", where)
+  enabled = enabled == nil or self:boolean(enabled, where .. ".Enabled")
+  if present(props.ScalingConfig) then
+    self:warn(where .. ".ScalingConfig", "the trigger runs one batch at a time locally")
+  end
+  return {name = name, queue_arn = arn, queue_name = queue_name, queue_url = url, batch_size = batch,
+          window_s = window, report_batch_item_failures = report, enabled = enabled}
+end
+
+function Loader:events(events, where, fn)
+  if not is_map(events) then self:fail(where, "expected a mapping of events") end
+  for _, name in ipairs(sorted_keys(events)) do
+    local at = where .. "." .. name
+    local event = events[name]
+    if not is_map(event) then self:fail(at, "expected a mapping with Type and Properties") end
+    local etype = self:resolve(event.Type, at .. ".Type")
+    if type(etype) ~= "string" then self:fail(at .. ".Type", "missing") end
+    local props = present(event.Properties) and event.Properties or {}
+    if is_intrinsic(props) then
+      self:fail(at .. ".Properties", "SAM reads an event's properties as written: no %s here", single_key(props))
+    end
+    if not is_map(props) then self:fail(at .. ".Properties", "expected a mapping") end
+    for k in pairs(event) do
+      if k ~= "Type" and k ~= "Properties" then self:fail(at .. "." .. k, "not a key of an event (Type, Properties)") end
+    end
+    if etype == "HttpApi" or etype == "Api" then
+      fn.http_events[#fn.http_events + 1] = self:http_event(name, etype, props, at .. ".Properties")
+    elseif etype == "SQS" then
+      fn.sqs_events[#fn.sqs_events + 1] = self:sqs_event(name, props, at .. ".Properties")
+    else
+      self:fail(at, "event type %s is not supported by moonrun dev (supported: HttpApi, Api, SQS)", etype)
+    end
+  end
+end
+
+
+function Loader:func(logical_id, r, globals)
+  local base = "Resources." .. logical_id .. ".Properties"
+  local own = r.body.Properties
+  if present(own) and not is_map(own) then self:fail(base, "expected a mapping") end
+  local props = merge_properties(globals, present(own) and own or {})
+  for _, k in ipairs(sorted_keys(props)) do
+    if FUNCTION_UNSUPPORTED[k] then self:fail(base .. "." .. k, FUNCTION_UNSUPPORTED[k]) end
+    if not (FUNCTION_READ[k] or FUNCTION_DEPLOY_ONLY[k] or FUNCTION_NOT_EMULATED[k]) then
+      self:warn(base .. "." .. k, "not a property moonrun dev knows: ignored")
+    end
+    if FUNCTION_NOT_EMULATED[k] and self:property(props, k, base) ~= nil then
+      self:warn(base .. "." .. k, "ignored: %s", FUNCTION_NOT_EMULATED[k])
+    end
+  end
+  local package_type = self:property(props, "PackageType", base)
+  if package_type ~= nil and package_type ~= "Zip" then
+    self:fail(base .. ".PackageType", "%s is not supported: moonrun dev runs Zip functions", describe(package_type))
+  end
+  local id = self:identity(logical_id, base)
+  local handler = self:property(props, "Handler", base)
+  if handler == nil then self:fail(base .. ".Handler", "missing (such as send_messages.handler)") end
+  local runtime = self:property(props, "Runtime", base)
+  if runtime == nil then self:fail(base .. ".Runtime", "missing (provided.al2023)") end
+  runtime = self:text(runtime, base .. ".Runtime")
+  if not SUPPORTED_RUNTIMES[runtime] then
+    self:fail(base .. ".Runtime", "%s: moonrun dev runs custom-runtime functions (provided.al2023, provided.al2 or provided) with moonrun as their bootstrap", runtime)
+  end
+  local timeout = self:property(props, "Timeout", base)
+  local memory = self:property(props, "MemorySize", base)
+  local fn = {
+    logical_id = logical_id, name = id.name, handler = self:text(handler, base .. ".Handler"),
+    code_dir = self:code_dir(self:property(props, "CodeUri", base), base .. ".CodeUri"),
+    runtime = runtime,
+    timeout = timeout and self:integer(timeout, base .. ".Timeout", 1, 900) or 3,
+    memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
+    environment = {}, http_events = list(), sqs_events = list(),
+  }
+  local env = self:property(props, "Environment", base)
+  if env ~= nil then
+    if not is_map(env) then self:fail(base .. ".Environment", "expected a mapping with Variables") end
+    for k in pairs(env) do
+      if k ~= "Variables" then self:fail(base .. ".Environment." .. k, "not a key of Environment (Variables)") end
+    end
+    local vars = env.Variables
+    if vars ~= nil and vars ~= NULL then
+      if not is_map(vars) then self:fail(base .. ".Environment.Variables", "expected a mapping") end
+      for _, k in ipairs(sorted_keys(vars)) do
+        if not k:match("^%a[%w_]+$") then
+          self:fail(base .. ".Environment.Variables." .. k, "not an environment variable name (a letter, then one or more letters, digits and _)")
+        end
+        if RESERVED_VARIABLES[k] then
+          self:fail(base .. ".Environment.Variables." .. k, "Lambda reserves %s and sets it itself", k)
+        end
+        fn.environment[k] = self:text(vars[k], base .. ".Environment.Variables." .. k)
+      end
+    end
+  end
+  local events = props.Events
+  if is_intrinsic(events) then
+    self:fail(base .. ".Events", "SAM reads the events as written: no %s here", single_key(events))
+  end
+  if present(events) then self:events(events, base .. ".Events", fn) end
+  return fn
+end
+
+return {methods = Loader, merge_properties = merge_properties}
