@@ -423,16 +423,20 @@ static int l_server_port(lua_State *L)
 static void answer_pending_unavailable(struct server *server)
 {
     static char text[] = "{\"message\":\"moonrun dev is stopping\"}";
-    while (server->pending) {
-        struct request *req = server->pending;
-        server->pending = req->next_pending;
-        req->suspended = false;
-        req->response =
-            httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
-        req->status = 503;
-        httpd.mhd->resume_connection(req->connection);
+    /* A request MHD reads during the run below (one a child sent just before it exited) is
+     * dispatched and suspended in turn: MHD_stop_daemon aborts on a suspended connection. */
+    for (int round = 0; round < 100 && (round == 0 || server->pending); round++) {
+        while (server->pending) {
+            struct request *req = server->pending;
+            server->pending = req->next_pending;
+            req->suspended = false;
+            req->response =
+                httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
+            req->status = 503;
+            httpd.mhd->resume_connection(req->connection);
+        }
+        httpd.mhd->run(server->daemon);
     }
-    httpd.mhd->run(server->daemon);
 }
 
 static int l_server_close(lua_State *L)

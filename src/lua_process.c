@@ -352,7 +352,7 @@ static int l_kill(lua_State *L)
     static const char *const names[] = {"TERM", "KILL", "INT", NULL};
     static const int signals[] = {SIGTERM, SIGKILL, SIGINT};
     int sig = signals[luaL_checkoption(L, 2, "TERM", names)];
-    lua_pushboolean(L, !c->exited && kill(c->pid, sig) == 0);
+    lua_pushboolean(L, !c->exited && kill(sig == SIGKILL ? -c->pid : c->pid, sig) == 0); /* KILL: its group too */
     return 1;
 }
 

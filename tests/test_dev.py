@@ -32,7 +32,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import MotoServer, free_port  # noqa: E402
+from aws_support import MotoServer  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -115,6 +115,17 @@ def children_of(pid):
         if parts:
             children.append((int(parts[0]), parts[1] if len(parts) > 1 else ""))
     return children
+
+
+def group_members(pgid):
+    """The live processes of a process group (a function's child leads its own)."""
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
+    members = []
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3 and parts[1] == str(pgid) and not parts[2].startswith("Z"):
+            members.append(line.strip())
+    return members
 
 
 def http_request(url, method="GET", body=None, headers=None, timeout=30):
@@ -282,7 +293,8 @@ class DevTestCase(unittest.TestCase):
 
     def _cleanup_dev(self, dev):
         failed = self._has_failed()
-        code = dev.stop() if dev.process.poll() is None else dev.process.returncode
+        if dev.process.poll() is None:
+            dev.stop()
         if failed:
             sys.stderr.write("\n" + dev.output() + "\n")
 
@@ -476,6 +488,21 @@ class TestInvokeEndpoint(DevTestCase):
         self.dev.wait_for(r"Echo\s+invoke \(async\)")
         self.stop_dev(self.dev)
 
+    def test_many_asynchronous_invocations_all_run(self):
+        marks = [self.path(f"ran-{i}.txt") for i in range(30)]
+        client = self.lambda_client(self.dev)
+        for mark in marks:
+            self.assertEqual(client.invoke(FunctionName="Echo", InvocationType="Event",
+                                           Payload=json.dumps({"mark": mark}).encode())["StatusCode"], 202)
+        wait_until(lambda: all(os.path.exists(m) for m in marks), 30, "every asynchronous invocation to run")
+        self.assertEqual(self.invoke_ok(self.dev, "Echo", {"x": 1})["event"], {"x": 1})
+        self.stop_dev(self.dev)
+
+    def test_unicode_payloads(self):
+        event = {"text": "h\u00e9llo \U0001F319 \u4e16\u754c", "escaped": "tab\tnewline\n\"quote\""}
+        self.assertEqual(self.invoke_ok(self.dev, "Echo", event)["event"], event)
+        self.stop_dev(self.dev)
+
     def test_invocation_type_dry_run_answers_204_without_running(self):
         mark = self.path("ran.txt")
         response = self.lambda_client(self.dev).invoke(FunctionName="Echo", InvocationType="DryRun",
@@ -568,6 +595,23 @@ class TestInvocationsTogether(DevTestCase):
         self.assertEqual(self.invoke_ok(self.dev, "Slow", {"n": 1, "data": data})["length"], len(data))
         big = self.invoke_ok(self.dev, "Slow", {"n": 2, "size": 4 << 20})
         self.assertEqual(len(big["text"]), 4 << 20)
+        self.stop_dev(self.dev)
+
+    def test_a_chatty_handler(self):
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler(event)
+              for i = 1, 20000 do print("line " .. i .. " " .. string.rep("z", 50)) end
+              io.stderr:write(string.rep("w", 100000), "\\n")
+              return {done = true}
+            end
+            return M
+            """)
+        started = time.monotonic()
+        self.assertEqual(self.invoke_ok(self.dev, "Slow", {"n": 1}), {"done": True})
+        self.assertLess(time.monotonic() - started, seconds(30))
+        self.dev.wait_for(r"Slow\s+\| line 20000 z+$")
+        self.assertEqual(self.dev.count(r"Slow\s+\| line \d+ "), 20000)
         self.stop_dev(self.dev)
 
     def test_a_client_that_goes_away_does_not_hurt(self):
@@ -664,6 +708,10 @@ function M.handler(event)
     return {hello = "world", list = {1, 2, 3}}
   elseif kind == "error" then
     error("the answer failed")
+  elseif kind == "empty" then
+    return {statusCode = 204}
+  elseif kind == "unicode" then
+    return {statusCode = 200, headers = {["content-type"] = "text/plain; charset=utf-8"}, body = "h\\u{e9}llo \\u{1F319}"}
   elseif kind == "malformed" then
     return {statusCode = "not a number"}
   end
@@ -786,6 +834,43 @@ class TestHttpRoutes(DevTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body), {"hello": "world", "list": [1, 2, 3]})
         self.assertEqual(header(headers, "content-type"), "application/json")
+        self.stop_dev(self.dev)
+
+    def test_an_empty_answer_and_unicode(self):
+        status, _, body = self.request("GET", "/answer/empty")
+        self.assertEqual((status, body), (204, b""))
+        status, _, body = self.request("GET", "/answer/unicode")
+        self.assertEqual((status, body.decode()), (200, "h\u00e9llo \U0001F319"))
+        event = self.echo("POST", "/items/u", "{\"name\": \"\u00e9\U0001F319\"}".encode(),
+                          [("Content-Type", "application/json; charset=utf-8")])
+        self.assertEqual(json.loads(event["body"]), {"name": "\u00e9\U0001F319"})
+        self.stop_dev(self.dev)
+
+    def test_keep_alive_and_chunked_requests(self):
+        conn = http.client.HTTPConnection("127.0.0.1", int(self.base.rsplit(":", 1)[1]), timeout=seconds(30))
+        try:
+            for i in range(3):
+                conn.request("POST", f"/items/{i}", body=b'{"n": %d}' % i, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                self.assertEqual(response.status, 200)
+                self.assertEqual(json.loads(response.read())["pathParameters"], {"id": str(i)})
+            conn.request("POST", "/items/chunked", body=iter([b'{"part": ', b'"one"}']),
+                         headers={"Content-Type": "application/json"}, encode_chunked=True)
+            response = conn.getresponse()
+            self.assertEqual(response.status, 200)
+            self.assertEqual(json.loads(json.loads(response.read())["body"]), {"part": "one"})
+        finally:
+            conn.close()
+        self.stop_dev(self.dev)
+
+    def test_repeated_request_headers(self):
+        event = self.echo("POST", "/items/h", b"{}", [("Content-Type", "application/json"), ("X-Many", "a"),
+                                                       ("X-Many", "b")])
+        self.assertEqual(event["headers"]["x-many"], "a,b")
+        event = self.echo("GET", "/v1/items/h", None, [("X-Many", "a"), ("X-Many", "b")])
+        multi = {k.lower(): v for k, v in event["multiValueHeaders"].items()}
+        self.assertEqual(multi["x-many"], ["a", "b"])
+        self.assertEqual({k.lower(): v for k, v in event["headers"].items()}["x-many"], "b")
         self.stop_dev(self.dev)
 
     def test_no_route_is_404(self):
@@ -941,6 +1026,23 @@ class TestFailuresOfTheFunction(DevTestCase):
         self.stop_dev(self.dev)
 
 
+class TestMemorySize(DevTestCase):
+    def test_memory_size_caps_the_lua_heap(self):
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler(event)
+              if event.big then local t = {} for i = 1, 1e8 do t[i] = string.rep("x", 100) .. i end end
+              return {ok = true}
+            end
+            return M
+            """)
+        dev = self.start_dev(self.template(ONE_FUNCTION + "      MemorySize: 128\n      Timeout: 60\n"))
+        error = self.invoke_error(dev, "Echo", {"big": True})
+        self.assertEqual(error["errorType"], "OutOfMemory", error)
+        self.assertEqual(self.invoke_ok(dev, "Echo"), {"ok": True})
+        self.stop_dev(dev)
+
+
 class TestInitErrors(DevTestCase):
     def test_a_syntax_error_is_reported_on_invoke_and_fixing_it_is_enough(self):
         self.write("fn/app.lua", "local M = {}\nfunction M.handler( return 1 end\nreturn M\n")
@@ -1017,6 +1119,24 @@ class TestHotReload(DevTestCase):
         self.assertEqual(self.invoke_ok(self.dev, "Echo")["helper"], "first")
         self.write("fn/helper.lua", 'return {word = "changed"}\n')
         self.assertEqual(self.invoke_ok(self.dev, "Echo"), {"version": "one", "helper": "changed", "count": 1})
+        self.stop_dev(self.dev)
+
+    def test_two_functions_sharing_a_folder_both_reload(self):
+        path = self.template(ONE_FUNCTION + """\
+  Twin:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+""", name="twins.yaml")
+        dev = self.start_dev(path, state=self.path("state-twins"))
+        self.assertEqual(self.invoke_ok(dev, "Echo")["version"], "one")
+        self.assertEqual(self.invoke_ok(dev, "Twin")["version"], "one")
+        self.write("fn/app.lua", COUNTER_LUA % "both")
+        self.assertEqual(self.invoke_ok(dev, "Echo")["version"], "both")
+        self.assertEqual(self.invoke_ok(dev, "Twin")["version"], "both")
+        self.stop_dev(dev)
         self.stop_dev(self.dev)
 
     def test_reload_through_an_http_route(self):
@@ -1292,6 +1412,15 @@ class TestCommandLineAndTemplateErrors(DevTestCase):
                 p = self.run_dev(path, "--port", "0", "--sqs-port", str(port), "--state", self.path("state"))
                 self.check_error(p, 1, str(port))
 
+    def test_the_same_port_twice(self):
+        self.write("fn/app.lua", ECHO_LUA)
+        path = self.template(ONE_FUNCTION)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        p = self.run_dev(path, "--port", str(port), "--sqs-port", str(port), "--state", self.path("state"))
+        self.check_error(p, 1, str(port))
+
     def test_an_unknown_option_is_a_usage_error(self):
         p = self.run_dev("--bogus")
         self.check_error(p, 2, "--bogus")
@@ -1486,12 +1615,134 @@ class TestSignals(DevTestCase):
         self.assertLess(time.monotonic() - started, seconds(10), "the reload waited for the background process")
         self.stop_dev(dev, timeout=15)
 
+    def test_sigterm_just_after_invocations(self):
+        # each function's runtime asks for its next event as soon as it has answered: a SIGTERM
+        # then finds requests that its Runtime API server has not read yet
+        self.write("fn/app.lua", ECHO_LUA)
+        text = "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+        for i in range(6):
+            text += ONE_FUNCTION.split("Resources:\n", 1)[1].replace("Echo:", f"F{i}:")
+        path = self.template(text)
+        for attempt in range(10):
+            dev = self.start_dev(path)
+            # failing ones: the runtime logs the error before it asks again, which widens the window
+            threads = [threading.Thread(target=self.invoke_error, args=(dev, f"F{i}", {"fail": i})) for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(seconds(30))
+            self.stop_dev(dev)
+
+    def test_a_second_sigterm_stops_at_once(self):
+        self.write("fn/app.lua", SLOW_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION + "      Timeout: 60\n"))
+        self.lambda_client(dev).invoke(FunctionName="Echo", InvocationType="Event",
+                                       Payload=json.dumps({"n": 1, "sleep": round(30 * SCALE)}).encode())
+        pids = wait_until(lambda: [pid for pid, _ in children_of(dev.pid)], 10, "the function's process")
+        time.sleep(0.5)
+        dev.signal(signal.SIGTERM)
+        dev.wait_for(r"stopping")
+        started = time.monotonic()
+        dev.signal(signal.SIGTERM)
+        self.assertEqual(dev.wait_exit(10), 0, dev.output())
+        self.assertLess(time.monotonic() - started, seconds(5))
+        for pid in pids:
+            wait_until(lambda: pid_gone(pid), 10, f"child {pid} to be gone")
+            # and what the handler started (its os.execute), in the child's process group
+            wait_until(lambda: not group_members(pid), 10, f"the processes of child {pid}'s group to be gone")
+
+    def test_sigkill_of_dev_takes_what_the_handlers_started_along(self):
+        pid_file = self.path("background.pid")
+        self.write("fn/app.lua", """\
+            local M = {}
+            function M.handler(event)
+              os.execute("sleep %d & echo $! > %s")
+              return {pid = io.open("/proc/self/stat"):read("l"):match("^(%%d+)")}
+            end
+            return M
+            """ % (round(30 * SCALE), pid_file))
+        dev = self.start_dev(self.template(ONE_FUNCTION))
+
+        def kill_background():
+            try:
+                with open(pid_file) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        self.addCleanup(kill_background)
+        child = int(self.invoke_ok(dev, "Echo")["pid"])
+        wait_until(lambda: os.path.exists(pid_file) and os.path.getsize(pid_file), 10, "the background pid")
+        dev.signal(signal.SIGKILL)
+        self.assertEqual(dev.wait_exit(10), -signal.SIGKILL)
+        wait_until(lambda: pid_gone(child), 10, "the function's process to end with dev")
+        wait_until(lambda: not group_members(child), 10, "what the handler started to end with dev")
+
     def test_sigint_stops_dev_too(self):
         self.write("fn/app.lua", ECHO_LUA)
         dev = self.start_dev(self.template(ONE_FUNCTION))
         self.invoke_ok(dev, "Echo")
         dev.signal(signal.SIGINT)
         self.assertEqual(dev.wait_exit(15), 0, dev.output())
+
+
+class TestTerminalView(DevTestCase):
+    """On a terminal: colours (unless NO_COLOR) and the queues' depths in a status line at the bottom."""
+
+    def run_on_a_terminal(self, extra_env):
+        import pty
+        import select
+        self.write("fn/app.lua", ECHO_LUA)
+        path = self.template(ONE_FUNCTION + queue_template(consumer=False).split("Resources:\n", 1)[1])
+        master, slave = pty.openpty()
+        env = client_env(**extra_env)
+        if "NO_COLOR" not in extra_env:
+            env.pop("NO_COLOR", None)
+        proc = subprocess.Popen([MOONRUN, "dev", path, "--port", "0", "--sqs-port", "0", "--state", self.path("state")],
+                                stdin=slave, stdout=slave, stderr=slave, env=env, cwd=self.tmp)
+        os.close(slave)
+        output = b""
+
+        def read_until(predicate, timeout):
+            nonlocal output
+            deadline = time.monotonic() + seconds(timeout)
+            while not predicate(output) and time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        output += os.read(master, 65536)
+                    except OSError:
+                        break
+            return predicate(output)
+        try:
+            self.assertTrue(read_until(lambda o: re.search(rb"invoke\s+(\x1b\[[0-9;]*m)?http://127\.0\.0\.1:\d+", o)
+                                       and b"queues:" in o, 30), output)
+            port = int(re.search(rb"invoke\s+(?:\x1b\[[0-9;]*m)?http://127\.0\.0\.1:(\d+)", output).group(1))
+            status, _, _ = http_request(f"http://127.0.0.1:{port}/2015-03-31/functions/Echo/invocations", "POST", b"{}")
+            self.assertEqual(status, 200)
+            self.assertTrue(read_until(lambda o: re.search(rb"Echo.*invoke.*ok", o), 20), output)
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(proc.wait(seconds(15)), 0, output)
+            read_until(lambda o: False, 0.5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        return output.decode(errors="replace")
+
+    def test_a_status_line_and_colours(self):
+        text = self.run_on_a_terminal({})
+        self.assertIn("\x1b[7m", text, "the status line is shown in reverse video")
+        self.assertIn("\r\x1b[K", text, "the status line is redrawn in place")
+        self.assertRegex(text, r"\x1b\[7m queues: work 0\s")
+        self.assertIn("\x1b[32m", text, "a success is green")
+        self.assertTrue(text.rstrip(" \r\n").endswith("\x1b[K") or "\x1b[7m" not in text.splitlines()[-1],
+                        "the status line is cleared at exit: " + repr(text[-200:]))
+
+    def test_no_color(self):
+        text = self.run_on_a_terminal({"NO_COLOR": "1"})
+        self.assertNotRegex(text, r"\x1b\[(1|2|3\d|7)m", "NO_COLOR: no colour, no reverse video")
+        self.assertIn("queues: work 0", text)
 
 
 class TestBinding(DevTestCase):
@@ -1525,6 +1776,25 @@ class TestBinding(DevTestCase):
             for port in ports:
                 with self.assertRaises(OSError, msg=f"{address}:{port} accepted a connection"):
                     socket.create_connection((address, port), timeout=3).close()
+        self.stop_dev(dev)
+
+    def test_host_option_listens_where_asked(self):
+        self.write("fn/app.lua", ECHO_LUA)
+        dev = self.start_dev(self.template(ONE_FUNCTION), "--host", "0.0.0.0")
+        self.assertTrue(dev.front.startswith("http://127.0.0.1:"), "the banner gives an address to connect to")
+        self.invoke_ok(dev, "Echo")
+        port = int(dev.front.rsplit(":", 1)[1])
+        self.assertTrue([line for line in self.listening() if re.search(r"\s0\.0\.0\.0:%d\s" % port, line)])
+        address = self.outside_address()
+        if address:
+            socket.create_connection((address, port), timeout=3).close()
+        # a function's Runtime API stays on loopback whatever --host says
+        public = {port, int(dev.sqs.rsplit(":", 1)[1])}
+        runtime_apis = [line for line in self.listening() if f"pid={dev.pid}," in line
+                        and not any(re.search(r":%d\s" % p, line) for p in public)]
+        self.assertTrue(runtime_apis, self.listening())
+        for line in runtime_apis:
+            self.assertRegex(line, r"\s127\.0\.0\.1:\d+\s", line)
         self.stop_dev(dev)
 
     def outside_address(self):
@@ -1623,6 +1893,40 @@ class TestSqsTrigger(DevTestCase):
         self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"][0]["Body"], "stays")
         self.stop_dev(dev)
 
+    def test_a_message_sent_with_the_aws_cli_reaches_the_consumer(self):
+        dev = self.start_dev(self.template(queue_template(visibility=30)))
+        url = f"{dev.sqs}/{ACCOUNT}/work"
+        p = subprocess.run(["aws", "--endpoint-url", dev.sqs, "--region", REGION, "sqs", "send-message",
+                            "--queue-url", url, "--message-body", "from-cli"],
+                           capture_output=True, text=True, env=client_env(), timeout=seconds(60))
+        self.assertEqual(p.returncode, 0, p.stderr + dev.output())
+        message_id = json.loads(p.stdout)["MessageId"]
+        dev.wait_for(r"\| got %s from-cli 1$" % message_id, timeout=30)
+        self.stop_dev(dev)
+
+    def test_the_trigger_signs_as_verify_signatures_wants(self):
+        import boto3
+        dev = self.start_dev(self.template(queue_template(visibility=30)), "--verify-signatures")
+        sqs = boto3.client("sqs", endpoint_url=dev.sqs, region_name=REGION,
+                           aws_access_key_id="AKIAMOONRUNDEV000000", aws_secret_access_key="moonrun-dev-secret")
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        message_id = sqs.send_message(QueueUrl=url, MessageBody="signed")["MessageId"]
+        dev.wait_for(r"\| got %s signed 1$" % message_id, timeout=30)
+        self.assertEqual(dev.count(r"sqs work \|.*(InvalidClientTokenId|SignatureDoesNotMatch)"), 0, dev.output())
+        self.stop_dev(dev)
+
+    def test_an_edited_consumer_takes_the_next_batch(self):
+        dev = self.start_dev(self.template(queue_template(visibility=30)))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        first = sqs.send_message(QueueUrl=url, MessageBody="before")["MessageId"]
+        dev.wait_for(r"\| got %s before 1$" % first, timeout=30)
+        self.write("fn/consume.lua", CONSUMER_LUA.replace('"got %s %s %s"', '"v2 got %s %s %s"'))
+        second = sqs.send_message(QueueUrl=url, MessageBody="after")["MessageId"]
+        dev.wait_for(r"\| v2 got %s after 1$" % second, timeout=30)
+        dev.wait_for(r"Consumer: code changed, reloading")
+        self.stop_dev(dev)
+
     def test_a_trigger_that_dies_is_restarted(self):
         dev = self.start_dev(self.template(queue_template(visibility=5)))
         poller = wait_until(lambda: [pid for pid, args in children_of(dev.pid) if "poller" in args], 20,
@@ -1635,6 +1939,32 @@ class TestSqsTrigger(DevTestCase):
         # the killed process's last long poll may have taken it (SQS counts that receive): then it
         # comes back after the visibility timeout, to the new process
         dev.wait_for(r"\| got %s after-restart \d+$" % message_id, timeout=30)
+        self.stop_dev(dev)
+
+    def test_a_batching_window_gathers_more_than_ten(self):
+        self.write("fn/consume.lua", """\
+            local M = {}
+            function M.handler(event)
+              print("batch " .. #event.Records)
+              for _, record in ipairs(event.Records) do print("got " .. record.messageId .. " " .. record.body .. " 1") end
+              return {}
+            end
+            return M
+            """)
+        template = queue_template(visibility=30, batch=25).replace(
+            "            FunctionResponseTypes: [ReportBatchItemFailures]\n",
+            "            MaximumBatchingWindowInSeconds: 2\n")
+        dev = self.start_dev(self.template(template))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        ids = set()
+        for start in range(0, 20, 10):
+            entries = [{"Id": str(i), "MessageBody": f"w-{i}"} for i in range(start, start + 10)]
+            ids |= {e["MessageId"] for e in sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]}
+        lines = dev.wait_for(r"\| got (\S+) w-\d+ 1$", timeout=30, count=20)
+        self.assertEqual({m.group(1) for m in lines}, ids)
+        sizes = [int(m.group(1)) for m in dev.wait_for(r"\| batch (\d+)$")]
+        self.assertGreater(max(sizes), 10, f"batches of {sizes}: the window gathers up to BatchSize")
         self.stop_dev(dev)
 
     def test_fifo_order_within_a_group(self):
@@ -1995,6 +2325,37 @@ class TestRestart(DevTestCase):
         sqs = self.sqs_client(dev)
         url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
         self.assertEqual(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []), [])
+        self.stop_dev(dev)
+
+    def test_what_was_acknowledged_survives_sigkill(self):
+        # a send that was answered is kept, a delete that was answered stays done, even when dev
+        # is killed outright right after
+        state = self.path("state")
+        path = self.template(queue_template(consumer=False, visibility=30))
+        dev = self.start_dev(path, state=state)
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        sent = {}
+        for start in range(0, 20, 10):
+            entries = [{"Id": str(i), "MessageBody": f"kill-{i}"} for i in range(start, start + 10)]
+            for e in sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]:
+                sent[e["MessageId"]] = f"kill-{e['Id']}"
+        deleted = set()
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=5).get("Messages", []):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+            deleted.add(m["MessageId"])
+        self.assertEqual(len(deleted), 5)
+        dev.signal(signal.SIGKILL)
+        self.assertEqual(dev.wait_exit(10), -signal.SIGKILL)
+        dev = self.start_dev(path, state=state)
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        got = {}
+        deadline = time.monotonic() + seconds(20)
+        while len(got) < len(sent) - len(deleted) and time.monotonic() < deadline:
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                got[m["MessageId"]] = m["Body"]
+        self.assertEqual(got, {k: v for k, v in sent.items() if k not in deleted})
         self.stop_dev(dev)
 
     @unittest.skipUnless(TRIGGERS, NEEDS_TRIGGERS)
