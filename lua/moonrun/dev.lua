@@ -185,8 +185,7 @@ local function base_environment(dev, options)
                         "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "MOONRUN_DEADLINE_MARGIN_MS"} do
     env[name] = os.getenv(name)
   end
-  if dev.store then
-    env.AWS_ENDPOINT_URL_SQS = dev.sqs_url
+  if dev.store then -- the embedded SQS: dev's own credentials, never the user's
     env.AWS_ACCESS_KEY_ID = DEV_CREDENTIALS.access_key_id
     env.AWS_SECRET_ACCESS_KEY = DEV_CREDENTIALS.secret_access_key
   else
@@ -194,8 +193,8 @@ local function base_environment(dev, options)
                           "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} do
       env[name] = os.getenv(name)
     end
-    env.AWS_ENDPOINT_URL_SQS = dev.sqs_url
   end
+  env.AWS_ENDPOINT_URL_SQS = dev.sqs_url
   env.AWS_REGION = dev.region
   env.AWS_DEFAULT_REGION = dev.region
   for k, v in pairs(options.env) do env[k] = v end
