@@ -72,15 +72,16 @@ static void close_stream(lua_State *L, struct child *c, int stream)
     c->fds[stream] = -1;
 }
 
-/* Whole lines go to on_output; the rest waits for the next read. */
-static void read_stream(lua_State *L, struct child *c, int stream)
+/* Whole lines go to on_output; the rest waits for the next read. Returns false when there is
+ * nothing more to read now. */
+static bool read_chunk(lua_State *L, struct child *c, int stream)
 {
     char chunk[16384];
     ssize_t got = read(c->fds[stream], chunk, sizeof chunk);
-    if (got < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) return false;
     if (got <= 0) {
         close_stream(L, c, stream);
-        return;
+        return false;
     }
     struct buffer *partial = &c->partial[stream];
     const char *p = chunk, *end = chunk + got;
@@ -99,7 +100,16 @@ static void read_stream(lua_State *L, struct child *c, int stream)
             buffer_append(partial, p, n);
         }
         p += n + (newline ? 1 : 0);
-        if (c->fds[stream] < 0) return; /* the callback killed and reaped it */
+        if (c->fds[stream] < 0) return false; /* the callback killed and reaped it */
+    }
+    return true;
+}
+
+/* What the pipe holds now is read whole (up to 1 MiB a turn), so the lines a child wrote before
+ * it answered an invocation are all seen in the same turn as the answer. */
+static void read_stream(lua_State *L, struct child *c, int stream)
+{
+    for (int i = 0; i < 64 && c->fds[stream] >= 0 && read_chunk(L, c, stream); i++) {
     }
 }
 
@@ -352,7 +362,8 @@ static int l_kill(lua_State *L)
     static const char *const names[] = {"TERM", "KILL", "INT", NULL};
     static const int signals[] = {SIGTERM, SIGKILL, SIGINT};
     int sig = signals[luaL_checkoption(L, 2, "TERM", names)];
-    lua_pushboolean(L, !c->exited && kill(sig == SIGKILL ? -c->pid : c->pid, sig) == 0); /* KILL: its group too */
+    lua_pushboolean(L, !c->exited && kill(sig == SIGKILL ? -c->pid : c->pid, sig) ==
+                                         0); /* KILL: its group too */
     return 1;
 }
 

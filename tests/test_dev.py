@@ -411,6 +411,25 @@ class TestInvokeEndpoint(DevTestCase):
         self.dev.wait_for(r"Echo\s+invoke\s.*\bok\b")
         self.stop_dev(self.dev)
 
+    def test_log_type_tail_returns_the_invocations_log(self):
+        from botocore.exceptions import ClientError
+        self.write("fn/app.lua", ECHO_LUA.replace("return {event = event",
+                                                  'print("tail line " .. tostring(event.n))\n  return {event = event'))
+        client = self.lambda_client(self.dev)
+        for n in (1, 2):  # the second log holds its own invocation's lines only
+            response = client.invoke(FunctionName="Echo", Payload=json.dumps({"n": n}).encode(), LogType="Tail")
+            self.assertEqual(json.loads(response["Payload"].read())["event"], {"n": n})
+            log = base64.b64decode(response["LogResult"]).decode()
+            request_id = response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+            self.assertRegex(log, r"^START RequestId: %s Version: \$LATEST\n" % request_id)
+            self.assertIn("tail line %d\n" % n, log)
+            self.assertNotIn("tail line %d\n" % (3 - n), log)
+            self.assertRegex(log, r"\nEND RequestId: %s\nREPORT RequestId: %s\tDuration: [0-9.]+ ms\t" % (request_id, request_id))
+        with self.assertRaises(ClientError) as caught:
+            client.invoke(FunctionName="Echo", Payload=b"{}", LogType="Everything")
+        self.assertEqual(caught.exception.response["Error"]["Code"], "InvalidParameterValueException")
+        self.stop_dev(self.dev)
+
     def test_an_arn_names_the_function_too(self):
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Echo"
         self.assertEqual(self.invoke_ok(self.dev, arn, {"x": 1})["event"], {"x": 1})

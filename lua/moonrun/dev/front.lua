@@ -7,6 +7,8 @@ local json = require "moonrun.json"
 
 local M = {}
 
+local LOG_TAIL_BYTES = 4096 -- what Lambda returns of an invocation's log
+
 local INVOKE_PATH = "^/2015%-03%-31/functions/([^/]+)/invocations$"
 local HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
 
@@ -55,6 +57,19 @@ function Front:log(fn, trigger, outcome, text)
                        ok = outcome.ok, summary = text or summary(outcome)}
 end
 
+-- The log Lambda's Invoke API returns for X-Amz-Log-Type: Tail: the invocation's lines between
+-- START and END and its REPORT line, the last 4 KB of it, base64-encoded.
+local function log_tail(fn, outcome)
+  local lines = {string.format("START RequestId: %s Version: $LATEST", outcome.request_id)}
+  for _, line in ipairs(outcome.log or {}) do lines[#lines + 1] = line end
+  lines[#lines + 1] = "END RequestId: " .. outcome.request_id
+  lines[#lines + 1] = string.format("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\t",
+    outcome.request_id, outcome.duration_ms, math.ceil(outcome.duration_ms), fn.spec.memory or 128)
+  local text = table.concat(lines, "\n") .. "\n"
+  if #text > LOG_TAIL_BYTES then text = text:sub(-LOG_TAIL_BYTES) end
+  return require("moonrun.base64").encode(text)
+end
+
 -- POST /2015-03-31/functions/{name}/invocations
 function Front:invoke_endpoint(req, ref)
   if req.method ~= "POST" then
@@ -71,6 +86,11 @@ function Front:invoke_endpoint(req, ref)
   if not pcall(json.decode, event) then
     return lambda_api_error(400, "InvalidRequestContentException",
                             "Could not parse request body into json: the event must be JSON")
+  end
+  local log_type = req.headers["x-amz-log-type"] or "None"
+  if log_type ~= "None" and log_type ~= "Tail" then
+    return lambda_api_error(400, "InvalidParameterValueException",
+                            "X-Amz-Log-Type must be None or Tail, not " .. log_type)
   end
   local invocation_type = req.headers["x-amz-invocation-type"] or "RequestResponse"
   if invocation_type == "DryRun" then return 204, {}, "" end
@@ -94,6 +114,7 @@ function Front:invoke_endpoint(req, ref)
   local headers = {["content-type"] = "application/json", ["x-amz-executed-version"] = "$LATEST",
                    ["x-amzn-requestid"] = outcome.request_id}
   if not outcome.ok then headers["x-amz-function-error"] = "Unhandled" end
+  if req.headers["x-amz-log-type"] == "Tail" then headers["x-amz-log-result"] = log_tail(fn, outcome) end
   return 200, headers, outcome.payload
 end
 

@@ -78,6 +78,7 @@ local function next_invocation(fn, instance, req)
       end
       local inv = table.remove(fn.queue, 1)
       fn.current = inv
+      fn.handed = inv
       inv.started = loop.monotonic()
       local headers = {
         ["content-type"] = "application/json",
@@ -160,7 +161,13 @@ function Function:start()
     argv = {self.exe},
     env = child_environment(self, address),
     cwd = self.spec.code_dir,
-    on_output = function(_, line) self.view.output(self.name, line) end,
+    on_output = function(_, line)
+      self.view.output(self.name, line)
+      -- for the invoke API's X-Amz-Log-Type: Tail. The last invocation handed out, not the
+      -- current one: its answer may be read before the lines it wrote just before it.
+      local inv = self.handed
+      if inv then inv.log[#inv.log + 1] = line end
+    end,
     on_exit = function(code, signal) self:exited(instance, code, signal) end,
   }
   self.instance = instance
@@ -213,6 +220,7 @@ function Function:invoke(event, trigger)
     trace_id = string.format("Root=1-%08x-%s;Parent=%s;Sampled=0", os.time(),
                              uuid.v4():gsub("-", ""):sub(1, 24), uuid.v4():gsub("-", ""):sub(1, 16)),
     queued = loop.monotonic(),
+    log = {},
   }
   if not self.instance then self:start() end
   self.queue[#self.queue + 1] = inv
@@ -231,6 +239,7 @@ function Function:invoke(event, trigger)
   local outcome = inv.outcome
   outcome.duration_ms = ((loop.monotonic() - (inv.started or inv.queued)) * 1000)
   outcome.request_id = inv.id
+  outcome.log = inv.log
   return outcome
 end
 
