@@ -23,48 +23,11 @@ local USER_AGENT = "curl/8.5.0"
 local base64 = require("moonrun.base64").encode
 M.base64 = base64 -- part of this module's API since before moonrun.base64
 
--- Ids that only need to look right (receipt handles, request ids): math.random, seeded afresh
--- by Lua for each state, is enough for them.
-local function random_bytes(n)
-  local bytes = {}
-  for i = 1, n do bytes[i] = string.char(math.random(0, 255)) end
-  return table.concat(bytes)
-end
+local event_text = require "moonrun.event_text"
+local random_bytes, random_text = event_text.random_bytes, event_text.random_text
+local parse_query = event_text.parse_query
 
-local function random_text(n, alphabet)
-  local chars = {}
-  for i = 1, n do
-    local k = math.random(1, #alphabet)
-    chars[i] = alphabet:sub(k, k)
-  end
-  return table.concat(chars)
-end
-
-local function url_decode(text)
-  text = text:gsub("+", " ")
-  return (text:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
-
--- "a=1&b=2&a=3" -> names in order of appearance and name -> list of values, decoded as a
--- browser's form encoding is ('+' is a space).
-local function parse_query(query)
-  local names, values = {}, {}
-  for pair in query:gmatch("[^&]+") do
-    local name, value = pair:match("^([^=]*)=?(.*)$")
-    name, value = url_decode(name), url_decode(value)
-    if not values[name] then
-      names[#names + 1] = name
-      values[name] = json.array{}
-    end
-    table.insert(values[name], value)
-  end
-  return names, values
-end
-
--- The time as API Gateway writes it: "12/Mar/2020:19:03:58 +0000".
-local function clf_time(ms)
-  return time.format(ms / 1000, "%d/%b/%Y:%H:%M:%S +0000")
-end
+local clf_time = event_text.clf_time
 
 -- Event types --------------------------------------------------------------------------------
 
@@ -156,9 +119,7 @@ local function http_request(options)
   return request
 end
 
-local function http_request_id()
-  return (base64(random_bytes(11)):gsub("[+/]", "x")) -- looks like "JKJaXmPLvHcESHA="
-end
+local http_request_id = event_text.http_request_id
 
 -- API Gateway HTTP API, payload format 2.0: header names in lower case, repeated headers and
 -- query parameters joined with commas, cookies in their own list; no query, body or cookies:

@@ -17,6 +17,7 @@ local json = require "moonrun.json"
 local uuid = require "moonrun.uuid"
 local time = require "moonrun.time"
 local base64 = require "moonrun.base64"
+local event_text = require "moonrun.event_text"
 
 local M = {}
 
@@ -31,39 +32,10 @@ M.DEFAULTS = {
 
 -- Text helpers --------------------------------------------------------------------------------
 
-local function percent_decode(text)
-  return (text:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
+local percent_decode, random_text = event_text.percent_decode, event_text.random_text
+local short_request_id = event_text.http_request_id
 
--- Query strings are decoded as forms are ('+' is a space), as moonrun's sample events do.
-local function query_decode(text)
-  return percent_decode((text:gsub("+", " ")))
-end
-
-local function random_text(n, alphabet)
-  local chars = {}
-  for i = 1, n do
-    local k = math.random(1, #alphabet)
-    chars[i] = alphabet:sub(k, k)
-  end
-  return table.concat(chars)
-end
-
-local function random_bytes(n)
-  local bytes = {}
-  for i = 1, n do bytes[i] = string.char(math.random(0, 255)) end
-  return table.concat(bytes)
-end
-
--- HTTP API's requestId looks like "JKJaXmPLvHcESHA=".
-local function short_request_id()
-  return (base64.encode(random_bytes(11)):gsub("[+/]", "x"))
-end
-
--- The time as API Gateway writes it: "01/Dec/2026:21:58:00 +0000".
-local function clf_time(ms)
-  return time.format(ms / 1000, "%d/%b/%Y:%H:%M:%S +0000")
-end
+local clf_time = event_text.clf_time
 
 -- Routes --------------------------------------------------------------------------------------
 
@@ -309,20 +281,7 @@ local function with_gateway_headers(list, req, now_ms)
   return out
 end
 
--- "a=1&b=2&a=3" -> names in order and name -> list of decoded values; "flag" alone is "".
-local function parse_query(query)
-  local names, values = {}, {}
-  for pair in (query or ""):gmatch("[^&]+") do
-    local name, value = pair:match("^([^=]*)=?(.*)$")
-    name, value = query_decode(name), query_decode(value)
-    if not values[name] then
-      names[#names + 1] = name
-      values[name] = json.array{}
-    end
-    table.insert(values[name], value)
-  end
-  return names, values
-end
+local parse_query = event_text.parse_query
 
 -- HTTP APIs pass a body as text when its content type is text-like, and base64-encoded
 -- (isBase64Encoded true) otherwise, forms included. A body that is not valid UTF-8 cannot

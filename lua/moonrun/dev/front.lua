@@ -2,6 +2,7 @@
 -- and the invoke endpoint of Lambda's Invoke API (the one AWS's Runtime Interface Emulator
 -- serves), so `aws lambda invoke --endpoint-url` and the SDKs work against it.
 local apigw = require "moonrun.dev.apigw"
+local event_text = require "moonrun.event_text"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 
@@ -12,13 +13,9 @@ local LOG_TAIL_BYTES = 4096 -- what Lambda returns of an invocation's log
 local INVOKE_PATH = "^/2015%-03%-31/functions/([^/]+)/invocations$"
 local HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
 
-local function url_decode(text)
-  return (text:gsub("%%(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end))
-end
-
 -- A function is named by its name, its ARN or a partial ARN, with an optional qualifier.
 local function function_name(ref)
-  ref = url_decode(ref)
+  ref = event_text.percent_decode(ref)
   local name = ref:match("^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)") or
                ref:match("^[^:]*:function:([^:]+)") or ref:match("^([^:]+)")
   return name or ref
