@@ -18,18 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_host.h"
-
-/* libFuzzer reads counters in this section as coverage, beside the compiler's own. */
-static uint8_t lua_line_counters[8192] __attribute__((section("__libfuzzer_extra_counters")));
-
-static void count_line(lua_State *L, lua_Debug *ar)
-{
-    if (!lua_getinfo(L, "S", ar)) return;
-    uintptr_t where = (uintptr_t)ar->source * 31u + (uintptr_t)ar->currentline;
-    where ^= where >> 13;
-    lua_line_counters[(where * 0x9E3779B1u) % sizeof lua_line_counters]++;
-}
+#include "lua_target.h"
 
 static const char checker[] =
     "local aws = require 'moonrun.aws'\n"
@@ -50,25 +39,12 @@ static const char checker[] =
     "  assert(type(tostring(err)) == 'string')\n"
     "end\n";
 
-static struct lua_host host;
+static lua_State *target_state;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    if (!lua_host_open(&host, ".")) abort();
-    lua_State *L = host.L;
-    /* The library in this source tree, whatever lies next to the executable. */
-    lua_getglobal(L, "package");
-    lua_pushstring(L, MOONRUN_LUA_DIR "/?.lua;" MOONRUN_LUA_DIR "/?/init.lua");
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
-    if (luaL_loadbuffer(L, checker, sizeof checker - 1, "=aws_answer_check") != LUA_OK ||
-        lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "aws_answer_fuzz: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "aws_answer_fuzz.check");
-    lua_sethook(L, count_line, LUA_MASKLINE, 0);
+    target_state = lua_target_open("aws_answer", checker, sizeof checker - 1);
     return 0;
 }
 
@@ -102,8 +78,8 @@ static void add_header(lua_State *L, const char *line, const char *end)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2) return 0;
-    lua_State *L = host.L;
-    lua_getfield(L, LUA_REGISTRYINDEX, "aws_answer_fuzz.check");
+    lua_State *L = target_state;
+    lua_target_push_check(L);
     lua_pushinteger(L, (data[0] << 8 | data[1]) % 1000);
     lua_newtable(L);
     const char *at = (const char *)data + 2, *end = (const char *)data + size;
@@ -118,9 +94,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at = eol < end ? eol + 1 : end;
     }
     lua_pushlstring(L, at, (size_t)(end - at));
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-        fprintf(stderr, "aws_answer_fuzz: %s\n", luaL_tolstring(L, -1, NULL));
-        abort();
-    }
+    lua_target_call_check(L, 3);
     return 0;
 }

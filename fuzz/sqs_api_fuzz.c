@@ -18,18 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_host.h"
-
-/* libFuzzer reads counters in this section as coverage, beside the compiler's own. */
-static uint8_t lua_line_counters[8192] __attribute__((section("__libfuzzer_extra_counters")));
-
-static void count_line(lua_State *L, lua_Debug *ar)
-{
-    if (!lua_getinfo(L, "S", ar)) return;
-    uintptr_t where = (uintptr_t)ar->source * 31u + (uintptr_t)ar->currentline;
-    where ^= where >> 13;
-    lua_line_counters[(where * 0x9E3779B1u) % sizeof lua_line_counters]++;
-}
+#include "lua_target.h"
 
 static const char checker[] =
     "local json = require 'moonrun.json'\n"
@@ -56,49 +45,34 @@ static const char checker[] =
     "  assert(type(answer) == 'table', 'a body that is not a JSON object')\n"
     "  if status ~= 200 then\n"
     "    assert(status >= 400 and status < 600, 'status ' .. status)\n"
-    "    assert(type(answer.__type) == 'string' and answer.__type:find('#', 1, true), 'no __type')\n"
+    "    assert(type(answer.__type) == 'string' and answer.__type:find('#', 1, true), 'no "
+    "__type')\n"
     "    assert(type(answer.message) == 'string', 'no message')\n"
     "    assert(type(headers['x-amzn-query-error']) == 'string', 'no x-amzn-query-error')\n"
     "    assert(status ~= 500, 'an internal failure: ' .. answer.message)\n"
     "  end\n"
     "end\n";
 
-static struct lua_host host;
+static lua_State *target_state;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    if (!lua_host_open(&host, ".")) abort();
-    lua_State *L = host.L;
-    /* The library in this source tree, whatever lies next to the executable. */
-    lua_getglobal(L, "package");
-    lua_pushstring(L, MOONRUN_LUA_DIR "/?.lua;" MOONRUN_LUA_DIR "/?/init.lua");
-    lua_setfield(L, -2, "path");
-    lua_pop(L, 1);
-    if (luaL_loadbuffer(L, checker, sizeof checker - 1, "=sqs_api_check") != LUA_OK ||
-        lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        fprintf(stderr, "sqs_api_fuzz: %s\n", lua_tostring(L, -1));
-        abort();
-    }
-    lua_setfield(L, LUA_REGISTRYINDEX, "sqs_api_fuzz.check");
-    lua_sethook(L, count_line, LUA_MASKLINE, 0);
+    target_state = lua_target_open("sqs_api", checker, sizeof checker - 1);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_State *L = host.L;
+    lua_State *L = target_state;
     const char *at = (const char *)data, *end = at + size;
     const char *eol = memchr(at, '\n', size);
     if (!eol) eol = end;
-    lua_getfield(L, LUA_REGISTRYINDEX, "sqs_api_fuzz.check");
+    lua_target_push_check(L);
     lua_pushlstring(L, at, (size_t)(eol - at));
     const char *body = eol < end ? eol + 1 : end;
     lua_pushlstring(L, body, (size_t)(end - body));
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-        fprintf(stderr, "sqs_api_fuzz: %s\n", luaL_tolstring(L, -1, NULL));
-        abort();
-    }
+    lua_target_call_check(L, 2);
     /* each input leaves a whole store behind: collect it now and then, so the RSS limit
      * measures the code, not the garbage */
     static unsigned inputs;
