@@ -33,3 +33,33 @@ check() {
     [[ $verdict == ok ]] || missed=1
     printf '%-48s %10s   goal %s %-8s %s\n' "$1" "$2" "$3" "$4" "$verdict"
 }
+
+# For the scripts that start servers (dev_sqs.sh, dev_latency.sh): start_servers makes the
+# scratch folder $work and the list $pids of background processes, both gone at exit; free_port
+# prints a port nothing listens on; wait_port PORT waits (10 s) until something does.
+start_servers() {
+    work=$(mktemp -d)
+    pids=()
+    trap stop_servers EXIT
+}
+stop_servers() {
+    local pid
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "$(basename "$0"): nothing listens on port $1" >&2
+    exit 1
+}
+# The credentials moonrun dev gives its functions, for the clients of its embedded SQS.
+use_dev_credentials() {
+    export AWS_ACCESS_KEY_ID=AKIAMOONRUNDEV000000 AWS_SECRET_ACCESS_KEY=moonrun-dev-secret \
+        AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+    unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
+}

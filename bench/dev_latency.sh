@@ -11,18 +11,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 N=${N:-200}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-export AWS_ACCESS_KEY_ID=AKIAMOONRUNDEV000000 AWS_SECRET_ACCESS_KEY=moonrun-dev-secret \
-    AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+start_servers
+use_dev_credentials
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { # wait_for FILE PATTERN
     for _ in $(seq 400); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
     echo "dev_latency.sh: '$2' never appeared in $1:" >&2
@@ -51,7 +42,7 @@ embedded=$(measure embedded --sqs-port "$(free_port)")
 moto_port=$(free_port)
 moto_server -H 127.0.0.1 -p "$moto_port" >"$work/moto-server.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.05; done
+wait_port "$moto_port"
 moto=$(measure moto --sqs-endpoint "http://127.0.0.1:$moto_port")
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 

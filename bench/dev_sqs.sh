@@ -15,31 +15,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 N=${N:-1000}
 TARGET=20
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-export AWS_ACCESS_KEY_ID=AKIAMOONRUNDEV000000 AWS_SECRET_ACCESS_KEY=moonrun-dev-secret \
-    AWS_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_ENDPOINT_URL AWS_SESSION_TOKEN
+start_servers
+use_dev_credentials
 
 PIN=()
 if command -v taskset >/dev/null; then PIN=(taskset -c "$CPU"); fi
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "dev_sqs.sh: nothing listens on port $1" >&2
-    exit 1
-}
 
 embedded_port=$(free_port)
 "${PIN[@]}" "$MOONRUN" dev --sqs-only --sqs-port "$embedded_port" --state "$work/state" >"$work/dev.log" 2>&1 &
