@@ -7,12 +7,10 @@
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
- * headers, header_list, trailers, body, remote}. It may answer at once or later (long polls): a request not
- * answered when the handler returns is suspended, and resumed by its httpd.respond. */
-#define _GNU_SOURCE /* pipe2 */
+ * headers, header_list, trailers, body, remote}. It may answer at once or later (long polls): a
+ * request not answered when the handler returns is suspended, and resumed by its httpd.respond. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -28,6 +26,7 @@
 #include "httpd_lib.h"
 #include "modules.h"
 #include "process_poll.h"
+#include "wake_pipe.h"
 
 #define SERVER_TYPE "moonrun.httpd.server"
 #define MAX_SERVERS 64
@@ -373,7 +372,8 @@ static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     load_mhd(L);
-    install_stop_signals(L); /* from the first server on, SIGTERM stops the loop rather than the process */
+    /* from the first server on, SIGTERM stops the loop rather than the process */
+    install_stop_signals(L);
     if (httpd.server_count == MAX_SERVERS) return luaL_error(L, "too many HTTP servers (64)");
     lua_getfield(L, 1, "host");
     const char *host = luaL_optstring(L, -1, "127.0.0.1");
@@ -430,8 +430,8 @@ static void answer_pending_unavailable(struct server *server)
             struct request *req = server->pending;
             server->pending = req->next_pending;
             req->suspended = false;
-            req->response =
-                httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
+            req->response = httpd.mhd->create_response_from_buffer(sizeof text - 1, text,
+                                                                   MHD_RESPMEM_PERSISTENT);
             req->status = 503;
             httpd.mhd->resume_connection(req->connection);
         }
@@ -465,16 +465,13 @@ static void on_stop_signal(int sig)
 {
     (void)sig;
     httpd.stop_requested = 1;
-    int saved = errno;
-    if (write(httpd.stop_pipe[1], "x", 1) < 0) { /* the flag is enough when the pipe is full */
-    }
-    errno = saved;
+    wake_pipe_signal(httpd.stop_pipe[1]);
 }
 
 static void install_stop_signals(lua_State *L)
 {
     if (httpd.stop_pipe[0] >= 0) return;
-    if (pipe2(httpd.stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (!wake_pipe_open(httpd.stop_pipe))
         luaL_error(L, "cannot create a pipe: %s", strerror(errno));
     struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
@@ -488,9 +485,7 @@ static int l_poll(lua_State *L)
     double timeout_s = luaL_optnumber(L, 1, 0);
     install_stop_signals(L);
     if (httpd.stop_requested) {
-        char drain[64];
-        while (read(httpd.stop_pipe[0], drain, sizeof drain) > 0) {
-        }
+        wake_pipe_drain(httpd.stop_pipe[0]);
         httpd.stop_requested = 0;
         lua_pushboolean(L, 0);
         return 1;

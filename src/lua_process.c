@@ -21,6 +21,7 @@
 #include "buffer.h"
 #include "modules.h"
 #include "process_poll.h"
+#include "wake_pipe.h"
 
 #define CHILD_TYPE "moonrun.process.child"
 #define MAX_CHILDREN ((PROCESS_POLL_MAX_FDS - 1) / 2) /* two pipes each, and the SIGCHLD pipe */
@@ -177,9 +178,7 @@ int process_poll_fill(struct pollfd *fds, int max, int *timeout_ms)
 
 void process_poll_dispatch(lua_State *L, const struct pollfd *fds, int count)
 {
-    char drain[64];
-    while (sigchld_pipe[0] >= 0 && read(sigchld_pipe[0], drain, sizeof drain) > 0) {
-    }
+    if (sigchld_pipe[0] >= 0) wake_pipe_drain(sigchld_pipe[0]);
     for (int k = 0; k < count; k++) {
         if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         for (int i = 0; i < MAX_CHILDREN; i++) {
@@ -230,17 +229,13 @@ static char **string_array(lua_State *L, int index, const char *what, bool pairs
 static void on_sigchld(int sig)
 {
     (void)sig;
-    int saved = errno;
-    if (write(sigchld_pipe[1], "c", 1) < 0) { /* full: a wakeup is pending anyway */
-    }
-    errno = saved;
+    wake_pipe_signal(sigchld_pipe[1]);
 }
 
 static void watch_exits(lua_State *L)
 {
     if (sigchld_pipe[0] >= 0) return;
-    if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        luaL_error(L, "cannot create a pipe: %s", strerror(errno));
+    if (!wake_pipe_open(sigchld_pipe)) luaL_error(L, "cannot create a pipe: %s", strerror(errno));
     struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);

@@ -1,8 +1,6 @@
-#define _GNU_SOURCE /* pipe2 */
 #include "runtime_loop.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,6 +18,7 @@
 #include "runtime_api.h"
 #include "runtime_stream.h"
 #include "shutdown_hook.h"
+#include "wake_pipe.h"
 #include "workers.h"
 
 /* Above this, an invocation's buffers and garbage are given back at once instead of waiting
@@ -38,12 +37,8 @@ static bool trace_env_per_invocation = true;
 
 void runtime_loop_stop(void)
 {
-    int saved_errno = errno;
     atomic_store(&stop_requested, true);
-    if (write(stop_pipe[1], "x", 1) < 0) {
-        /* full pipe: a byte is already there */
-    }
-    errno = saved_errno;
+    wake_pipe_signal(stop_pipe[1]);
 }
 
 static void on_sigterm(int sig)
@@ -54,7 +49,7 @@ static void on_sigterm(int sig)
 
 static bool install_signals(void)
 {
-    if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!wake_pipe_open(stop_pipe)) {
         log_error("cannot create the shutdown pipe: %s", strerror(errno));
         return false;
     }
