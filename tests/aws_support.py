@@ -20,6 +20,7 @@ import struct
 import subprocess
 import threading
 import time
+import unittest
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,16 +51,22 @@ def free_port():
 
 
 class MotoServer:
-    """moto's server on a free port, for the life of a test class."""
+    """moto's server on a free port, for the life of a test class. account: the account id its
+    queue URLs and ARNs hold (MOTO_ACCOUNT_ID); None keeps moto's own (123456789012, unless the
+    environment sets it)."""
 
-    def __init__(self):
+    def __init__(self, account=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
+        self.account = account
 
     def start(self):
+        env = dict(os.environ)
+        if self.account is not None:
+            env["MOTO_ACCOUNT_ID"] = self.account
         self.process = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -88,6 +95,24 @@ class MotoServer:
         import boto3
         return boto3.client("sqs", endpoint_url=self.url, region_name="us-east-1",
                             aws_access_key_id=TEST_KEY_ID, aws_secret_access_key=TEST_SECRET)
+
+
+class MotoTestCase(unittest.TestCase):
+    """A test class with moto's server (self.moto, a boto3 client self.sqs), emptied before each
+    test, and self.env, the environment that points moonrun at it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.moto = MotoServer().start()
+        cls.sqs = cls.moto.boto3()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.moto.stop()
+
+    def setUp(self):
+        self.moto.reset()
+        self.env = aws_env(self.moto.url)
 
 
 def attributes_md5(attributes):

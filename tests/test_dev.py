@@ -56,15 +56,7 @@ def setUpModule():
     if not EMBEDDED:
         # dev writes the queues' ARNs with its own account id: moto takes the same one here
         # (TestExternalSqs checks what happens with another account's SQS)
-        saved = os.environ.get("MOTO_ACCOUNT_ID")
-        os.environ["MOTO_ACCOUNT_ID"] = ACCOUNT
-        try:
-            MOTO = MotoServer().start()
-        finally:
-            if saved is None:
-                os.environ.pop("MOTO_ACCOUNT_ID")
-            else:
-                os.environ["MOTO_ACCOUNT_ID"] = saved
+        MOTO = MotoServer(account=ACCOUNT).start()
 
 
 def tearDownModule():
@@ -2222,12 +2214,7 @@ class TestExternalSqs(DevTestCase):
 
     @classmethod
     def setUpClass(cls):
-        saved = os.environ.pop("MOTO_ACCOUNT_ID", None)
-        try:
-            cls.moto = MotoServer().start()
-        finally:
-            if saved is not None:
-                os.environ["MOTO_ACCOUNT_ID"] = saved
+        cls.moto = MotoServer(account="123456789012").start()  # moto's own default: not dev's
 
     @classmethod
     def tearDownClass(cls):

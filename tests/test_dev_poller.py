@@ -20,7 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import MOONRUN, ROOT, SCALE, MotoServer, attributes_md5, aws_env, free_port  # noqa: E402
+from aws_support import (MOONRUN, ROOT, SCALE, MotoServer, MotoTestCase, attributes_md5, aws_env,  # noqa: E402
+                         free_port)
 
 POLLER = os.path.join(ROOT, "lua", "moonrun", "dev", "poller.lua")
 
@@ -113,19 +114,9 @@ class Poller:
         return time.time() - start
 
 
-class PollerTestCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = MotoServer().start()
-        cls.sqs = cls.moto.boto3()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-
+class PollerTestCase(MotoTestCase):
     def setUp(self):
-        self.moto.reset()
-        self.env = aws_env(self.moto.url)
+        super().setUp()
         self.endpoint = InvokeEndpoint().start()
         self.addCleanup(self.endpoint.stop)
 

@@ -16,7 +16,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import (MOONRUN, ROOT, SCALE, FaultServer, MotoServer,  # noqa: E402
+from aws_support import (MOONRUN, ROOT, SCALE, FaultServer, MotoTestCase,  # noqa: E402
                          assert_no_secrets, attributes_md5, aws_env, run_lua)
 from runtime_api import DEFAULT_TRACE_ID, RuntimeAPI  # noqa: E402
 
@@ -35,19 +35,7 @@ def drain(client, url, expected, wait=1):
     return messages
 
 
-class SqsTestCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.moto = MotoServer().start()
-        cls.sqs = cls.moto.boto3()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.moto.stop()
-
-    def setUp(self):
-        self.moto.reset()
-        self.env = aws_env(self.moto.url)
+class SqsTestCase(MotoTestCase):
 
     def lua(self, code, **env):
         answer, _ = run_lua(code, dict(self.env, **env) if env else self.env)
