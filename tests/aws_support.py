@@ -50,6 +50,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_listening(port, process, timeout, what, detail=lambda: ""):
+    """Returns once something listens on 127.0.0.1:port; raises, with detail(), if process exits
+    first or timeout seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited at start" + detail())
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen within {timeout:.0f} s" + detail())
+
+
 class MotoServer:
     """moto's server on a free port, for the life of a test class. account: the account id its
     queue URLs and ARNs hold (MOTO_ACCOUNT_ID); None keeps moto's own (123456789012, unless the
@@ -67,16 +82,8 @@ class MotoServer:
             env["MOTO_ACCOUNT_ID"] = self.account
         self.process = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError("moto_server exited at start")
-                time.sleep(0.1)
-        raise RuntimeError("moto_server did not start listening within 30 s")
+        wait_listening(self.port, self.process, 30, "moto_server")
+        return self
 
     def reset(self):
         """Forgets every queue (moto's reset API)."""

@@ -11,7 +11,6 @@ Environment: MOONRUN_BIN (default build/moonrun).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import MOONRUN, ROOT, SCALE, MotoServer, free_port, run_lua  # noqa: E402
+from aws_support import MOONRUN, ROOT, SCALE, MotoServer, free_port, run_lua, wait_listening  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
@@ -52,16 +51,8 @@ class DevSqs:
         self.log = open(os.path.join(self.state_dir, "dev.log"), "ab")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
-        deadline = time.time() + 20 * SCALE
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return self
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError("moonrun dev exited at start: " + self.output())
-                time.sleep(0.05)
-        raise RuntimeError("moonrun dev did not listen within 20 s: " + self.output())
+        wait_listening(self.port, self.process, 20 * SCALE, "moonrun dev", lambda: ": " + self.output())
+        return self
 
     def output(self):
         with open(os.path.join(self.state_dir, "dev.log"), errors="replace") as f:
