@@ -70,7 +70,8 @@ local function request_many(requests)
   return answers
 end
 
-local SAVED_VARIABLES = {"AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+local SAVED_VARIABLES = {"AWS_ENDPOINT_URL_SQS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                         "AWS_REGION"}
 
 --- A new embedded SQS with the given queues ({name, attributes} each, dead-letter queues before
 --- their sources), set up as the SQS handlers reach. options: region, queues, now_ms (a clock
@@ -95,6 +96,7 @@ function M.new(options)
   local_invoke.setenv("AWS_ACCESS_KEY_ID", M.CREDENTIALS.access_key_id)
   local_invoke.setenv("AWS_SECRET_ACCESS_KEY", M.CREDENTIALS.secret_access_key)
   local_invoke.setenv("AWS_SESSION_TOKEN", nil)
+  local_invoke.setenv("AWS_REGION", region) -- as Lambda always sets it, for the spec's own calls too
   active = self
   http.request, http.request_many = request, request_many
   sqs.reset() -- the default client reads the endpoint and credentials again
