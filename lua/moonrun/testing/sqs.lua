@@ -127,9 +127,9 @@ end
 
 --- Sends a message (a string body) to a queue; returns the send_message result.
 function Queues:send(name, body, params)
-  local request = {QueueUrl = self:url(name), MessageBody = body}
-  for k, v in pairs(params or {}) do request[k] = v end
-  return self.client:send_message(request)
+  local entry = {QueueUrl = self:url(name), MessageBody = body}
+  for k, v in pairs(params or {}) do entry[k] = v end
+  return self.client:send_message(entry)
 end
 
 --- How many messages the queue holds: {visible, in_flight, delayed} (SQS's approximate counts,
