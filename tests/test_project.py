@@ -214,7 +214,8 @@ class TestMoonrunTest(ProjectTestCase):
                 assert.is_nil(answer)
                 assert.equal("OrderRejected", err.errorType)
                 assert.equal("no stock", err.errorMessage)
-                assert.is_table(err.stackTrace)
+                assert.truthy(err.stackTrace[#err.stackTrace]:find("src/raises.lua:2:", 1, true),
+                              table.concat(err.stackTrace, "\\n")) -- ends in the handler, as on Lambda
               end)
               it("gives a string error as Lambda does", function()
                 local _, err = testing.invoke("src/raises.text")
@@ -259,6 +260,17 @@ class TestMoonrunTest(ProjectTestCase):
                 assert.equal("https://sqs.us-east-1.amazonaws.com/000000000000/Queue", answer.queue)
                 assert.equal(fn.code_dir, answer.root)
                 assert.is_nil(os.getenv("QUEUE_URL")) -- put back after the invocation
+              end)
+              it("loads the task root's own modules, warm until reset", function()
+                testing.configure{template = "template-context.yaml", env_file = "env-context.json"}
+                finally(function() testing.configure{} end)
+                assert.equal("from the file", testing.env("Context").GREETING)
+                local first = testing.invoke("Counter", {})
+                local second = testing.invoke("Counter", {})
+                testing.reset()
+                local cold = testing.invoke("Counter", {})
+                assert.same({1, 2, 1}, {first.count, second.count, cold.count})
+                assert.equal("HELLO", first.shout)
               end)
               it("reports a batch answer Lambda cannot read", function()
                 local event = testing.event("sqs", {body = {"a", "b"}})
@@ -306,10 +318,24 @@ class TestMoonrunTest(ProjectTestCase):
                   Environment:
                     Variables:
                       QUEUE_URL: !Ref Queue
+                      GREETING: from the template
+              Counter:
+                Type: AWS::Serverless::Function
+                Properties:
+                  Runtime: provided.al2023
+                  CodeUri: src/
+                  Handler: counter.handler
+            """)
+        self.write("env-context.json", '{"Context": {"GREETING": "from the file"}}')
+        self.write("src/lib/shout.lua", "return function(s) return s:upper() end\n")
+        self.write("src/counter.lua", """\
+            local shout = require "lib.shout"
+            local count = 0
+            return {handler = function() count = count + 1; return {count = count, shout = shout("hello")} end}
             """)
         p = self.moonrun_test("spec/shapes_spec.lua")
         self.assertEqual(p.returncode, 0, summary(p))
-        self.assertIn("8 successes / 0 failures / 0 errors", p.stdout)
+        self.assertIn("9 successes / 0 failures / 0 errors", p.stdout)
 
     def test_the_embedded_sqs(self):
         self.write("spec/sqs_spec.lua", """\

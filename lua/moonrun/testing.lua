@@ -163,6 +163,20 @@ local function check_batch_answer(answer_json, answer, event, fn, opts)
             "and every message returns to the queue (an empty list is json.array{} or events.batch_response{})"}
 end
 
+-- The traceback as Lambda's would be: the handler's frames, without the spec's and busted's
+-- below the call that ran it.
+local function handler_frames(err)
+  if type(err) == "table" and type(err.stackTrace) == "table" then
+    for i, line in ipairs(err.stackTrace) do
+      if type(line) == "string" and line:find("'moonrun.local_invoke.run'", 1, true) then
+        for j = #err.stackTrace, i, -1 do err.stackTrace[j] = nil end
+        break
+      end
+    end
+  end
+  return err
+end
+
 --- Invokes a handler as Lambda would. target: a logical id of the template ("Consumer"), a
 --- handler name under the task root ("src/consumer.handler"), or a function. event: a table
 --- (encoded to JSON), a JSON string, or nil ({}). opts: timeout (seconds), env (variables to
@@ -196,7 +210,7 @@ function M.invoke(target, event, opts)
       if not handler then return nil, init_error end
     end
     local succeeded, out = local_invoke.run(handler, event_json, math.floor(timeout_s * 1000))
-    if not succeeded then return nil, json.decode(out) end
+    if not succeeded then return nil, handler_frames(json.decode(out)) end
     local decoded = json.decode(out)
     if type(event) == "string" then
       local parsed_ok, parsed = pcall(json.decode, event)
