@@ -13,6 +13,8 @@ packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-de
 command -v python3 >/dev/null || packages+=(python3)
 # The embedded SQS endpoint's tests use the AWS SDK for JavaScript as a third client.
 [ "$mode" != test ] || command -v npm >/dev/null || packages+=(nodejs npm)
+# The scaffold of `moonrun init` is checked with luacheck (tests/test_project.py).
+[ "$mode" != test ] || packages+=(lua-check)
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 update=0

@@ -7,5 +7,7 @@ int run_cmd_main(int argc, char **argv);    /* run_cmd.c */
 int event_cmd_main(int argc, char **argv);  /* event_cmd.c */
 int repl_cmd_main(int argc, char **argv);   /* repl_cmd.c */
 int dev_cmd_main(int argc, char **argv);    /* dev_cmd.c */
+int init_cmd_main(int argc, char **argv);   /* lua_cmd.c */
+int test_cmd_main(int argc, char **argv);   /* test_cmd.c */
 
 #endif

@@ -47,10 +47,11 @@ static void push_metatable(lua_State *L)
 
 /* The function's settings, read from the environment once per state and kept as a table whose
  * fields each new context copies: getenv on every invocation would cost more than the copy. */
+static const char env_fields_key = 0;
+
 static void push_env_fields(lua_State *L)
 {
-    static const char key = 0;
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &key) != LUA_TNIL) return;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &env_fields_key) != LUA_TNIL) return;
     lua_pop(L, 1);
     static const char *const fields[][2] = {{"function_name", "AWS_LAMBDA_FUNCTION_NAME"},
                                             {"function_version", "AWS_LAMBDA_FUNCTION_VERSION"},
@@ -69,7 +70,13 @@ static void push_env_fields(lua_State *L)
         lua_setfield(L, -2, "memory_limit_in_mb");
     }
     lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &key);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &env_fields_key);
+}
+
+void context_forget_settings(lua_State *L)
+{
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &env_fields_key);
 }
 
 static int decode_protected(lua_State *L)

@@ -14,4 +14,9 @@ struct header_view {
 /* Pushes a new context table. */
 void context_push(lua_State *L, const struct header_view *headers, size_t count);
 
+/* The function's settings (name, version, memory, log group) are read from the environment
+ * once per state; after this, the next context reads them again (moonrun.testing changes the
+ * environment from one function to the next within one state). */
+void context_forget_settings(lua_State *L);
+
 #endif

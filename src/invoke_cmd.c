@@ -12,8 +12,11 @@
 #include "json_pretty.h"
 #include "local_function.h"
 #include "log.h"
+#include "template_function.h"
 
-#define USAGE "usage: moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"
+#define USAGE                                                                                      \
+    "usage: moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"          \
+    "       moonrun invoke --template FILE FUNCTION [--env-file FILE] [same options]\n"
 #define MAX_WATCHED 256
 
 static const char help[] =
@@ -26,15 +29,24 @@ static const char help[] =
     "  --timeout S    the function's timeout in seconds (default AWS_LAMBDA_FUNCTION_TIMEOUT or 3):\n"
     "                 context:get_remaining_time_in_millis() counts down from it\n"
     "  --env K=V      sets an environment variable before the handler loads (repeatable)\n"
+    "  --template FILE  FUNCTION is a logical id in this SAM template: its Handler, CodeUri (the\n"
+    "                 task root), Timeout, MemorySize and Environment.Variables are used, read\n"
+    "                 as moonrun dev reads them\n"
+    "  --env-file FILE  SAM's env-vars JSON ({\"Parameters\": {...}, \"FUNCTION\": {...}}): its values\n"
+    "                 replace the template's variables of the same names (needs --template)\n"
     "  --watch        invokes again whenever the handler, a module it loaded from the task\n"
     "                 root, or the event file changes, after reloading them; Ctrl-C stops\n"
     "\nExit status: 0 success, 1 the handler failed, 2 bad arguments or unreadable event.\n";
 
 struct invoke_options {
-    const char *spec, *event_source;
+    const char *spec, *event_source, *template_path, *env_file;
     long long timeout_ms;
-    bool watch;
+    bool watch, timeout_given;
+    int env_count;
+    char **env; /* the --env NAME=VALUE words, set after the template's environment */
 };
+
+static struct template_function template_fn;
 
 static bool read_stream(FILE *f, struct buffer *into)
 {
@@ -74,7 +86,8 @@ static bool parse_timeout(const char *text, long long *ms)
 static int parse_options(int argc, char **argv, struct invoke_options *o)
 {
     const char *env_timeout = getenv("AWS_LAMBDA_FUNCTION_TIMEOUT");
-    *o = (struct invoke_options){.timeout_ms = 3000}; /* Lambda's default timeout */
+    static char *env_words[256];
+    *o = (struct invoke_options){.timeout_ms = 3000, .env = env_words}; /* Lambda's default timeout */
     if (env_timeout && !parse_timeout(env_timeout, &o->timeout_ms))
         log_error("ignoring AWS_LAMBDA_FUNCTION_TIMEOUT=%s: expected seconds", env_timeout);
     for (int i = 0; i < argc; i++) {
@@ -90,14 +103,19 @@ static int parse_options(int argc, char **argv, struct invoke_options *o)
         } else if (strcmp(a, "--timeout") == 0 && has_value) {
             if (!parse_timeout(argv[++i], &o->timeout_ms))
                 return log_error("--timeout wants seconds between 0 and 900, not '%s'", argv[i]), 2;
+            o->timeout_given = true;
         } else if (strcmp(a, "--env") == 0 && has_value) {
             char *eq = strchr(argv[++i], '=');
             if (!eq || eq == argv[i]) return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
-            *eq = '\0';
-            setenv(argv[i], eq + 1, 1);
-            *eq = '=';
+            if (o->env_count == 256) return log_error("invoke: more than 256 --env options"), 2;
+            o->env[o->env_count++] = argv[i];
+        } else if (strcmp(a, "--template") == 0 && has_value) {
+            o->template_path = argv[++i];
+        } else if (strcmp(a, "--env-file") == 0 && has_value) {
+            o->env_file = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
-            bool known = !strcmp(a, "--event") || !strcmp(a, "--timeout") || !strcmp(a, "--env");
+            bool known = !strcmp(a, "--event") || !strcmp(a, "--timeout") || !strcmp(a, "--env") ||
+                         !strcmp(a, "--template") || !strcmp(a, "--env-file");
             log_error(known ? "invoke: %s needs a value" : "invoke: unknown option '%s'", a);
             return fputs(USAGE, stderr), 2;
         } else if (o->spec) {
@@ -106,7 +124,22 @@ static int parse_options(int argc, char **argv, struct invoke_options *o)
             o->spec = a;
         }
     }
+    if (!o->spec && o->template_path)
+        return log_error("invoke: which function of %s? (its logical id, e.g. Consumer)", o->template_path), 2;
     if (!o->spec) return log_error("invoke: which handler? (e.g. handlers/hello.handler)"), fputs(USAGE, stderr), 2;
+    if (o->env_file && !o->template_path)
+        return log_error("invoke: --env-file needs --template: its entries are keyed by the template's logical ids"), 2;
+    if (o->template_path) {
+        if (!template_function_apply(o->template_path, o->spec, o->env_file, &template_fn)) return 2;
+        o->spec = template_fn.handler;
+        if (!o->timeout_given) o->timeout_ms = template_fn.timeout_ms;
+    }
+    for (int i = 0; i < o->env_count; i++) { /* the command line's over the template's */
+        char *eq = strchr(o->env[i], '=');
+        *eq = '\0';
+        setenv(o->env[i], eq + 1, 1);
+        *eq = '=';
+    }
     if (o->watch && o->event_source && strcmp(o->event_source, "-") == 0)
         log_error("--watch with --event -: the event read once from stdin is reused");
     return 0;

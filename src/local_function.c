@@ -132,30 +132,34 @@ static void make_request_id(char out[37])
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-bool local_function_invoke(struct local_function *f, const char *event, size_t event_len)
+void local_invocation_headers(struct local_headers *h, long long timeout_ms)
 {
-    if (!f->loaded) return false;
     if (!getenv("AWS_LAMBDA_FUNCTION_NAME")) setenv("AWS_LAMBDA_FUNCTION_NAME", "moonrun-local", 1);
     if (!getenv("AWS_LAMBDA_FUNCTION_VERSION")) setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", 1);
     if (!getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128", 1);
     const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
-    char request_id[37], deadline[24], arn[320];
-    make_request_id(request_id);
+    make_request_id(h->request_id);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(deadline, sizeof deadline, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + f->timeout_ms);
-    snprintf(arn, sizeof arn, "arn:aws:lambda:%s:000000000000:function:%s", region,
+    snprintf(h->deadline, sizeof h->deadline, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms);
+    snprintf(h->arn, sizeof h->arn, "arn:aws:lambda:%s:000000000000:function:%s", region,
              getenv("AWS_LAMBDA_FUNCTION_NAME"));
     static const char *names[] = {"Lambda-Runtime-Aws-Request-Id", "Lambda-Runtime-Deadline-Ms",
                                   "Lambda-Runtime-Invoked-Function-Arn"};
-    const char *values[] = {request_id, deadline, arn};
-    struct header_view headers[3];
-    for (size_t i = 0; i < 3; i++)
-        headers[i] = (struct header_view){names[i], values[i], strlen(names[i]), strlen(values[i])};
+    const char *values[] = {h->request_id, h->deadline, h->arn};
+    for (size_t i = 0; i < LOCAL_HEADER_COUNT; i++)
+        h->list[i] = (struct header_view){names[i], values[i], strlen(names[i]), strlen(values[i])};
+}
+
+bool local_function_invoke(struct local_function *f, const char *event, size_t event_len)
+{
+    if (!f->loaded) return false;
+    struct local_headers headers;
+    local_invocation_headers(&headers, f->timeout_ms);
     f->sink.started = false;
     f->stream_ended_line = true;
-    bool ok = invocation_run(f->host.L, f->handler.function_ref, event, event_len, headers, 3,
-                             &f->out, &f->report);
+    bool ok = invocation_run(f->host.L, f->handler.function_ref, event, event_len, headers.list,
+                             LOCAL_HEADER_COUNT, &f->out, &f->report);
     f->streamed = f->sink.started;
     return ok;
 }

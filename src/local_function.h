@@ -5,6 +5,7 @@
 #define MOONRUN_LOCAL_FUNCTION_H
 
 #include "buffer.h"
+#include "context.h"
 #include "error_report.h"
 #include "handler.h"
 #include "lua_host.h"
@@ -37,6 +38,16 @@ bool local_function_reload(struct local_function *f);
  * streamed response is written to stdout as it comes (its HTTP prelude, if any, is described
  * on stderr) and sets streamed. */
 bool local_function_invoke(struct local_function *f, const char *event, size_t event_len);
+
+/* The headers Lambda's Runtime API sends with an invocation, made up locally: a fresh request
+ * id, the deadline timeout_ms from now, the function's ARN. Sets the function's name, version
+ * and memory in the environment when they are unset, as Lambda always sets them. */
+#define LOCAL_HEADER_COUNT 3
+struct local_headers {
+    char request_id[37], deadline[24], arn[320];
+    struct header_view list[LOCAL_HEADER_COUNT];
+};
+void local_invocation_headers(struct local_headers *h, long long timeout_ms);
 
 /* The files of the modules loaded from the task root (the handler's among them), for watching.
  * Returns how many were written (at most max). */

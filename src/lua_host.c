@@ -115,6 +115,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.process", luaopen_moonrun_process},
                                          {"moonrun.files", luaopen_moonrun_files},
                                          {"moonrun.yaml", luaopen_moonrun_yaml},
+                                         {"moonrun.local_invoke", luaopen_moonrun_local_invoke},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     luaL_setfuncs(L, c_modules, 0);

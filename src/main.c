@@ -11,12 +11,17 @@
 static const char usage[] =
     "usage: moonrun                          the Lambda runtime loop (AWS_LAMBDA_RUNTIME_API set)\n"
     "       moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"
+    "       moonrun invoke --template FILE FUNCTION [--env-file FILE] [OPTIONS]\n"
     "                                        one local invocation, prints the response\n"
     "       moonrun run [OPTIONS] SCRIPT [ARGS]  runs a Lua script with moonrun's modules, as lua does\n"
     "       moonrun event TYPE [OPTIONS]     prints a sample event (sqs, apigw-http, apigw-rest, schedule)\n"
-    "       moonrun repl [HANDLER]           interactive Lua with moonrun's modules\n"
+    "       moonrun repl [HANDLER | --template FILE FUNCTION [--env-file FILE]]\n"
+    "                                        interactive Lua with moonrun's modules\n"
     "       moonrun dev [TEMPLATE] [OPTIONS] the template's service on this machine: HTTP,\n"
     "                                        embedded SQS, triggers, hot reload\n"
+    "       moonrun init [DIR] [--force]     writes a new service (template, handlers, specs)\n"
+    "       moonrun test [--watch] [PATH...] [BUSTED OPTIONS]\n"
+    "                                        the project's busted specs, with moonrun.testing\n"
     "       moonrun --version | --help   (and moonrun COMMAND --help)\n"
     "\n"
     "Environment: AWS_LAMBDA_RUNTIME_API, _HANDLER (path/module.function), LAMBDA_TASK_ROOT,\n"
@@ -38,6 +43,8 @@ int main(int argc, char **argv)
     if (strcmp(command, "event") == 0) return event_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "repl") == 0) return repl_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "dev") == 0) return dev_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "init") == 0) return init_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "test") == 0) return test_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "--version") == 0) return puts("moonrun " MOONRUN_VERSION), 0;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
         return fputs(usage, stdout), 0;

@@ -12,9 +12,10 @@
 #include "line_editor.h"
 #include "local_function.h"
 #include "log.h"
+#include "template_function.h"
 #include "version.h"
 
-#define USAGE "usage: moonrun repl [HANDLER]\n"
+#define USAGE "usage: moonrun repl [HANDLER | --template FILE FUNCTION [--env-file FILE]]\n"
 
 static const char help_text[] =
     "Type Lua statements or expressions; an expression's values are printed. An unfinished\n"
@@ -186,16 +187,46 @@ static void history_path(char *out, size_t size)
     else out[0] = '\0';
 }
 
+/* HANDLER, or --template FILE FUNCTION [--env-file FILE]: sets *spec (NULL: none) and the
+ * timeout. Returns 0 to go on, else the exit status. */
+static int parse_arguments(int argc, char **argv, const char **spec, long long *timeout_ms)
+{
+    static struct template_function fn;
+    const char *template_path = NULL, *env_file = NULL;
+    *spec = NULL;
+    *timeout_ms = 3000;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return fputs(USAGE "\n", stdout), fputs(help_text, stdout), -1;
+        if ((strcmp(argv[i], "--template") == 0 || strcmp(argv[i], "--env-file") == 0) && i + 1 < argc) {
+            *(argv[i][2] == 't' ? &template_path : &env_file) = argv[i + 1];
+            i++;
+        } else if (argv[i][0] == '-' || *spec) {
+            return log_error("repl: unexpected argument '%s'", argv[i]), fputs(USAGE, stderr), 2;
+        } else {
+            *spec = argv[i];
+        }
+    }
+    if (env_file && !template_path)
+        return log_error("repl: --env-file needs --template: its entries are keyed by the template's logical ids"), 2;
+    if (!template_path) return 0;
+    if (!*spec) return log_error("repl: which function of %s? (its logical id, e.g. Consumer)", template_path), 2;
+    if (!template_function_apply(template_path, *spec, env_file, &fn)) return 2;
+    *spec = fn.handler;
+    *timeout_ms = fn.timeout_ms;
+    return 0;
+}
+
 int repl_cmd_main(int argc, char **argv)
 {
-    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0))
-        return fputs(USAGE "\n", stdout), fputs(help_text, stdout), 0;
-    if (argc > 1 || (argc == 1 && argv[0][0] == '-'))
-        return log_error("repl: unexpected argument '%s'", argv[argc > 1 ? 1 : 0]), fputs(USAGE, stderr), 2;
-    struct repl r = {.has_handler = argc == 1, .interactive = isatty(STDIN_FILENO)};
+    const char *spec;
+    long long timeout_ms;
+    int bad = parse_arguments(argc, argv, &spec, &timeout_ms);
+    if (bad) return bad < 0 ? 0 : bad;
+    struct repl r = {.has_handler = spec != NULL, .interactive = isatty(STDIN_FILENO)};
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     if (r.has_handler) {
-        if (!local_function_open(&r.function, argv[0], 3000)) return 1;
+        if (!local_function_open(&r.function, spec, timeout_ms)) return 1;
         if (!r.function.loaded)
             fprintf(stderr, "%.*s\n(fix the handler, then reload())\n", (int)r.function.out.len, r.function.out.data);
         r.L = r.function.host.L;
@@ -211,7 +242,7 @@ int repl_cmd_main(int argc, char **argv)
         r.edited = line_editor_open(history, why, sizeof why);
         if (!r.edited) log_error("%s", why);
         printf("moonrun %s (%s)%s%s; .help for help\n", MOONRUN_VERSION, LUA_RELEASE,
-               r.has_handler ? ", handler " : "", r.has_handler ? argv[0] : "");
+               r.has_handler ? ", handler " : "", r.has_handler ? spec : "");
     }
     while (read_eval_print(&r)) {
     }

@@ -1,0 +1,29 @@
+---@meta moonrun.events
+-- Helpers for the events Lambda delivers.
+local events = {}
+
+---for i, record in events.sqs_records(event) do ... end
+---@param event SQSEvent
+---@return fun(t: SQSRecord[], i: integer): integer, SQSRecord
+---@return SQSRecord[]
+---@return integer
+function events.sqs_records(event) end
+
+---The record's body decoded as JSON; an error names the message when it is not JSON.
+---@param record SQSRecord
+---@return any
+function events.json_body(record) end
+
+---The answer reporting these message ids as failed.
+---@param failed_ids? string[]
+---@return SQSBatchResponse
+function events.batch_response(failed_ids) end
+
+---Calls handle(body, record) for each record in a protected call; returns the batchItemFailures answer.
+---@param event SQSEvent
+---@param handle fun(body: any, record: SQSRecord)
+---@param options? {json?: boolean}
+---@return SQSBatchResponse
+function events.sqs_batch(event, handle, options) end
+
+return events
