@@ -113,15 +113,28 @@ describe("sqs_api: protocol and errors", function()
     assert.truthy(json.decode(body).message:find("AmazonSQS.??", 1, true))
   end)
 
-  it("answers InternalFailure when the journal cannot be written (nothing is acknowledged unsaved)", function()
+  it("answers InternalFailure when the journal cannot be written, and keeps nothing of the change", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    store = sqs_store.new{now_ms = function() return clock.now end, state_dir = dir}
+    api = sqs_api.new{store = store, sched = sched, warn = function(message) internal[#internal + 1] = message end}
     local url = create("q")
-    store.journal = {write = function() return nil, "No space left on device" end,
-      flush = function() return nil, "No space left on device" end, close = function() end}
-    store.journal_path = "/full/sqs.journal"
-    local status, body = call("SendMessage", {QueueUrl = url, MessageBody = "x"})
+    -- the file refuses the append as a full disk does (the real full disk: tests/test_dev_durability.py)
+    local file = store.journal
+    store.journal = setmetatable({append = function() return nil, "write: No space left on device" end},
+      {__index = function(_, name) return function(_, ...) return file[name](file, ...) end end})
+    local status, body = call("SendMessage", {QueueUrl = url, MessageBody = "lost"})
     assert.equal(500, status)
     assert.equal("com.amazon.coral.service#InternalFailure", body.__type)
     assert.truthy(internal[1]:find("No space left on device", 1, true))
+    store.journal = file
+    local _, received = call("ReceiveMessage", {QueueUrl = url})
+    assert.same({}, received.Messages or {})
+    assert.equal(200, (call("SendMessage", {QueueUrl = url, MessageBody = "kept"})))
+    _, received = call("ReceiveMessage", {QueueUrl = url})
+    assert.equal("kept", received.Messages[1].Body)
+    store:close()
+    os.execute("rm -rf '" .. dir .. "'")
   end)
 
   it("turns an internal failure into InternalFailure, never a raised error", function()

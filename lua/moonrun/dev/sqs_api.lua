@@ -907,8 +907,9 @@ end
 function Api:handle(req)
   local ok, result = pcall(self.dispatch, self, req)
   local flushed, flush_error = pcall(self.store.flush, self.store)
-  if not flushed then
-    self.warn("sqs: cannot write the journal: " .. tostring(flush_error))
+  if not flushed then ok, result = false, flush_error end
+  if not ok and self.store.is_save_failure(result) then
+    self.warn(tostring(result))
     return error_response("InternalFailure", "The queue state could not be saved.")
   end
   if ok then

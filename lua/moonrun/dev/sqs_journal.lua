@@ -1,16 +1,31 @@
 -- The journal of moonrun dev's embedded SQS: every change as one JSON line in
--- <state_dir>/sqs.journal, written and flushed before the caller answers, replayed when the
--- store starts, and rewritten as the live state (to a temporary file, then renamed over it)
--- when it holds much more than that state.
+-- <state_dir>/sqs.journal, written before the caller answers, replayed when the store starts,
+-- and rewritten as the live state (to a temporary file, then renamed over it) when it holds much
+-- more than that state.
+--
+-- A change is acknowledged only once its lines are in the file: a request's lines are kept
+-- until its flush, then appended in one write that lands whole or not at all
+-- (moonrun.append_file). When that write fails (a full disk), the memory is rebuilt from the
+-- journal, so what was not saved leaves no trace: a send answered 500 is not delivered. How far a
+-- written line survives is the durability ("write": a crash of moonrun dev; "sync": fdatasync
+-- before each answer, an OS crash or power loss too; "interval": fdatasync every interval_ms).
 --
 -- Its own module because keeping the queues across restarts is a concern apart from what the
 -- queues do (sqs_queue.lua) and what SQS's operations ask (sqs_store.lua). Its functions are
 -- methods of the store (self is the store: its queues, journal file and counters), which
 -- sqs_store.lua takes into its Store class; the records they write are built here too.
+local append_file = require "moonrun.append_file"
 local json = require "moonrun.json"
 local rules = require "moonrun.dev.sqs_rules"
 local list_size = require("moonrun.dev.sqs_containers").list_size
 local new_queue = require("moonrun.dev.sqs_queue").new
+
+-- The journal's own files are private: they hold message bodies.
+local function open_private(path)
+  local file, why = append_file.open(path)
+  if not file then error(string.format("sqs: cannot open the journal %s", tostring(why)), 0) end
+  return file
+end
 
 -- Methods of sqs_store.lua's Store.
 local Store = {}
@@ -24,23 +39,55 @@ end
 
 function Store:write(record)
   if self.replaying or not self.journal then return end
-  local line = json.encode(record)
-  local ok, why = self.journal:write(line, "\n")
-  if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
-  self.journal_bytes = self.journal_bytes + #line + 1
-  self.records = self.records + 1
+  local pending = self.pending
+  pending[#pending + 1] = json.encode(record)
 end
 
--- Writes what was journaled so far; callers answer only after this.
+-- The error a failed flush raises: sqs_api.lua answers it as InternalFailure.
+local save_failed_mt = {__tostring = function(e) return e.message end}
+
+-- Appends what was journaled since the last flush; callers answer only after this. When the
+-- append fails, the journal still ends on the last whole flush and the memory is rebuilt from it.
 function Store:flush()
-  if self.journal and self.records > self.flushed then
-    local ok, why = self.journal:flush()
-    if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
-    self.flushed = self.records
-    if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
-      self:compact()
-    end
+  local pending = self.pending
+  if not self.journal or #pending == 0 then return end
+  pending[#pending + 1] = ""
+  local data = table.concat(pending, "\n")
+  self.pending = {}
+  local ok, why = self.journal:append(data, self.durability == "sync")
+  if not ok then
+    self:rebuild()
+    error(setmetatable({message = string.format("sqs: cannot write %s: %s (the change was not made)",
+      self.journal_path, tostring(why))}, save_failed_mt), 0)
   end
+  self.unsynced = self.durability == "interval"
+  self.records = self.records + #pending - 1
+  self.journal_bytes = self.journal:size()
+  if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
+    self:compact()
+  end
+end
+
+function Store.is_save_failure(err) return getmetatable(err) == save_failed_mt end
+
+-- For --durability interval: the appended lines reach the disk itself.
+function Store:sync()
+  if self.journal and self.unsynced then
+    local ok, why = self.journal:sync()
+    if not ok then self.warn(string.format("sqs: cannot sync %s: %s", self.journal_path, tostring(why))) end
+    self.unsynced = not ok
+  end
+end
+
+-- The memory as the journal has it: queues and messages of the failed change are dropped (the
+-- old objects are marked gone, so a long poll or a receive attempt holding them sees nothing).
+function Store:rebuild()
+  for _, q in pairs(self.queues) do
+    q.deleted = true
+    for _, msg in pairs(q.messages) do msg.gone = true end
+  end
+  self.queues, self.deleted, self.order = {}, {}, 0
+  self:replay()
 end
 
 function Store:live_records()
@@ -61,16 +108,25 @@ function Store:compact()
   if not self.journal_path then return end
   local now = self.now_ms()
   local temporary = self.journal_path .. ".tmp"
-  local file, why = io.open(temporary, "wb")
+  os.remove(temporary)
+  local file, why = append_file.open(temporary)
   if not file then
     self.warn("sqs: cannot compact the journal: " .. tostring(why))
     return
   end
-  local lines, bytes = 0, 0
+  local lines, chunk, chunk_bytes, failure = 0, {}, 0, nil
+  local function write_chunk()
+    if #chunk == 0 or failure then return end
+    chunk[#chunk + 1] = ""
+    local ok, err = file:append(table.concat(chunk, "\n"))
+    if not ok then failure = err end
+    chunk, chunk_bytes = {}, 0
+  end
   local function put(record)
     local line = json.encode(record)
-    file:write(line, "\n")
-    lines, bytes = lines + 1, bytes + #line + 1
+    chunk[#chunk + 1] = line
+    lines, chunk_bytes = lines + 1, chunk_bytes + #line + 1
+    if chunk_bytes >= 1 << 20 then write_chunk() end
   end
   local names = {}
   for name in pairs(self.queues) do names[#names + 1] = name end
@@ -101,18 +157,28 @@ function Store:compact()
       self.deleted[name] = nil
     end
   end
-  local ok, err = file:close()
-  if not ok then
-    self.warn("sqs: cannot compact the journal: " .. tostring(err))
+  write_chunk()
+  if not failure and self.durability ~= "write" then
+    local synced, err = file:sync()
+    if not synced then failure = err end
+  end
+  file:close()
+  if failure then
+    self.warn("sqs: cannot compact the journal: " .. tostring(failure))
     os.remove(temporary)
+    if not self.journal then self.journal = open_private(self.journal_path) end
+    return
+  end
+  local renamed, rename_error = os.rename(temporary, self.journal_path)
+  if not renamed then
+    self.warn("sqs: cannot compact the journal: " .. tostring(rename_error))
+    os.remove(temporary)
+    if not self.journal then self.journal = open_private(self.journal_path) end
     return
   end
   if self.journal then self.journal:close() end
-  local renamed, rename_error = os.rename(temporary, self.journal_path)
-  if not renamed then self.warn("sqs: cannot compact the journal: " .. tostring(rename_error)) end
-  self.journal = assert(io.open(self.journal_path, "ab"))
-  self.journal:setvbuf("full", 65536)
-  self.records, self.flushed, self.journal_bytes = lines, lines, bytes
+  self.journal = open_private(self.journal_path)
+  self.records, self.journal_bytes, self.unsynced = lines, self.journal:size(), false
 end
 
 -- Applies one journal record to the state (during replay).

@@ -30,6 +30,7 @@ local journal = require "moonrun.dev.sqs_journal"
 local M = {}
 
 M.JOURNAL_NAME = "sqs.journal"
+M.DURABILITY = {write = true, sync = true, interval = true}
 M.DEDUP_WINDOW_MS = rules.DEDUP_WINDOW_MS
 M.PURGE_COOLDOWN_MS = rules.PURGE_COOLDOWN_MS
 M.RECREATE_COOLDOWN_MS = rules.RECREATE_COOLDOWN_MS
@@ -54,42 +55,40 @@ for name, method in pairs(journal.methods) do Store[name] = method end
 -------------------------------------------------------------------------------------------
 -- The store.
 
---- A store. options: state_dir (the journal's directory, created if missing; nil keeps
--- everything in memory), now_ms (wall-clock milliseconds), base_url, account, region, warn
+--- A store. options: state_dir (the journal's directory, created 0700 if missing; nil keeps
+-- everything in memory), durability ("write", the default, "sync" or "interval": see
+-- sqs_journal.lua), now_ms (wall-clock milliseconds), base_url, account, region, warn
 -- (function(message), default: a line on stderr).
 function M.new(options)
   options = options or {}
+  local durability = options.durability or "write"
+  assert(M.DURABILITY[durability], "durability: write, sync or interval")
   local self = setmetatable({
     now_ms = options.now_ms or time.now_ms,
     base_url = (options.base_url or "http://127.0.0.1:9324"):gsub("/+$", ""),
     account = options.account or "000000000000",
     region = options.region or "us-east-1",
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
+    durability = durability,
     queues = {}, deleted = {}, order = 0,
-    records = 0, flushed = 0, journal_bytes = 0,
+    pending = {}, records = 0, journal_bytes = 0,
   }, Store)
   if options.state_dir then
     local dir = options.state_dir
-    os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+    os.execute("mkdir -p -m 700 '" .. dir:gsub("'", "'\\''") .. "'")
     self.journal_path = dir .. "/" .. M.JOURNAL_NAME
     self:replay()
     -- a fresh file for this run: the live state, without what replay skipped
-    self.journal = nil
     self:compact()
-    if not self.journal then
-      local file, why = io.open(self.journal_path, "ab")
-      if not file then
-        error(string.format("sqs: cannot open the journal %s: %s", self.journal_path, tostring(why)), 0)
-      end
-      self.journal = file
-    end
+    if not self.journal then error(string.format("sqs: cannot write the journal in %s", dir), 0) end
   end
   return self
 end
 
 function Store:close()
   if self.journal then
-    self.journal:flush()
+    pcall(self.flush, self)
+    self:sync()
     self.journal:close()
     self.journal = nil
   end
