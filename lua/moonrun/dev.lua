@@ -159,8 +159,9 @@ local function serve_sqs(dev, options)
       end
     end)
   end
-  dev.sqs_api = sqs_api.new{store = dev.store, sched = loop,
-                            credentials = options.verify and DEV_CREDENTIALS or nil}
+  local credentials = options.verify and {access_key_id = DEV_CREDENTIALS.access_key_id,
+    secret_access_key = DEV_CREDENTIALS.secret_access_key, region = dev.region} or nil
+  dev.sqs_api = sqs_api.new{store = dev.store, sched = loop, credentials = credentials}
 end
 
 -- Queues without a redrive policy first, so that each dead-letter queue exists before its source.

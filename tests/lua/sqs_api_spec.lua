@@ -452,14 +452,16 @@ describe("sqs_api: FIFO", function()
 end)
 
 describe("sqs_api: signatures", function()
-  local credentials = {access_key_id = "AKIDMOONRUNTEST", secret_access_key = "secret-for-the-spec"}
+  local credentials = {access_key_id = "AKIDMOONRUNTEST", secret_access_key = "secret-for-the-spec",
+    region = "us-east-1"}
 
-  local function signed(params, key_id, secret, at)
+  local function signed(params, key_id, secret, at, scope)
+    scope = scope or {}
     local body = json.encode(params)
     local headers = {["Content-Type"] = "application/x-amz-json-1.0", ["X-Amz-Target"] = "AmazonSQS.ListQueues"}
     local s = sigv4.sign{method = "POST", url = "http://127.0.0.1:9324/", headers = headers, body = body,
-      access_key_id = key_id, secret_access_key = secret, region = "us-east-1", service = "sqs",
-      time = at or clock.now // 1000}
+      access_key_id = key_id, secret_access_key = secret, region = scope.region or "us-east-1",
+      service = scope.service or "sqs", time = at or clock.now // 1000, session_token = scope.token}
     local lower = {host = "127.0.0.1:9324"}
     for name, value in pairs(headers) do lower[name:lower()] = value end
     for name, value in pairs(s.headers) do lower[name:lower()] = value end
@@ -498,6 +500,24 @@ describe("sqs_api: signatures", function()
     req.headers.authorization = "AWS4-HMAC-SHA256 garbage"
     status, code = code_of(req)
     assert.same({400, "IncompleteSignature"}, {status, code})
+  end)
+
+  it("refuses a scope for another region or service, and a session token the credentials lack", function()
+    local key, secret = credentials.access_key_id, credentials.secret_access_key
+    local status, code, body = code_of(signed({}, key, secret, nil, {region = "eu-west-1"}))
+    assert.same({403, "SignatureDoesNotMatch"}, {status, code})
+    assert.truthy(body.message:find("region", 1, true))
+    status, code, body = code_of(signed({}, key, secret, nil, {service = "sns"}))
+    assert.same({403, "SignatureDoesNotMatch"}, {status, code})
+    assert.truthy(body.message:find("'sqs'", 1, true))
+    -- a junk token, signed with the request ...
+    status, code = code_of(signed({}, key, secret, nil, {token = "junk"}))
+    assert.same({403, "InvalidClientTokenId"}, {status, code})
+    -- ... or added after signing, unsigned
+    local req = signed({}, key, secret)
+    req.headers["x-amz-security-token"] = "junk"
+    status, code = code_of(req)
+    assert.same({403, "InvalidClientTokenId"}, {status, code})
   end)
 
   it("parses X-Amz-Date", function()
