@@ -4,6 +4,7 @@
 local functions = require "moonrun.dev.functions"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
+local local_guard = require "moonrun.dev.local_guard"
 local loop = require "moonrun.dev.loop"
 local process = require "moonrun.process"
 local view = require "moonrun.dev.view"
@@ -36,6 +37,7 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
 ]]
 
 local ACCOUNT = "000000000000"
+local INVOKE_PATH = "/2015-03-31/functions/"
 -- The credentials every function and trigger signs with when SQS is the embedded one; with
 -- --verify-signatures, the only ones the endpoint accepts.
 local DEV_CREDENTIALS = {access_key_id = "AKIAMOONRUNDEV000000", secret_access_key = "moonrun-dev-secret"}
@@ -143,10 +145,12 @@ local function serve_sqs(dev, options)
     host = options.host, port = options.sqs_port, max_body = 4 << 20,
     handler = function(req)
       loop.spawn(function()
-        local status, headers, body = dev.sqs_api:handle(req)
+        local status, headers, body = local_guard.check(dev.sqs_guard, req, true)
+        if not status then status, headers, body = dev.sqs_api:handle(req) end
         httpd.respond(req.id, status, headers, body)
       end)
     end})
+  dev.sqs_guard = local_guard.new(options.host, dev.sqs_server:port())
   local host = options.host == "0.0.0.0" and "127.0.0.1" or options.host
   dev.sqs_url = string.format("http://%s:%d", host, dev.sqs_server:port())
   dev.store = sqs_store.new{state_dir = dev.state_dir, now_ms = loop.now_ms, base_url = dev.sqs_url,
@@ -380,8 +384,14 @@ local function start(options, host)
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
     handler = function(req)
-      loop.spawn(function() httpd.respond(req.id, front:handle(req)) end)
+      loop.spawn(function()
+        local invoke = req.path:sub(1, #INVOKE_PATH) == INVOKE_PATH
+        local status, headers, body = local_guard.check(dev.front_guard, req, invoke)
+        if status then return httpd.respond(req.id, status, headers, body) end
+        httpd.respond(req.id, front:handle(req))
+      end)
     end})
+  dev.front_guard = local_guard.new(options.host, dev.front_server:port())
   dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
                                 dev.front_server:port())
 
