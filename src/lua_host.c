@@ -115,6 +115,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.process", luaopen_moonrun_process},
                                          {"moonrun.files", luaopen_moonrun_files},
                                          {"moonrun.append_file", luaopen_moonrun_append_file},
+                                         {"moonrun.peer", luaopen_moonrun_peer},
                                          {"moonrun.yaml", luaopen_moonrun_yaml},
                                          {NULL, NULL}};
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);

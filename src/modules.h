@@ -18,6 +18,7 @@ int luaopen_moonrun_httpd(lua_State *L); /* lua_httpd.c */
 int luaopen_moonrun_process(lua_State *L); /* lua_process.c */
 int luaopen_moonrun_files(lua_State *L); /* lua_files.c */
 int luaopen_moonrun_append_file(lua_State *L); /* lua_append_file.c */
+int luaopen_moonrun_peer(lua_State *L); /* lua_peer.c */
 int luaopen_moonrun_yaml(lua_State *L); /* lua_yaml.c */
 
 /* AWS_LAMBDA_LOG_FORMAT=JSON: print and io.write (to stdout) write JSON records (log_stdout.c). */

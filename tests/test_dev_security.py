@@ -9,6 +9,8 @@ Run from the repository root: python3 -m unittest -v tests/test_dev_security.py
 import http.client
 import json
 import os
+import re
+import subprocess
 import sys
 import unittest
 
@@ -105,6 +107,44 @@ class TestLocalGuard(DevTestCase):
         # the API's routes are for pages of any origin, as on API Gateway
         status, body = request(self.dev.front, "/hello", page, b"hi")
         self.assertEqual(status, 200, body)
+
+
+class TestRuntimeApiOwner(DevTestCase):
+    def runtime_api_ports(self, dev):
+        """The ports dev listens on besides the front and the SQS endpoint: the Runtime APIs."""
+        public = {int(dev.front.rsplit(":", 1)[1]), int(dev.sqs.rsplit(":", 1)[1])}
+        lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
+        ports = {int(m.group(1)) for line in lines if f"pid={dev.pid}," in line
+                 for m in [re.search(r"\s127\.0\.0\.1:(\d+)\s", line)] if m}
+        return ports - public
+
+    def test_another_process_cannot_take_or_answer_invocations(self):
+        self.write("fn/app.lua", ECHO_LUA)
+        dev = self.start_dev(self.template(TEMPLATE), embedded=True)
+        status, _ = request(dev.front, "/2015-03-31/functions/Echo/invocations",
+                            {"Host": dev.front.split("//", 1)[1]}, b"{}")
+        self.assertEqual(status, 200)
+        ports = self.runtime_api_ports(dev)
+        self.assertEqual(len(ports), 1, "one function, one Runtime API")
+        port = ports.pop()
+        for method, path in (("GET", "/2018-06-01/runtime/invocation/next"),
+                             ("POST", "/2018-06-01/runtime/invocation/some-id/response"),
+                             ("POST", "/2018-06-01/runtime/init/error")):
+            with self.subTest(path=path):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request(method, path, body=b"{}" if method == "POST" else None)
+                response = conn.getresponse()
+                body = response.read()
+                conn.close()
+                self.assertEqual(response.status, 403, body)
+                self.assertIn("function's own process only", json.loads(body)["errorMessage"])
+        dev.wait_for(r"warning: a connection to Echo's Runtime API from another process than the "
+                     r"function's own was refused")
+        # the function itself is served as before
+        status, body = request(dev.front, "/2015-03-31/functions/Echo/invocations",
+                               {"Host": dev.front.split("//", 1)[1]}, b'{"after": true}')
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["event"], {"after": True})
 
 
 if __name__ == "__main__":
