@@ -7,6 +7,7 @@
  *   file:sync()            -> true | nil, message   fdatasync: what was appended survives an OS crash
  *   file:size()            -> bytes
  *   file:close()
+ *   append_file.private_dir(path) -> true | nil, message   path and its missing parents, made 0700
  *
  * Lua's io library cannot give "none of it": when a buffered write fails half-way (a full disk),
  * part of a record stays at the end of the file and the next record is appended to it, so a
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,6 +44,34 @@ static int fail(lua_State *L, const char *what, int err)
     luaL_pushfail(L);
     lua_pushfstring(L, "%s: %s", what, strerror(err));
     return 2;
+}
+
+static int l_private_dir(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    char *copy = malloc(len + 1);
+    if (!copy) return luaL_error(L, "out of memory");
+    memcpy(copy, path, len + 1);
+    /* each parent in turn, then the folder itself: mkdir -p, without a shell */
+    for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash) *slash = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+            int err = errno;
+            lua_pushfstring(L, "%s", copy);
+            free(copy);
+            return fail(L, lua_tostring(L, -1), err);
+        }
+        if (!slash) break;
+        *slash = '/';
+        while (slash[1] == '/') slash++;
+    }
+    free(copy);
+    struct stat st;
+    if (stat(path, &st) != 0) return fail(L, path, errno);
+    if (!S_ISDIR(st.st_mode)) return fail(L, path, ENOTDIR);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int l_open(lua_State *L)
@@ -119,7 +149,7 @@ int luaopen_moonrun_append_file(lua_State *L)
 {
     static const luaL_Reg methods[] = {{"append", l_append}, {"sync", l_sync},   {"size", l_size},
                                        {"close", l_close},   {"__gc", l_close}, {NULL, NULL}};
-    static const luaL_Reg functions[] = {{"open", l_open}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {{"open", l_open}, {"private_dir", l_private_dir}, {NULL, NULL}};
     luaL_newmetatable(L, APPEND_FILE);
     luaL_setfuncs(L, methods, 0);
     lua_pushvalue(L, -1);

@@ -25,6 +25,7 @@ local uuid = require "moonrun.uuid"
 local rules = require "moonrun.dev.sqs_rules"
 local heap_pop = require("moonrun.dev.sqs_containers").heap_pop
 local sqs_queue = require "moonrun.dev.sqs_queue"
+local append_file = require "moonrun.append_file"
 local journal = require "moonrun.dev.sqs_journal"
 
 local M = {}
@@ -75,7 +76,8 @@ function M.new(options)
   }, Store)
   if options.state_dir then
     local dir = options.state_dir
-    os.execute("mkdir -p -m 700 '" .. dir:gsub("'", "'\\''") .. "'")
+    local made, why = append_file.private_dir(dir)
+    if not made then error("sqs: cannot make the state folder " .. tostring(why), 0) end
     self.journal_path = dir .. "/" .. M.JOURNAL_NAME
     self:replay()
     -- a fresh file for this run: the live state, without what replay skipped
