@@ -182,9 +182,31 @@ function Store:compact()
 end
 
 -- Applies one journal record to the state (during replay).
+local function optional(value, kind)
+  return value == nil or (kind == "integer" and math.type(value) == "integer") or type(value) == kind
+end
+
+-- A queue record damaged into another valid JSON line must not make a queue whose times or
+-- attributes break the requests that read them later.
+local function check_queue_record(record)
+  if type(record.name) ~= "string" or type(record.attrs) ~= "table" or
+      math.type(record.created) ~= "integer" or not optional(record.modified, "integer") or
+      not optional(record.purged, "integer") or not optional(record.seqno, "integer") or
+      not optional(record.tags, "table") then
+    error("a queue record needs a string name, an attrs table and integer times", 0)
+  end
+  for key, value in pairs(record.attrs) do
+    if type(key) ~= "string" or type(value) ~= "string" then error("a queue attribute that is not a string", 0) end
+  end
+  for key, value in pairs(record.tags or {}) do
+    if type(key) ~= "string" or type(value) ~= "string" then error("a queue tag that is not a string", 0) end
+  end
+end
+
 function Store:apply(record, now)
   local op = record.op
   if op == "queue" then
+    check_queue_record(record)
     local q = self.queues[record.name]
     if q then
       q.attributes, q.tags, q.modified_ms = record.attrs, record.tags or {}, record.modified
@@ -205,6 +227,14 @@ function Store:apply(record, now)
     local q = self.queues[record.q]
     if not q then return end
     if op == "msg" then
+      -- a record damaged into another valid JSON line must not put a message without a
+      -- time or a body into the queue (the heaps order by time)
+      if type(record.id) ~= "string" or type(record.body) ~= "string" or
+          math.type(record.sent) ~= "integer" or math.type(record.vis) ~= "integer" or
+          not optional(record.n, "integer") or not optional(record.first, "integer") or
+          not optional(record.rat, "integer") then
+        error("a message record needs a string id and body, and integer sent and vis times", 0)
+      end
       if q.messages[record.id] then return end
       local msg = {id = record.id, body = record.body, attributes = record.ma, system = record.sa,
         sent = record.sent, visible_at = record.vis, group = record.g, dedup = record.d,
@@ -216,6 +246,9 @@ function Store:apply(record, now)
       if msg.sequence then q.sequence = math.max(q.sequence, tonumber(msg.sequence) or 0) end
       q:insert(msg, now)
       if record.d and record.dk then q:remember_dedup(record.dk, record.sent, record.id, record.seq) end
+    elseif (op == "recv" or op == "vis") and
+        (math.type(record.at) ~= "integer" or math.type(record.vis) ~= "integer") then
+      error("a " .. op .. " record needs integer at and vis times", 0)
     elseif op == "recv" then
       local msg = q.messages[record.id]
       if msg then
@@ -228,6 +261,8 @@ function Store:apply(record, now)
     elseif op == "del" then
       local msg = q.messages[record.id]
       if msg then q:remove(msg) end
+    elseif (op == "purge" or op == "dedup") and math.type(record.at) ~= "integer" then
+      error("a " .. op .. " record needs an integer at time", 0)
     elseif op == "purge" then
       for _, msg in pairs(q.messages) do q:remove(msg) end
       q.purged_ms = record.at
