@@ -154,7 +154,8 @@ local function serve_sqs(dev, options)
   local host = options.host == "0.0.0.0" and "127.0.0.1" or options.host
   dev.sqs_url = string.format("http://%s:%d", host, dev.sqs_server:port())
   dev.store = sqs_store.new{state_dir = dev.state_dir, now_ms = loop.now_ms, base_url = dev.sqs_url,
-                            account = ACCOUNT, region = dev.region, durability = options.durability}
+                            account = ACCOUNT, region = dev.region, durability = options.durability,
+                            spawn = loop.spawn, pause = function() loop.sleep(0) end}
   if options.sync_interval_ms then
     loop.spawn(function()
       while true do

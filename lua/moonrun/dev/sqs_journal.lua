@@ -39,8 +39,10 @@ end
 
 function Store:write(record)
   if self.replaying or not self.journal then return end
+  local line = json.encode(record)
   local pending = self.pending
-  pending[#pending + 1] = json.encode(record)
+  pending[#pending + 1] = line
+  if self.compaction then self:compaction_copy(record, line) end
 end
 
 -- The error a failed flush raises: sqs_api.lua answers it as InternalFailure.
@@ -56,6 +58,7 @@ function Store:flush()
   self.pending = {}
   local ok, why = self.journal:append(data, self.durability == "sync")
   if not ok then
+    self:abandon_compaction()
     self:rebuild()
     error(setmetatable({message = string.format("sqs: cannot write %s: %s (the change was not made)",
       self.journal_path, tostring(why))}, save_failed_mt), 0)
@@ -63,8 +66,10 @@ function Store:flush()
   self.unsynced = self.durability == "interval"
   self.records = self.records + #pending - 1
   self.journal_bytes = self.journal:size()
-  if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
-    self:compact()
+  if self.compaction then
+    self:compaction_flush()
+  elseif self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
+    self:compact_soon()
   end
 end
 
@@ -82,6 +87,7 @@ end
 -- The memory as the journal has it: queues and messages of the failed change are dropped (the
 -- old objects are marked gone, so a long poll or a receive attempt holding them sees nothing).
 function Store:rebuild()
+  self:abandon_compaction()
   for _, q in pairs(self.queues) do
     q.deleted = true
     for _, msg in pairs(q.messages) do msg.gone = true end
@@ -106,6 +112,7 @@ end
 -- Rewrites the journal as the live state: a temporary file, then renamed over the journal.
 function Store:compact()
   if not self.journal_path then return end
+  self:abandon_compaction()
   local now = self.now_ms()
   local temporary = self.journal_path .. ".tmp"
   os.remove(temporary)
@@ -272,31 +279,40 @@ function Store:apply(record, now)
   end
 end
 
+-- Replays the journal; returns whether it should be rewritten before use: a damaged line was
+-- skipped, it does not end on a whole line, or it holds far more records than the live state.
 function Store:replay()
   local file = io.open(self.journal_path, "rb")
-  if not file then return end
+  if not file then return true end
   local now = self.now_ms()
-  local number = 0
+  local number, records, skipped = 0, 0, 0
   self.replaying = true
   for line in file:lines() do
     number = number + 1
     if line ~= "" then
+      records = records + 1
       local ok, record = pcall(json.decode, line)
       if ok and type(record) == "table" and type(record.op) == "string" then
         local applied, err = pcall(self.apply, self, record, now)
         if not applied then
+          skipped = skipped + 1
           self.warn(string.format("sqs: %s line %d: record skipped: %s", self.journal_path, number,
             tostring(err)))
         end
       else
+        skipped = skipped + 1
         self.warn(string.format("sqs: %s line %d is not a whole record (a write cut short?): " ..
           "skipped", self.journal_path, number))
       end
     end
   end
+  local size = file:seek("end")
+  local ends_whole = size == 0 or (file:seek("set", size - 1) and file:read(1) == "\n")
   file:close()
   self.replaying = false
   for _, q in pairs(self.queues) do q:settle(now) end
+  self.records = records
+  return skipped > 0 or not ends_whole or records > 2 * (self:live_records() + 64)
 end
 
 return {methods = Store, message_record = message_record, queue_record = queue_record}

@@ -50,8 +50,10 @@ local message_record, queue_record = journal.message_record, journal.queue_recor
 local Store = {}
 Store.__index = Store
 
--- write, flush, live_records, compact, apply and replay: the journal's, in sqs_journal.lua.
+-- write, flush, live_records, compact, apply and replay: the journal's, in sqs_journal.lua;
+-- compact_soon and the rest of compaction while the service runs, in sqs_compaction.lua.
 for name, method in pairs(journal.methods) do Store[name] = method end
+for name, method in pairs(require("moonrun.dev.sqs_compaction").methods) do Store[name] = method end
 
 -------------------------------------------------------------------------------------------
 -- The store.
@@ -59,7 +61,8 @@ for name, method in pairs(journal.methods) do Store[name] = method end
 --- A store. options: state_dir (the journal's directory, created 0700 if missing; nil keeps
 -- everything in memory), durability ("write", the default, "sync" or "interval": see
 -- sqs_journal.lua), now_ms (wall-clock milliseconds), base_url, account, region, warn
--- (function(message), default: a line on stderr).
+-- (function(message), default: a line on stderr), spawn and pause (the event loop's: start a
+-- task, let other tasks run; with them, compaction runs a slice at a time, sqs_compaction.lua).
 function M.new(options)
   options = options or {}
   local durability = options.durability or "write"
@@ -70,7 +73,7 @@ function M.new(options)
     account = options.account or "000000000000",
     region = options.region or "us-east-1",
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
-    durability = durability,
+    durability = durability, spawn = options.spawn, pause = options.pause,
     queues = {}, deleted = {}, order = 0,
     pending = {}, records = 0, journal_bytes = 0,
   }, Store)
@@ -79,10 +82,15 @@ function M.new(options)
     local made, why = append_file.private_dir(dir)
     if not made then error("sqs: cannot make the state folder " .. tostring(why), 0) end
     self.journal_path = dir .. "/" .. M.JOURNAL_NAME
-    self:replay()
-    -- a fresh file for this run: the live state, without what replay skipped
-    self:compact()
-    if not self.journal then error(string.format("sqs: cannot write the journal in %s", dir), 0) end
+    -- the journal is rewritten first when it needs it (what replay skipped, a line cut short,
+    -- much more history than state); else appended to as it is, so a restart costs a replay
+    if self:replay() then self:compact() end
+    if not self.journal then
+      local file, why = append_file.open(self.journal_path)
+      if not file then error("sqs: cannot open the journal " .. tostring(why), 0) end
+      self.journal = file
+      self.journal_bytes = file:size()
+    end
   end
   return self
 end
