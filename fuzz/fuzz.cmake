@@ -3,7 +3,7 @@
 # regressions. Without clang nothing here happens.
 option(MOONRUN_FUZZ "Build the libFuzzer targets (fuzz/) when clang is found" ON)
 find_program(CLANG NAMES clang-14 clang)
-set(FUZZ_TARGETS json sigv4 aws_answer http_response yaml sqs_api)
+set(FUZZ_TARGETS json sigv4 aws_answer http_response yaml sqs_api journal apigw template)
 set(FUZZ_SECONDS 20 CACHE STRING "How long each fuzz_* test fuzzes, in seconds")
 
 # clang without its runtime libraries (libclang-rt-14-dev) cannot link a fuzzer: try once.

@@ -114,6 +114,8 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.httpd", luaopen_moonrun_httpd},
                                          {"moonrun.process", luaopen_moonrun_process},
                                          {"moonrun.files", luaopen_moonrun_files},
+                                         {"moonrun.append_file", luaopen_moonrun_append_file},
+                                         {"moonrun.peer", luaopen_moonrun_peer},
                                          {"moonrun.yaml", luaopen_moonrun_yaml},
                                          {"moonrun.local_invoke", luaopen_moonrun_local_invoke},
                                          {NULL, NULL}};

@@ -7,7 +7,7 @@
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
- * headers, header_list, trailers, body, remote}. It may answer at once or later (long polls): a
+ * headers, header_list, trailers, body, remote, remote_port}. It may answer at once or later (long polls): a
  * request not answered when the handler returns is suspended, and resumed by its httpd.respond. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -149,13 +149,19 @@ static void push_remote(lua_State *L, struct MHD_Connection *connection)
     const union MHD_ConnectionInfo *info =
         httpd.mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char text[INET6_ADDRSTRLEN] = "";
+    int port = 0;
     if (info && info->client_addr) {
         const struct sockaddr *sa = info->client_addr;
-        if (sa->sa_family == AF_INET)
+        if (sa->sa_family == AF_INET) {
             inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof text);
-        else if (sa->sa_family == AF_INET6)
+            port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        } else if (sa->sa_family == AF_INET6) {
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof text);
+            port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        }
     }
+    lua_pushinteger(L, port);
+    lua_setfield(L, -2, "remote_port");
     lua_pushstring(L, text);
 }
 

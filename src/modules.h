@@ -17,6 +17,8 @@ int luaopen_moonrun_log(lua_State *L); /* lua_log.c */
 int luaopen_moonrun_httpd(lua_State *L); /* lua_httpd.c */
 int luaopen_moonrun_process(lua_State *L); /* lua_process.c */
 int luaopen_moonrun_files(lua_State *L); /* lua_files.c */
+int luaopen_moonrun_append_file(lua_State *L); /* lua_append_file.c */
+int luaopen_moonrun_peer(lua_State *L); /* lua_peer.c */
 int luaopen_moonrun_yaml(lua_State *L); /* lua_yaml.c */
 int luaopen_moonrun_local_invoke(lua_State *L); /* lua_local_invoke.c */
 

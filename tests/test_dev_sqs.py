@@ -38,8 +38,9 @@ def require_javascript_sdk(test):
 class DevSqs:
     """`moonrun dev --sqs-only` on a free port, its state in a directory of its own."""
 
-    def __init__(self, state_dir, verify=False):
-        self.state_dir, self.verify = state_dir, verify
+    def __init__(self, state_dir, verify=False, extra=(), log_dir=None):
+        self.state_dir, self.verify, self.extra = state_dir, verify, list(extra)
+        self.log_path = os.path.join(log_dir or state_dir, "dev.log")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
@@ -48,14 +49,14 @@ class DevSqs:
         command = [MOONRUN, "dev", "--sqs-only", "--sqs-port", str(self.port), "--state", self.state_dir]
         if self.verify:
             command.append("--verify-signatures")
-        self.log = open(os.path.join(self.state_dir, "dev.log"), "ab")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT,
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command + self.extra, stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         wait_listening(self.port, self.process, 20 * SCALE, "moonrun dev", lambda: ": " + self.output())
         return self
 
     def output(self):
-        with open(os.path.join(self.state_dir, "dev.log"), errors="replace") as f:
+        with open(self.log_path, errors="replace") as f:
             return f.read()[-3000:]
 
     def stop(self, kill=False):

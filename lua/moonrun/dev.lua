@@ -4,6 +4,7 @@
 local functions = require "moonrun.dev.functions"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
+local local_guard = require "moonrun.dev.local_guard"
 local loop = require "moonrun.dev.loop"
 local process = require "moonrun.process"
 local view = require "moonrun.dev.view"
@@ -22,6 +23,10 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
   --sqs-endpoint URL      use this SQS (moto, ElasticMQ, or AWS itself) instead of the embedded one
   --state DIR             where the embedded SQS keeps its messages (default .moonrun, beside
                           the template)
+  --durability MODE       when an acknowledged change is safe: write (default: survives
+                          moonrun dev being killed), sync (fdatasync before each answer:
+                          survives an OS crash or power loss), interval[=MS] (fdatasync every
+                          MS milliseconds, default 1000)
   --parameter NAME=VALUE  a template parameter (repeatable)
   --env NAME=VALUE        an environment variable for every function (repeatable)
   --region REGION         (default: AWS_REGION, AWS_DEFAULT_REGION, or us-east-1)
@@ -32,6 +37,7 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
 ]]
 
 local ACCOUNT = "000000000000"
+local INVOKE_PATH = "/2015-03-31/functions/"
 -- The credentials every function and trigger signs with when SQS is the embedded one; with
 -- --verify-signatures, the only ones the endpoint accepts.
 local DEV_CREDENTIALS = {access_key_id = "AKIAMOONRUNDEV000000", secret_access_key = "moonrun-dev-secret"}
@@ -55,8 +61,17 @@ local function parse_port(text, flag)
   return math.floor(n)
 end
 
+-- --durability: the store's mode and, for interval, the milliseconds between syncs.
+local function parse_durability(text)
+  if text == "write" or text == "sync" then return text end
+  local ms = text:match("^interval=(%d+)$") or (text == "interval" and "1000")
+  if ms and tonumber(ms) >= 1 and tonumber(ms) <= 3600000 then return "interval", tonumber(ms) end
+  error("--durability takes write, sync, interval or interval=MS (1 to 3600000), not '" .. text .. "'", 0)
+end
+
 local function parse_args(args)
-  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {}}
+  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {},
+    durability = "write"}
   local i = 1
   local function value(flag)
     i = i + 1
@@ -71,6 +86,7 @@ local function parse_args(args)
     elseif a == "--sqs-port" then options.sqs_port = parse_port(value(a), a)
     elseif a == "--sqs-endpoint" then options.sqs_endpoint = value(a):gsub("/+$", "")
     elseif a == "--state" then options.state = value(a)
+    elseif a == "--durability" then options.durability, options.sync_interval_ms = parse_durability(value(a))
     elseif a == "--region" then options.region = value(a)
     elseif a == "--parameter" then
       local k, v = parse_pair(value(a), a)
@@ -84,6 +100,9 @@ local function parse_args(args)
     elseif options.template then error("one template at a time (" .. options.template .. " and " .. a .. ")", 0)
     else options.template = a end
     i = i + 1
+  end
+  if options.sqs_endpoint and options.durability ~= "write" then
+    error("--durability is the embedded SQS's; it does not go with --sqs-endpoint", 0)
   end
   if options.sqs_only and options.sqs_endpoint then error("--sqs-only serves the embedded SQS; it does not go with --sqs-endpoint", 0) end
   return options
@@ -126,16 +145,28 @@ local function serve_sqs(dev, options)
     host = options.host, port = options.sqs_port, max_body = 4 << 20,
     handler = function(req)
       loop.spawn(function()
-        local status, headers, body = dev.sqs_api:handle(req)
+        local status, headers, body = local_guard.check(dev.sqs_guard, req, true)
+        if not status then status, headers, body = dev.sqs_api:handle(req) end
         httpd.respond(req.id, status, headers, body)
       end)
     end})
+  dev.sqs_guard = local_guard.new(options.host, dev.sqs_server:port())
   local host = options.host == "0.0.0.0" and "127.0.0.1" or options.host
   dev.sqs_url = string.format("http://%s:%d", host, dev.sqs_server:port())
   dev.store = sqs_store.new{state_dir = dev.state_dir, now_ms = loop.now_ms, base_url = dev.sqs_url,
-                            account = ACCOUNT, region = dev.region}
-  dev.sqs_api = sqs_api.new{store = dev.store, sched = loop,
-                            credentials = options.verify and DEV_CREDENTIALS or nil}
+                            account = ACCOUNT, region = dev.region, durability = options.durability,
+                            spawn = loop.spawn, pause = function() loop.sleep(0) end}
+  if options.sync_interval_ms then
+    loop.spawn(function()
+      while true do
+        loop.sleep(options.sync_interval_ms / 1000)
+        dev.store:sync()
+      end
+    end)
+  end
+  local credentials = options.verify and {access_key_id = DEV_CREDENTIALS.access_key_id,
+    secret_access_key = DEV_CREDENTIALS.secret_access_key, region = dev.region} or nil
+  dev.sqs_api = sqs_api.new{store = dev.store, sched = loop, credentials = credentials}
 end
 
 -- Queues without a redrive policy first, so that each dead-letter queue exists before its source.
@@ -354,8 +385,14 @@ local function start(options, host)
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
     handler = function(req)
-      loop.spawn(function() httpd.respond(req.id, front:handle(req)) end)
+      loop.spawn(function()
+        local invoke = req.path:sub(1, #INVOKE_PATH) == INVOKE_PATH
+        local status, headers, body = local_guard.check(dev.front_guard, req, invoke)
+        if status then return httpd.respond(req.id, status, headers, body) end
+        httpd.respond(req.id, front:handle(req))
+      end)
     end})
+  dev.front_guard = local_guard.new(options.host, dev.front_server:port())
   dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
                                 dev.front_server:port())
 

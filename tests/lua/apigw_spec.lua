@@ -35,6 +35,18 @@ end
 local OPTIONS = {now_ms = NOW_MS, request_id = "fixed-request-id"}
 
 describe("moonrun.dev.apigw", function()
+  describe("events of requests that are not UTF-8", function()
+    it("turn each stray byte into U+FFFD, so the event is JSON", function()
+      local router = apigw.router{fn("P", {http("P", "GET", "/items/{id}")})}
+      local req = request{path = "/items/a%FFb\255", headers = {host = "127.0.0.1:3000", ["x-bad"] = "v\200"}}
+      local route, params = router:match("GET", req.path)
+      local event = json.decode(apigw.event_json(route, req, params, OPTIONS))
+      assert.equal("/items/a%FFb\u{FFFD}", event.rawPath)
+      assert.equal("a\u{FFFD}b\u{FFFD}", event.pathParameters.id)
+      assert.equal("v\u{FFFD}", event.headers["x-bad"])
+    end)
+  end)
+
   describe("routing", function()
     -- the example routes of API Gateway's "Routing API requests" for HTTP APIs
     local router = apigw.router{

@@ -422,6 +422,39 @@ function M.event(route, req, path_params, options)
   return event_v2(route, req, path_params, options)
 end
 
+-- JSON holds UTF-8 only, and a request may carry other bytes (in its raw path, a %FF in a
+-- parameter, a header): each byte that is not UTF-8 becomes U+FFFD, so every request gets an event.
+local function valid_text(s)
+  if utf8.len(s) then return s end
+  local parts, i = {}, 1
+  while i <= #s do
+    local valid, bad = utf8.len(s, i)
+    if valid then
+      parts[#parts + 1] = s:sub(i)
+      break
+    end
+    parts[#parts + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+  return table.concat(parts)
+end
+
+local function valid_strings(value)
+  if type(value) == "string" then return valid_text(value) end
+  if type(value) ~= "table" or value == null then return value end
+  local copy = {}
+  for k, v in pairs(value) do copy[valid_strings(k)] = valid_strings(v) end
+  return setmetatable(copy, getmetatable(value))
+end
+
+--- The event's JSON text, as the function receives it.
+function M.event_json(route, req, path_params, options)
+  local event = M.event(route, req, path_params, options)
+  local ok, text = pcall(json.encode, event)
+  if ok then return text end
+  return json.encode(valid_strings(event))
+end
+
 -- Results -> responses ------------------------------------------------------------------------
 
 local JSON_TYPE = "application/json"

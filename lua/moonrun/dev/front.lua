@@ -132,7 +132,7 @@ function Front:api_route(req)
   if not route then return apigw.not_found(self.router) end
   local fn = self.functions[route.function_name]
   local trigger = "http " .. req.method .. " " .. req.path
-  local outcome = fn:invoke(json.encode(apigw.event(route, req, params)), trigger)
+  local outcome = fn:invoke(apigw.event_json(route, req, params), trigger)
   local result = outcome.payload
   if outcome.ok and outcome.streamed then result = streamed_result(outcome) end
   local status, headers, body, problem = apigw.response(route, outcome.ok and result ~= nil, result)

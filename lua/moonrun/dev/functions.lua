@@ -6,6 +6,7 @@ local files = require "moonrun.files"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 local loop = require "moonrun.dev.loop"
+local peer = require "moonrun.peer"
 local process = require "moonrun.process"
 local uuid = require "moonrun.uuid"
 
@@ -114,8 +115,33 @@ local function response_outcome(req)
           streamed = req.headers["lambda-runtime-function-response-mode"] == "streaming"}
 end
 
+-- Whether req comes from the instance's own process group: any process of the machine can
+-- connect to a loopback port, and the Runtime API hands out events and takes answers. A socket
+-- once found to be the instance's is remembered (its inode), so each later request costs one
+-- read of /proc/net/tcp.
+local function from_instance(instance, req)
+  local inode = req.remote_port and peer.socket_inode(req.remote_port, instance.port)
+  if not inode then return false end
+  if instance.sockets[inode] then return true end
+  local child = instance.child
+  if child and peer.group_holds(child:pid(), inode) then
+    instance.sockets[inode] = true
+    return true
+  end
+  return false
+end
+
 local function runtime_api(fn, instance, req)
   local path, method = req.path, req.method
+  if not from_instance(instance, req) then
+    if not instance.intruder_reported then
+      instance.intruder_reported = true
+      fn.view.warn(string.format("a connection to %s's Runtime API from another process than the " ..
+        "function's own was refused", fn.name))
+    end
+    return reply(req, 403, json.encode{errorType = "AccessDenied", errorMessage = "moonrun dev " ..
+      "serves this Runtime API to the function's own process only"})
+  end
   if method == "GET" and path == RUNTIME .. "/invocation/next" then
     return next_invocation(fn, instance, req)
   end
@@ -152,11 +178,12 @@ end
 -- ---- the child ----
 
 function Function:start()
-  local instance = {alive = true}
+  local instance = {alive = true, sockets = {}}
   instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
     handler = function(req) loop.spawn(runtime_api, self, instance, req) end}
   instance.stamp = files.stamp(self.spec.code_dir)
-  local address = "127.0.0.1:" .. instance.server:port()
+  instance.port = instance.server:port()
+  local address = "127.0.0.1:" .. instance.port
   instance.child = process.spawn{
     argv = {self.exe},
     env = child_environment(self, address),

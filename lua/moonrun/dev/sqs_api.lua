@@ -752,8 +752,9 @@ local function parse_amz_date(text)
 end
 M._parse_amz_date = parse_amz_date
 
--- Checks the request's Authorization header against the credentials; returns the access key
--- id, or nil, a code and a message.
+-- Checks the request's Authorization header against the credentials ({access_key_id,
+-- secret_access_key, session_token, region}: a scope for another region, or for another service
+-- than sqs, is refused as AWS refuses it); returns the access key id, or nil, a code and a message.
 function M.verify_signature(req, credentials, now_s)
   local headers = req.headers
   local authorization = headers.authorization
@@ -776,8 +777,19 @@ function M.verify_signature(req, credentials, now_s)
     return nil, "IncompleteSignature", "Credential must have the form " ..
       "KEY/DATE/REGION/SERVICE/aws4_request, got " .. credential
   end
-  if key_id ~= credentials.access_key_id then
+  -- a session token is part of the credentials: one the credentials do not have (signed or
+  -- not) is as wrong as another key id
+  local given_token = headers["x-amz-security-token"]
+  if key_id ~= credentials.access_key_id or given_token ~= credentials.session_token then
     return nil, "InvalidClientTokenId", "The security token included in the request is invalid."
+  end
+  if service ~= "sqs" then
+    return nil, "SignatureDoesNotMatch", string.format("Credential should be scoped to correct " ..
+      "service: 'sqs', not '%s'.", service)
+  end
+  if credentials.region and region ~= credentials.region then
+    return nil, "SignatureDoesNotMatch", string.format("Credential should be scoped to a valid " ..
+      "region: this endpoint is '%s', not '%s'.", credentials.region, region)
   end
   local amz_date = headers["x-amz-date"]
   local at = parse_amz_date(amz_date)
@@ -907,8 +919,9 @@ end
 function Api:handle(req)
   local ok, result = pcall(self.dispatch, self, req)
   local flushed, flush_error = pcall(self.store.flush, self.store)
-  if not flushed then
-    self.warn("sqs: cannot write the journal: " .. tostring(flush_error))
+  if not flushed then ok, result = false, flush_error end
+  if not ok and self.store.is_save_failure(result) then
+    self.warn(tostring(result))
     return error_response("InternalFailure", "The queue state could not be saved.")
   end
   if ok then

@@ -1,16 +1,31 @@
 -- The journal of moonrun dev's embedded SQS: every change as one JSON line in
--- <state_dir>/sqs.journal, written and flushed before the caller answers, replayed when the
--- store starts, and rewritten as the live state (to a temporary file, then renamed over it)
--- when it holds much more than that state.
+-- <state_dir>/sqs.journal, written before the caller answers, replayed when the store starts,
+-- and rewritten as the live state (to a temporary file, then renamed over it) when it holds much
+-- more than that state.
+--
+-- A change is acknowledged only once its lines are in the file: a request's lines are kept
+-- until its flush, then appended in one write that lands whole or not at all
+-- (moonrun.append_file). When that write fails (a full disk), the memory is rebuilt from the
+-- journal, so what was not saved leaves no trace: a send answered 500 is not delivered. How far a
+-- written line survives is the durability ("write": a crash of moonrun dev; "sync": fdatasync
+-- before each answer, an OS crash or power loss too; "interval": fdatasync every interval_ms).
 --
 -- Its own module because keeping the queues across restarts is a concern apart from what the
 -- queues do (sqs_queue.lua) and what SQS's operations ask (sqs_store.lua). Its functions are
 -- methods of the store (self is the store: its queues, journal file and counters), which
 -- sqs_store.lua takes into its Store class; the records they write are built here too.
+local append_file = require "moonrun.append_file"
 local json = require "moonrun.json"
 local rules = require "moonrun.dev.sqs_rules"
 local list_size = require("moonrun.dev.sqs_containers").list_size
 local new_queue = require("moonrun.dev.sqs_queue").new
+
+-- The journal's own files are private: they hold message bodies.
+local function open_private(path)
+  local file, why = append_file.open(path)
+  if not file then error(string.format("sqs: cannot open the journal %s", tostring(why)), 0) end
+  return file
+end
 
 -- Methods of sqs_store.lua's Store.
 local Store = {}
@@ -25,22 +40,60 @@ end
 function Store:write(record)
   if self.replaying or not self.journal then return end
   local line = json.encode(record)
-  local ok, why = self.journal:write(line, "\n")
-  if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
-  self.journal_bytes = self.journal_bytes + #line + 1
-  self.records = self.records + 1
+  local pending = self.pending
+  pending[#pending + 1] = line
+  if self.compaction then self:compaction_copy(record, line) end
 end
 
--- Writes what was journaled so far; callers answer only after this.
+-- The error a failed flush raises: sqs_api.lua answers it as InternalFailure.
+local save_failed_mt = {__tostring = function(e) return e.message end}
+
+-- Appends what was journaled since the last flush; callers answer only after this. When the
+-- append fails, the journal still ends on the last whole flush and the memory is rebuilt from it.
 function Store:flush()
-  if self.journal and self.records > self.flushed then
-    local ok, why = self.journal:flush()
-    if not ok then error(string.format("sqs: cannot write %s: %s", self.journal_path, tostring(why)), 0) end
-    self.flushed = self.records
-    if self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
-      self:compact()
-    end
+  local pending = self.pending
+  if not self.journal or #pending == 0 then return end
+  pending[#pending + 1] = ""
+  local data = table.concat(pending, "\n")
+  self.pending = {}
+  local ok, why = self.journal:append(data, self.durability == "sync")
+  if not ok then
+    self:abandon_compaction()
+    self:rebuild()
+    error(setmetatable({message = string.format("sqs: cannot write %s: %s (the change was not made)",
+      self.journal_path, tostring(why))}, save_failed_mt), 0)
   end
+  self.unsynced = self.durability == "interval"
+  self.records = self.records + #pending - 1
+  self.journal_bytes = self.journal:size()
+  if self.compaction then
+    self:compaction_flush()
+  elseif self.records > 4096 and self.records > 4 * (self:live_records() + 64) then
+    self:compact_soon()
+  end
+end
+
+function Store.is_save_failure(err) return getmetatable(err) == save_failed_mt end
+
+-- For --durability interval: the appended lines reach the disk itself.
+function Store:sync()
+  if self.journal and self.unsynced then
+    local ok, why = self.journal:sync()
+    if not ok then self.warn(string.format("sqs: cannot sync %s: %s", self.journal_path, tostring(why))) end
+    self.unsynced = not ok
+  end
+end
+
+-- The memory as the journal has it: queues and messages of the failed change are dropped (the
+-- old objects are marked gone, so a long poll or a receive attempt holding them sees nothing).
+function Store:rebuild()
+  self:abandon_compaction()
+  for _, q in pairs(self.queues) do
+    q.deleted = true
+    for _, msg in pairs(q.messages) do msg.gone = true end
+  end
+  self.queues, self.deleted, self.order = {}, {}, 0
+  self:replay()
 end
 
 function Store:live_records()
@@ -59,18 +112,28 @@ end
 -- Rewrites the journal as the live state: a temporary file, then renamed over the journal.
 function Store:compact()
   if not self.journal_path then return end
+  self:abandon_compaction()
   local now = self.now_ms()
   local temporary = self.journal_path .. ".tmp"
-  local file, why = io.open(temporary, "wb")
+  os.remove(temporary)
+  local file, why = append_file.open(temporary)
   if not file then
     self.warn("sqs: cannot compact the journal: " .. tostring(why))
     return
   end
-  local lines, bytes = 0, 0
+  local lines, chunk, chunk_bytes, failure = 0, {}, 0, nil
+  local function write_chunk()
+    if #chunk == 0 or failure then return end
+    chunk[#chunk + 1] = ""
+    local ok, err = file:append(table.concat(chunk, "\n"))
+    if not ok then failure = err end
+    chunk, chunk_bytes = {}, 0
+  end
   local function put(record)
     local line = json.encode(record)
-    file:write(line, "\n")
-    lines, bytes = lines + 1, bytes + #line + 1
+    chunk[#chunk + 1] = line
+    lines, chunk_bytes = lines + 1, chunk_bytes + #line + 1
+    if chunk_bytes >= 1 << 20 then write_chunk() end
   end
   local names = {}
   for name in pairs(self.queues) do names[#names + 1] = name end
@@ -101,24 +164,56 @@ function Store:compact()
       self.deleted[name] = nil
     end
   end
-  local ok, err = file:close()
-  if not ok then
-    self.warn("sqs: cannot compact the journal: " .. tostring(err))
+  write_chunk()
+  if not failure and self.durability ~= "write" then
+    local synced, err = file:sync()
+    if not synced then failure = err end
+  end
+  file:close()
+  if failure then
+    self.warn("sqs: cannot compact the journal: " .. tostring(failure))
     os.remove(temporary)
+    if not self.journal then self.journal = open_private(self.journal_path) end
+    return
+  end
+  local renamed, rename_error = os.rename(temporary, self.journal_path)
+  if not renamed then
+    self.warn("sqs: cannot compact the journal: " .. tostring(rename_error))
+    os.remove(temporary)
+    if not self.journal then self.journal = open_private(self.journal_path) end
     return
   end
   if self.journal then self.journal:close() end
-  local renamed, rename_error = os.rename(temporary, self.journal_path)
-  if not renamed then self.warn("sqs: cannot compact the journal: " .. tostring(rename_error)) end
-  self.journal = assert(io.open(self.journal_path, "ab"))
-  self.journal:setvbuf("full", 65536)
-  self.records, self.flushed, self.journal_bytes = lines, lines, bytes
+  self.journal = open_private(self.journal_path)
+  self.records, self.journal_bytes, self.unsynced = lines, self.journal:size(), false
 end
 
 -- Applies one journal record to the state (during replay).
+local function optional(value, kind)
+  return value == nil or (kind == "integer" and math.type(value) == "integer") or type(value) == kind
+end
+
+-- A queue record damaged into another valid JSON line must not make a queue whose times or
+-- attributes break the requests that read them later.
+local function check_queue_record(record)
+  if type(record.name) ~= "string" or type(record.attrs) ~= "table" or
+      math.type(record.created) ~= "integer" or not optional(record.modified, "integer") or
+      not optional(record.purged, "integer") or not optional(record.seqno, "integer") or
+      not optional(record.tags, "table") then
+    error("a queue record needs a string name, an attrs table and integer times", 0)
+  end
+  for key, value in pairs(record.attrs) do
+    if type(key) ~= "string" or type(value) ~= "string" then error("a queue attribute that is not a string", 0) end
+  end
+  for key, value in pairs(record.tags or {}) do
+    if type(key) ~= "string" or type(value) ~= "string" then error("a queue tag that is not a string", 0) end
+  end
+end
+
 function Store:apply(record, now)
   local op = record.op
   if op == "queue" then
+    check_queue_record(record)
     local q = self.queues[record.name]
     if q then
       q.attributes, q.tags, q.modified_ms = record.attrs, record.tags or {}, record.modified
@@ -139,6 +234,14 @@ function Store:apply(record, now)
     local q = self.queues[record.q]
     if not q then return end
     if op == "msg" then
+      -- a record damaged into another valid JSON line must not put a message without a
+      -- time or a body into the queue (the heaps order by time)
+      if type(record.id) ~= "string" or type(record.body) ~= "string" or
+          math.type(record.sent) ~= "integer" or math.type(record.vis) ~= "integer" or
+          not optional(record.n, "integer") or not optional(record.first, "integer") or
+          not optional(record.rat, "integer") then
+        error("a message record needs a string id and body, and integer sent and vis times", 0)
+      end
       if q.messages[record.id] then return end
       local msg = {id = record.id, body = record.body, attributes = record.ma, system = record.sa,
         sent = record.sent, visible_at = record.vis, group = record.g, dedup = record.d,
@@ -150,6 +253,9 @@ function Store:apply(record, now)
       if msg.sequence then q.sequence = math.max(q.sequence, tonumber(msg.sequence) or 0) end
       q:insert(msg, now)
       if record.d and record.dk then q:remember_dedup(record.dk, record.sent, record.id, record.seq) end
+    elseif (op == "recv" or op == "vis") and
+        (math.type(record.at) ~= "integer" or math.type(record.vis) ~= "integer") then
+      error("a " .. op .. " record needs integer at and vis times", 0)
     elseif op == "recv" then
       local msg = q.messages[record.id]
       if msg then
@@ -162,6 +268,8 @@ function Store:apply(record, now)
     elseif op == "del" then
       local msg = q.messages[record.id]
       if msg then q:remove(msg) end
+    elseif (op == "purge" or op == "dedup") and math.type(record.at) ~= "integer" then
+      error("a " .. op .. " record needs an integer at time", 0)
     elseif op == "purge" then
       for _, msg in pairs(q.messages) do q:remove(msg) end
       q.purged_ms = record.at
@@ -171,31 +279,40 @@ function Store:apply(record, now)
   end
 end
 
+-- Replays the journal; returns whether it should be rewritten before use: a damaged line was
+-- skipped, it does not end on a whole line, or it holds far more records than the live state.
 function Store:replay()
   local file = io.open(self.journal_path, "rb")
-  if not file then return end
+  if not file then return true end
   local now = self.now_ms()
-  local number = 0
+  local number, records, skipped = 0, 0, 0
   self.replaying = true
   for line in file:lines() do
     number = number + 1
     if line ~= "" then
+      records = records + 1
       local ok, record = pcall(json.decode, line)
       if ok and type(record) == "table" and type(record.op) == "string" then
         local applied, err = pcall(self.apply, self, record, now)
         if not applied then
+          skipped = skipped + 1
           self.warn(string.format("sqs: %s line %d: record skipped: %s", self.journal_path, number,
             tostring(err)))
         end
       else
+        skipped = skipped + 1
         self.warn(string.format("sqs: %s line %d is not a whole record (a write cut short?): " ..
           "skipped", self.journal_path, number))
       end
     end
   end
+  local size = file:seek("end")
+  local ends_whole = size == 0 or (file:seek("set", size - 1) and file:read(1) == "\n")
   file:close()
   self.replaying = false
   for _, q in pairs(self.queues) do q:settle(now) end
+  self.records = records
+  return skipped > 0 or not ends_whole or records > 2 * (self:live_records() + 64)
 end
 
 return {methods = Store, message_record = message_record, queue_record = queue_record}

@@ -25,11 +25,13 @@ local uuid = require "moonrun.uuid"
 local rules = require "moonrun.dev.sqs_rules"
 local heap_pop = require("moonrun.dev.sqs_containers").heap_pop
 local sqs_queue = require "moonrun.dev.sqs_queue"
+local append_file = require "moonrun.append_file"
 local journal = require "moonrun.dev.sqs_journal"
 
 local M = {}
 
 M.JOURNAL_NAME = "sqs.journal"
+M.DURABILITY = {write = true, sync = true, interval = true}
 M.DEDUP_WINDOW_MS = rules.DEDUP_WINDOW_MS
 M.PURGE_COOLDOWN_MS = rules.PURGE_COOLDOWN_MS
 M.RECREATE_COOLDOWN_MS = rules.RECREATE_COOLDOWN_MS
@@ -48,40 +50,46 @@ local message_record, queue_record = journal.message_record, journal.queue_recor
 local Store = {}
 Store.__index = Store
 
--- write, flush, live_records, compact, apply and replay: the journal's, in sqs_journal.lua.
+-- write, flush, live_records, compact, apply and replay: the journal's, in sqs_journal.lua;
+-- compact_soon and the rest of compaction while the service runs, in sqs_compaction.lua.
 for name, method in pairs(journal.methods) do Store[name] = method end
+for name, method in pairs(require("moonrun.dev.sqs_compaction").methods) do Store[name] = method end
 
 -------------------------------------------------------------------------------------------
 -- The store.
 
---- A store. options: state_dir (the journal's directory, created if missing; nil keeps
--- everything in memory), now_ms (wall-clock milliseconds), base_url, account, region, warn
--- (function(message), default: a line on stderr).
+--- A store. options: state_dir (the journal's directory, created 0700 if missing; nil keeps
+-- everything in memory), durability ("write", the default, "sync" or "interval": see
+-- sqs_journal.lua), now_ms (wall-clock milliseconds), base_url, account, region, warn
+-- (function(message), default: a line on stderr), spawn and pause (the event loop's: start a
+-- task, let other tasks run; with them, compaction runs a slice at a time, sqs_compaction.lua).
 function M.new(options)
   options = options or {}
+  local durability = options.durability or "write"
+  assert(M.DURABILITY[durability], "durability: write, sync or interval")
   local self = setmetatable({
     now_ms = options.now_ms or time.now_ms,
     base_url = (options.base_url or "http://127.0.0.1:9324"):gsub("/+$", ""),
     account = options.account or "000000000000",
     region = options.region or "us-east-1",
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
+    durability = durability, spawn = options.spawn, pause = options.pause,
     queues = {}, deleted = {}, order = 0,
-    records = 0, flushed = 0, journal_bytes = 0,
+    pending = {}, records = 0, journal_bytes = 0,
   }, Store)
   if options.state_dir then
     local dir = options.state_dir
-    os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+    local made, why = append_file.private_dir(dir)
+    if not made then error("sqs: cannot make the state folder " .. tostring(why), 0) end
     self.journal_path = dir .. "/" .. M.JOURNAL_NAME
-    self:replay()
-    -- a fresh file for this run: the live state, without what replay skipped
-    self.journal = nil
-    self:compact()
+    -- the journal is rewritten first when it needs it (what replay skipped, a line cut short,
+    -- much more history than state); else appended to as it is, so a restart costs a replay
+    if self:replay() then self:compact() end
     if not self.journal then
-      local file, why = io.open(self.journal_path, "ab")
-      if not file then
-        error(string.format("sqs: cannot open the journal %s: %s", self.journal_path, tostring(why)), 0)
-      end
+      local file, why = append_file.open(self.journal_path)
+      if not file then error("sqs: cannot open the journal " .. tostring(why), 0) end
       self.journal = file
+      self.journal_bytes = file:size()
     end
   end
   return self
@@ -89,7 +97,8 @@ end
 
 function Store:close()
   if self.journal then
-    self.journal:flush()
+    pcall(self.flush, self)
+    self:sync()
     self.journal:close()
     self.journal = nil
   end
