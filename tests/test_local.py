@@ -187,6 +187,32 @@ class TestRepl(unittest.TestCase):
         out = run_in_pty([MOONRUN, "repl"], [b"\x1b[A\x1b[A\x1b[A\r"], env)  # y, y = 1 + ..., x + 2
         self.assertIn("> x + 2", out.replace("\x1b[8G", ""))
 
+    def test_env_options(self):
+        p = self.repl('os.getenv("STAGE"), os.getenv("PAIR")\n', "--env", "STAGE=dev", "--env", "PAIR=a=b")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().strip(), '"dev"\t"a=b"')
+        for bad in ("novalue", "=x"):
+            p = self.repl("1\n", "--env", bad)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(b"--env wants NAME=VALUE, not '" + bad.encode() + b"'", p.stderr)
+
+    def test_tab_completion_through_a_terminal(self):
+        history = os.path.join(tempfile.mkdtemp(), "history")
+        self.addCleanup(shutil.rmtree, os.path.dirname(history))
+        keys = [b"json.enc\t", b"{a = 1})\r",
+                b"counter = {hits = 41}\r", b"counter.h\t", b" + 1\r",
+                b"string.fo\t", b'"<%d>", 7)\r',
+                b"q = setmetatable({}, {__index = {send = function() return 'sent' end}})\r", b"q:se\t", b")\r",
+                # looking a name up never runs code: this __index would end the session
+                b"trap = setmetatable({}, {__index = function() os.exit(9) end})\r", b"trap.x\t", b"\x15",
+                b"'still here'\r"]
+        out = run_in_pty([MOONRUN, "repl"], keys, {"MOONRUN_HISTORY": history})
+        self.assertIn('"{\\"a\\":1}"', out)
+        self.assertIn("\r\n42\r\n", out)
+        self.assertIn('"<7>"', out)
+        self.assertIn('"sent"', out)
+        self.assertIn('"still here"', out)
+
     def test_bad_arguments(self):
         p = moonrun("repl", "a.handler", "extra")
         self.assertEqual(p.returncode, 2)
