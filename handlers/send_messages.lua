@@ -1,5 +1,7 @@
--- The seed's second example: find test-queue with ListQueues and send it ten JSON messages,
--- printing the time and id of each.
+-- The seed's second example: find test-queue and send it ten JSON messages, printing the time
+-- and id of each. The seed looked the queue up with ListQueues and took the first URL of the
+-- prefix; that is test-queue-dlq as often as test-queue (the order is SQS's), so the queue is
+-- asked for by its exact name, with the seed's error when it does not exist.
 local json = require "moonrun.json"
 local sqs = require "moonrun.sqs"
 local time = require "moonrun.time"
@@ -8,9 +10,12 @@ local uuid = require "moonrun.uuid"
 local M = {}
 
 local function get_queue_url()
-  local url = sqs.list_queues{QueueNamePrefix = "test-queue"}.QueueUrls[1]
-  if not url then error("Cannot find a queue named 'test-queue'.") end
-  return url
+  local ok, result = pcall(sqs.get_queue_url, {QueueName = "test-queue"})
+  if ok then return result.QueueUrl end
+  if type(result) == "table" and result.code == "QueueDoesNotExist" then
+    error("Cannot find a queue named 'test-queue'.")
+  end
+  error(result, 0)
 end
 
 function M.handler(event, context)

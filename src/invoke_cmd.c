@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "json.h"
 #include "json_pretty.h"
 #include "local_function.h"
 #include "log.h"
@@ -71,6 +72,29 @@ static bool read_event(const char *source, struct buffer *event)
     fclose(f);
     if (!ok) log_error("cannot read the event file '%s'", source);
     return ok;
+}
+
+static int decode_event(lua_State *L)
+{
+    const struct buffer *event = lua_touserdata(L, 1);
+    json_decode(L, event->data, event->len);
+    return 0;
+}
+
+/* An event that is not JSON is a mistake in the command line, not the handler's failure: it
+ * is named here (exit status 2) rather than reported as the handler's Runtime.UnmarshalError.
+ * An empty event is left to the invocation, which takes it as {} as Lambda does. */
+static bool event_is_json(lua_State *L, const struct buffer *event, const char *source)
+{
+    if (event->len == 0) return true;
+    lua_pushcfunction(L, decode_event);
+    lua_pushlightuserdata(L, (void *)event);
+    if (lua_pcall(L, 1, 0, 0) == LUA_OK) return true;
+    bool from_file = source && strcmp(source, "-") != 0;
+    log_error("the event %s%s%s is not JSON: %s", from_file ? "file '" : "on stdin", from_file ? source : "",
+              from_file ? "'" : "", lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return false;
 }
 
 static bool parse_timeout(const char *text, long long *ms)
@@ -157,10 +181,40 @@ static bool print_outcome(struct local_function *f, bool ok)
     return ok;
 }
 
+static int check_batch_answer(lua_State *L)
+{
+    const struct buffer *event = lua_touserdata(L, 1), *answer = lua_touserdata(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonrun.events");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "batch_answer_problem");
+    json_decode(L, event->data, event->len);
+    lua_pushlstring(L, answer->data, answer->len);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* An answer to an SQS batch that Lambda could not read (an empty Lua table as batchItemFailures
+ * is written {}, an object) fails the whole batch when the trigger reports item failures: said
+ * here, before it is met on Lambda. The invocation itself succeeded: a warning, not an error. */
+static void warn_about_batch_answer(struct local_function *f, const struct buffer *event)
+{
+    lua_State *L = f->host.L;
+    lua_pushcfunction(L, check_batch_answer);
+    lua_pushlightuserdata(L, (void *)event);
+    lua_pushlightuserdata(L, &f->out);
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isstring(L, -1))
+        log_error("warning: %s: with ReportBatchItemFailures, Lambda would take the whole batch as failed "
+                  "(an empty list is json.array{} or events.batch_response{})", lua_tostring(L, -1));
+    lua_pop(L, 1);
+}
+
 static bool invoke_once(struct local_function *f, const struct buffer *event)
 {
     if (!f->loaded) return print_outcome(f, false);
-    return print_outcome(f, local_function_invoke(f, event->data, event->len));
+    bool ok = local_function_invoke(f, event->data, event->len);
+    if (ok && !f->streamed) warn_about_batch_answer(f, event);
+    return print_outcome(f, ok);
 }
 
 /* The time as file systems stamp it (the kernel's coarse clock), so that comparing it with a
@@ -231,6 +285,10 @@ int invoke_cmd_main(int argc, char **argv)
     struct local_function f;
     struct timespec loaded_at = file_clock_now();
     if (!local_function_open(&f, o.spec, o.timeout_ms)) return buffer_free(&event), 1;
+    if (!event_is_json(f.host.L, &event, o.event_source)) {
+        local_function_close(&f);
+        return buffer_free(&event), 2;
+    }
     int status = 0;
     if (o.watch) watch_loop(&f, &o, &event, loaded_at); /* until Ctrl-C */
     else status = invoke_once(&f, &event) ? 0 : 1;

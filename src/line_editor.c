@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HISTORY_LINES 1000
@@ -15,7 +16,69 @@ static struct {
     void (*stifle_history)(int);
     void (*using_history)(void);
     char history_file[4096];
+    /* completion, when this libedit has it (each is optional) */
+    char **(*completion_matches)(const char *, char *(*)(const char *, int));
+    char **(**attempted_completion)(const char *, int, int);
+    int *attempted_completion_over, *completion_append_character;
+    const char **basic_word_breaks, **completer_word_breaks;
+    char **(*complete)(const char *word);
 } editor;
+
+/* Not the shell's word breaks: '.' and ':' are part of a Lua name path. */
+static const char lua_word_breaks[] = " \t\n\"'`@$><=;|&{}()[]+-*/%^~#,";
+
+static void *optional_symbol(const char *name)
+{
+    return dlsym(editor.library, name);
+}
+
+static void load_completion(void)
+{
+    void *matches = optional_symbol("rl_completion_matches"), *attempted = optional_symbol("rl_attempted_completion_function");
+    memcpy(&editor.completion_matches, &matches, sizeof matches);
+    editor.attempted_completion = attempted;
+    editor.attempted_completion_over = optional_symbol("rl_attempted_completion_over");
+    editor.completion_append_character = optional_symbol("rl_completion_append_character");
+    editor.basic_word_breaks = optional_symbol("rl_basic_word_break_characters");
+    editor.completer_word_breaks = optional_symbol("rl_completer_word_break_characters");
+}
+
+/* The candidates of the completion under way, handed out one by one to libedit, which frees
+ * each; the array itself is ours. */
+static char **candidates;
+static size_t next_candidate;
+
+static char *next_match(const char *text, int state)
+{
+    (void)text;
+    if (state == 0) next_candidate = 0;
+    if (!candidates || !candidates[next_candidate]) return NULL;
+    return candidates[next_candidate++];
+}
+
+static char **attempt_completion(const char *text, int start, int end)
+{
+    (void)start, (void)end;
+    if (editor.attempted_completion_over) *editor.attempted_completion_over = 1; /* no file names */
+    if (editor.completion_append_character) *editor.completion_append_character = '\0';
+    candidates = editor.complete(text);
+    char **matches = candidates && candidates[0] ? editor.completion_matches(text, next_match) : NULL;
+    if (candidates) {
+        for (size_t i = next_candidate; candidates[i]; i++) free(candidates[i]); /* not handed out */
+        free(candidates);
+    }
+    candidates = NULL;
+    return matches;
+}
+
+void line_editor_complete_with(char **(*complete)(const char *word))
+{
+    if (!editor.library || !editor.completion_matches || !editor.attempted_completion) return;
+    editor.complete = complete;
+    *editor.attempted_completion = attempt_completion;
+    if (editor.basic_word_breaks) *editor.basic_word_breaks = lua_word_breaks;
+    if (editor.completer_word_breaks) *editor.completer_word_breaks = lua_word_breaks;
+}
 
 bool line_editor_open(const char *history_file, char *why, size_t why_size)
 {
@@ -39,6 +102,7 @@ bool line_editor_open(const char *history_file, char *why, size_t why_size)
         }
         memcpy(slots[i], &symbol, sizeof symbol);
     }
+    load_completion();
     editor.using_history();
     editor.stifle_history(HISTORY_LINES);
     snprintf(editor.history_file, sizeof editor.history_file, "%s", history_file ? history_file : "");

@@ -15,7 +15,7 @@
 #include "template_function.h"
 #include "version.h"
 
-#define USAGE "usage: moonrun repl [HANDLER | --template FILE FUNCTION [--env-file FILE]]\n"
+#define USAGE "usage: moonrun repl [HANDLER | --template FILE FUNCTION [--env-file FILE]] [--env NAME=VALUE]...\n"
 
 static const char help_text[] =
     "Type Lua statements or expressions; an expression's values are printed. An unfinished\n"
@@ -88,6 +88,37 @@ static void register_helpers(struct repl *r)
     lua_pushlightuserdata(r->L, r);
     lua_pushcclosure(r->L, reload, 1);
     lua_setglobal(r->L, "reload");
+}
+
+/* The Lua state completion looks names up in: the REPL's (one REPL per process). */
+static lua_State *completion_state;
+
+/* Tab: moonrun.repl_complete's candidates for word, as line_editor_complete_with wants them.
+ * A failure completes nothing: Tab must never end the session. */
+static char **complete_word(const char *word)
+{
+    lua_State *L = completion_state;
+    int top = lua_gettop(L);
+    char **out = NULL;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonrun.repl_complete");
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "complete");
+        lua_pushstring(L, word);
+        lua_pushglobaltable(L);
+        if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+            lua_Integer n = luaL_len(L, -1);
+            out = calloc((size_t)n + 1, sizeof *out);
+            for (lua_Integer i = 1; out && i <= n; i++) {
+                lua_rawgeti(L, -1, i);
+                const char *candidate = lua_tostring(L, -1);
+                out[i - 1] = strdup(candidate ? candidate : "");
+                lua_pop(L, 1);
+            }
+        }
+    }
+    lua_settop(L, top);
+    return out;
 }
 
 static char *read_line(struct repl *r, const char *prompt)
@@ -187,18 +218,25 @@ static void history_path(char *out, size_t size)
     else out[0] = '\0';
 }
 
-/* HANDLER, or --template FILE FUNCTION [--env-file FILE]: sets *spec (NULL: none) and the
- * timeout. Returns 0 to go on, else the exit status. */
+/* HANDLER, or --template FILE FUNCTION [--env-file FILE], and --env NAME=VALUE...: sets *spec
+ * (NULL: none), the timeout and the environment. Returns 0 to go on, else the exit status. */
 static int parse_arguments(int argc, char **argv, const char **spec, long long *timeout_ms)
 {
     static struct template_function fn;
     const char *template_path = NULL, *env_file = NULL;
     *spec = NULL;
     *timeout_ms = 3000;
+    const char *env[256];
+    int env_count = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return fputs(USAGE "\n", stdout), fputs(help_text, stdout), -1;
-        if ((strcmp(argv[i], "--template") == 0 || strcmp(argv[i], "--env-file") == 0) && i + 1 < argc) {
+        if (strcmp(argv[i], "--env") == 0 && i + 1 < argc) {
+            const char *eq = strchr(argv[++i], '=');
+            if (!eq || eq == argv[i]) return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
+            if (env_count == 256) return log_error("repl: more than 256 --env options"), 2;
+            env[env_count++] = argv[i];
+        } else if ((strcmp(argv[i], "--template") == 0 || strcmp(argv[i], "--env-file") == 0) && i + 1 < argc) {
             *(argv[i][2] == 't' ? &template_path : &env_file) = argv[i + 1];
             i++;
         } else if (argv[i][0] == '-' || *spec) {
@@ -209,11 +247,19 @@ static int parse_arguments(int argc, char **argv, const char **spec, long long *
     }
     if (env_file && !template_path)
         return log_error("repl: --env-file needs --template: its entries are keyed by the template's logical ids"), 2;
-    if (!template_path) return 0;
-    if (!*spec) return log_error("repl: which function of %s? (its logical id, e.g. Consumer)", template_path), 2;
-    if (!template_function_apply(template_path, *spec, env_file, &fn)) return 2;
-    *spec = fn.handler;
-    *timeout_ms = fn.timeout_ms;
+    if (template_path) {
+        if (!*spec) return log_error("repl: which function of %s? (its logical id, e.g. Consumer)", template_path), 2;
+        if (!template_function_apply(template_path, *spec, env_file, &fn)) return 2;
+        *spec = fn.handler;
+        *timeout_ms = fn.timeout_ms;
+    }
+    /* --env last, so it wins over the template's values, as with invoke */
+    for (int i = 0; i < env_count; i++) {
+        const char *eq = strchr(env[i], '=');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - env[i]), env[i]);
+        setenv(name, eq + 1, 1);
+    }
     return 0;
 }
 
@@ -241,6 +287,8 @@ int repl_cmd_main(int argc, char **argv)
         history_path(history, sizeof history);
         r.edited = line_editor_open(history, why, sizeof why);
         if (!r.edited) log_error("%s", why);
+        completion_state = r.L;
+        line_editor_complete_with(complete_word);
         printf("moonrun %s (%s)%s%s; .help for help\n", MOONRUN_VERSION, LUA_RELEASE,
                r.has_handler ? ", handler " : "", r.has_handler ? spec : "");
     }

@@ -46,6 +46,42 @@ class TestInvoke(unittest.TestCase):
         p = moonrun("invoke", "greet.handler", "--event", "-", stdin=b'{"name": "stdin"}')
         self.assertEqual(json.loads(p.stdout)["name"], "stdin")
 
+    def test_an_event_that_is_not_json_is_a_usage_error(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write('{"name": ')
+        self.addCleanup(os.unlink, f.name)
+        p = moonrun("invoke", "greet.handler", "--event", f.name)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(f"the event file '{f.name}' is not JSON: invalid JSON at line 1".encode(), p.stderr)
+        self.assertEqual(p.stdout, b"", "the handler did not run")
+        p = moonrun("invoke", "greet.handler", "--event", "-", stdin=b"[1,")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"the event on stdin is not JSON", p.stderr)
+        p = moonrun("invoke", "greet.handler", "--event", "/nonexistent/event.json")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"cannot read the event file '/nonexistent/event.json': No such file or directory", p.stderr)
+
+    def test_an_sqs_answer_lambda_cannot_read_is_warned_about(self):
+        root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, root)
+        write(root, "batch.lua", "return {\n"
+              "  empty = function() return {batchItemFailures = {}} end,\n"
+              "  good = function(e) return {batchItemFailures = {{itemIdentifier = e.Records[1].messageId}}} end,\n"
+              "  stranger = function() return {batchItemFailures = {{itemIdentifier = 'not-in-batch'}}} end,\n"
+              "}\n")
+        event = moonrun("event", "sqs", "--body", "x").stdout
+        p = moonrun("invoke", "batch.empty", "--event", "-", stdin=event, cwd=root)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"warning: batchItemFailures is not a list: with ReportBatchItemFailures, Lambda would "
+                      b"take the whole batch as failed (an empty list is json.array{}", p.stderr)
+        p = moonrun("invoke", "batch.stranger", "--event", "-", stdin=event, cwd=root)
+        self.assertIn(b"is not a message of the batch", p.stderr)
+        p = moonrun("invoke", "batch.good", "--event", "-", stdin=event, cwd=root)
+        self.assertNotIn(b"warning", p.stderr)
+        # not an SQS event: nothing to say
+        p = moonrun("invoke", "batch.empty", "--event", "-", stdin=b'{"a": 1}', cwd=root)
+        self.assertNotIn(b"warning", p.stderr)
+
     def test_timeout_sets_the_deadline(self):
         out = json.loads(moonrun("invoke", "greet.handler", "--timeout", "60").stdout)
         self.assertGreater(out["remaining"], 55000)
@@ -186,6 +222,32 @@ class TestRepl(unittest.TestCase):
         # a new session recalls the previous one's history
         out = run_in_pty([MOONRUN, "repl"], [b"\x1b[A\x1b[A\x1b[A\r"], env)  # y, y = 1 + ..., x + 2
         self.assertIn("> x + 2", out.replace("\x1b[8G", ""))
+
+    def test_env_options(self):
+        p = self.repl('os.getenv("STAGE"), os.getenv("PAIR")\n', "--env", "STAGE=dev", "--env", "PAIR=a=b")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.decode().strip(), '"dev"\t"a=b"')
+        for bad in ("novalue", "=x"):
+            p = self.repl("1\n", "--env", bad)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(b"--env wants NAME=VALUE, not '" + bad.encode() + b"'", p.stderr)
+
+    def test_tab_completion_through_a_terminal(self):
+        history = os.path.join(tempfile.mkdtemp(), "history")
+        self.addCleanup(shutil.rmtree, os.path.dirname(history))
+        keys = [b"json.enc\t", b"{a = 1})\r",
+                b"counter = {hits = 41}\r", b"counter.h\t", b" + 1\r",
+                b"string.fo\t", b'"<%d>", 7)\r',
+                b"q = setmetatable({}, {__index = {send = function() return 'sent' end}})\r", b"q:se\t", b")\r",
+                # looking a name up never runs code: this __index would end the session
+                b"trap = setmetatable({}, {__index = function() os.exit(9) end})\r", b"trap.x\t", b"\x15",
+                b"'still here'\r"]
+        out = run_in_pty([MOONRUN, "repl"], keys, {"MOONRUN_HISTORY": history})
+        self.assertIn('"{\\"a\\":1}"', out)
+        self.assertIn("\r\n42\r\n", out)
+        self.assertIn('"<7>"', out)
+        self.assertIn('"sent"', out)
+        self.assertIn('"still here"', out)
 
     def test_bad_arguments(self):
         p = moonrun("repl", "a.handler", "extra")

@@ -620,6 +620,122 @@ class TestScheduleEvent(EventCase):
         self.assertEqual(event["region"], "sa-east-1")
 
 
+class TestFunctionUrlEvent(EventCase):
+    def test_shape_and_domain(self):
+        event, text = self.event("function-url", "--method", "POST", "--path", "/orders?id=7", "--body", '{"n": 1}',
+                                 "--header", "Cookie: a=1; b=2", "--region", "eu-west-1")
+        self.assertEqual(event["version"], "2.0")
+        self.assertEqual(event["routeKey"], "$default")
+        self.assertEqual((event["rawPath"], event["rawQueryString"]), ("/orders", "id=7"))
+        self.assertEqual(event["queryStringParameters"], {"id": "7"})
+        self.assertEqual(event["cookies"], ["a=1", "b=2"])
+        context = event["requestContext"]
+        self.assertEqual(context["accountId"], "anonymous")
+        self.assertRegex(context["apiId"], r"^[a-z0-9]{32}$")
+        self.assertEqual(context["domainName"], context["apiId"] + ".lambda-url.eu-west-1.on.aws")
+        self.assertEqual(event["headers"]["host"], context["domainName"])
+        self.assertEqual(context["domainPrefix"], context["apiId"])
+        self.assertEqual((context["http"]["method"], context["http"]["path"]), ("POST", "/orders"))
+        self.assertEqual((context["stage"], context["routeKey"]), ("$default", "$default"))
+        self.assertEqual(json.loads(event["body"]), {"n": 1})
+        self.assertFalse(event["isBase64Encoded"])
+        self.assertTrue(text.startswith('{"version":"2.0","routeKey":"$default"'))
+
+
+class TestNotificationEvents(EventCase):
+    def test_sns(self):
+        event, _ = self.event("sns", "--message", "one", "--message", '{"two": 2}', "--subject", "Hi",
+                              "--topic", "orders", "--region", "eu-west-2")
+        records = event["Records"]
+        self.assertEqual([r["Sns"]["Message"] for r in records], ["one", '{"two": 2}'])
+        for record in records:
+            self.assertEqual((record["EventSource"], record["EventVersion"]), ("aws:sns", "1.0"))
+            sns = record["Sns"]
+            self.assertEqual(sns["TopicArn"], "arn:aws:sns:eu-west-2:123456789012:orders")
+            self.assertTrue(record["EventSubscriptionArn"].startswith(sns["TopicArn"] + ":"))
+            uuid.UUID(record["EventSubscriptionArn"].rsplit(":", 1)[1])
+            self.assertEqual(sns["Type"], "Notification")
+            self.assertEqual(uuid.UUID(sns["MessageId"]).version, 4)
+            self.assertEqual(sns["Subject"], "Hi")
+            self.assertEqual(len(base64.b64decode(sns["Signature"], validate=True)), 256)
+            self.assertRegex(sns["Timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertTrue(sns["SigningCertUrl"].startswith("https://sns.eu-west-2.amazonaws.com/"))
+            self.assertIn("SubscriptionArn=" + record["EventSubscriptionArn"], sns["UnsubscribeUrl"])
+        self.assertIsNone(self.event("sns")[0]["Records"][0]["Sns"]["Subject"])
+
+    def test_eventbridge(self):
+        event, text = self.event("eventbridge", "--source", "com.shop.orders", "--detail-type", "Order Placed",
+                                 "--detail", '{"orderId": 42, "items": ["a"]}', "--resource", "arn:aws:x:1")
+        self.assertEqual(event["source"], "com.shop.orders")
+        self.assertEqual(event["detail-type"], "Order Placed")
+        self.assertEqual(event["detail"], {"orderId": 42, "items": ["a"]})
+        self.assertEqual(event["resources"], ["arn:aws:x:1"])
+        self.assertEqual((event["version"], event["account"]), ("0", "123456789012"))
+        datetime.datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
+        self.assertTrue(text.startswith('{"version":"0","id":'))
+        self.assertEqual(self.event("eventbridge")[0]["detail"], {})
+        self.assertIn("--detail wants JSON", self.usage_error("eventbridge", "--detail", "{bad"))
+        self.assertIn("--detail wants a JSON object", self.usage_error("eventbridge", "--detail", "[1]"))
+
+    def test_s3(self):
+        event, _ = self.event("s3", "--bucket", "photos", "--key", "my trip/day 1+2.jpg", "--body", "abc")
+        record = event["Records"][0]
+        self.assertEqual((record["eventSource"], record["eventVersion"]), ("aws:s3", "2.1"))
+        self.assertEqual(record["eventName"], "ObjectCreated:Put")
+        s3 = record["s3"]
+        self.assertEqual(s3["bucket"]["name"], "photos")
+        self.assertEqual(s3["bucket"]["arn"], "arn:aws:s3:::photos")
+        # the key as S3 writes it: URL-encoded, a space as '+'
+        self.assertEqual(s3["object"]["key"], "my+trip/day+1%2B2.jpg")
+        self.assertEqual(urllib.parse.unquote_plus(s3["object"]["key"]), "my trip/day 1+2.jpg")
+        self.assertEqual(s3["object"]["size"], 3)
+        self.assertEqual(s3["object"]["eTag"], hashlib.md5(b"abc").hexdigest())
+        self.assertRegex(s3["object"]["sequencer"], r"^[0-9A-F]+$")
+        removed = self.event("s3", "--event-name", "ObjectRemoved:Delete")[0]["Records"][0]
+        self.assertNotIn("eTag", removed["s3"]["object"])
+        self.assertIn("--event-name wants one of", self.usage_error("s3", "--event-name", "Put"))
+
+    def test_dynamodb(self):
+        event, _ = self.event("dynamodb", "--event-name", "modify", "--table", "orders",
+                              "--keys", '{"pk": "o#1", "sk": 7}',
+                              "--new-image", '{"pk": "o#1", "total": 9.5, "paid": true, "tags": ["a"], "meta": {"x": null}}')
+        record = event["Records"][0]
+        self.assertEqual(record["eventName"], "MODIFY")
+        self.assertEqual((record["eventSource"], record["eventVersion"]), ("aws:dynamodb", "1.1"))
+        self.assertRegex(record["eventSourceARN"],
+                         r"^arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$")
+        ddb = record["dynamodb"]
+        self.assertEqual(ddb["Keys"], {"pk": {"S": "o#1"}, "sk": {"N": "7"}})
+        self.assertEqual(ddb["NewImage"], {"pk": {"S": "o#1"}, "total": {"N": "9.5"}, "paid": {"BOOL": True},
+                                           "tags": {"L": [{"S": "a"}]}, "meta": {"M": {"x": {"NULL": True}}}})
+        self.assertIn("OldImage", ddb)
+        self.assertEqual(ddb["StreamViewType"], "NEW_AND_OLD_IMAGES")
+        self.assertIsInstance(ddb["SizeBytes"], int)
+        self.assertLess(abs(ddb["ApproximateCreationDateTime"] - time.time()), 60)
+        self.assertRegex(ddb["SequenceNumber"], r"^[1-9]\d{20}$")
+        inserted = self.event("dynamodb")[0]["Records"][0]["dynamodb"]
+        self.assertNotIn("OldImage", inserted)
+        removed = self.event("dynamodb", "--event-name", "REMOVE")[0]["Records"][0]["dynamodb"]
+        self.assertNotIn("NewImage", removed)
+        self.assertIn("INSERT, MODIFY or REMOVE", self.usage_error("dynamodb", "--event-name", "UPSERT"))
+        self.assertIn("--keys wants a JSON object", self.usage_error("dynamodb", "--keys", '"x"'))
+
+    def test_kinesis(self):
+        event, _ = self.event("kinesis", "--data", "first", "--data", '{"n": 2}', "--stream", "clicks",
+                              "--partition-key", "user-9")
+        records = event["Records"]
+        self.assertEqual([base64.b64decode(r["kinesis"]["data"]).decode() for r in records], ["first", '{"n": 2}'])
+        numbers = [int(r["kinesis"]["sequenceNumber"]) for r in records]
+        self.assertEqual(numbers, sorted(numbers))
+        self.assertEqual(len(set(numbers)), 2)
+        for record in records:
+            self.assertEqual((record["eventSource"], record["eventName"]), ("aws:kinesis", "aws:kinesis:record"))
+            self.assertEqual(record["eventSourceARN"], "arn:aws:kinesis:us-east-1:123456789012:stream/clicks")
+            self.assertEqual(record["kinesis"]["partitionKey"], "user-9")
+            self.assertEqual(record["eventID"], "shardId-000000000000:" + record["kinesis"]["sequenceNumber"])
+            self.assertLess(abs(record["kinesis"]["approximateArrivalTimestamp"] - time.time()), 60)
+
+
 class TestEventCommand(EventCase):
     def test_help(self):
         for args in (["--help"], ["-h"]):
@@ -639,13 +755,14 @@ class TestEventCommand(EventCase):
             self.assertIn(option, p.stdout.decode())
 
     def test_unknown_type_or_option(self):
-        message = self.usage_error("kinesis")
-        self.assertIn("unknown type 'kinesis'", message)
-        self.assertIn("sqs, apigw-http, apigw-rest, schedule", message)
+        message = self.usage_error("firehose")
+        self.assertIn("unknown type 'firehose'", message)
+        self.assertIn("sqs, apigw-http, apigw-rest, schedule, function-url, sns, eventbridge, s3, dynamodb, kinesis",
+                      message)
         self.assertIn("which type?", self.usage_error())
         self.assertIn("unknown option '--bogus'", self.usage_error("--bogus"))
         self.assertIn("event schedule: unknown option '--body'", self.usage_error("schedule", "--body", "x"))
-        self.assertTrue(self.usage_error("kinesis").startswith("moonrun: "))
+        self.assertTrue(self.usage_error("firehose").startswith("moonrun: "))
 
     def test_indented_on_a_terminal(self):
         for kind in ("sqs", "schedule", "apigw-rest"):

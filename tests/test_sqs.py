@@ -71,6 +71,9 @@ class SeedHandlers(SqsTestCase):
         self.assertRegex(body["attributes"]["messageId"], UUID_RE)
 
     def test_send_messages_handler(self):
+        # its dead-letter queue shares the prefix (and comes first in a listing): the messages
+        # must still go to test-queue itself
+        dlq = self.sqs.create_queue(QueueName="test-queue-dlq")["QueueUrl"]
         url = self.sqs.create_queue(QueueName="test-queue")["QueueUrl"]
         p = self.invoke("handlers/send_messages.handler")
         self.assertEqual(p.returncode, 0, p.stderr.decode())
@@ -91,6 +94,7 @@ class SeedHandlers(SqsTestCase):
             self.assertRegex(b["attributes"]["messageId"], UUID_RE)
             self.assertIsInstance(b["attributes"]["timestamp"], int)
         self.assertEqual(len({b["attributes"]["messageId"] for b in bodies}), 10)
+        self.assertEqual(self.sqs.receive_message(QueueUrl=dlq).get("Messages", []), [])
 
     def test_send_messages_handler_without_the_queue(self):
         p = self.invoke("handlers/send_messages.handler")

@@ -39,6 +39,22 @@ function M.batch_response(failed_ids)
   return {batchItemFailures = failures}
 end
 
+--- Why Lambda could not read answer_json (a handler's JSON answer) to the SQS batch event
+--- (decoded), or nil when it could: with ReportBatchItemFailures, an unreadable answer fails
+--- the whole batch. Only answers that carry batchItemFailures are checked, and only for SQS
+--- events. (`moonrun invoke` warns with it; moonrun dev's trigger applies the same rule.)
+function M.batch_answer_problem(event, answer_json)
+  if type(event) ~= "table" or type(event.Records) ~= "table" then return nil end
+  local ids = {}
+  for _, record in ipairs(event.Records) do
+    if type(record) ~= "table" or record.eventSource ~= "aws:sqs" then return nil end
+    ids[record.messageId] = true
+  end
+  if next(ids) == nil or not tostring(answer_json):find('"batchItemFailures"', 1, true) then return nil end
+  local _, why = require("moonrun.dev.poller").reported_failures(answer_json, ids)
+  return why
+end
+
 local function is_fifo(record)
   return type(record.eventSourceARN) == "string" and record.eventSourceARN:sub(-5) == ".fifo"
 end

@@ -10,6 +10,7 @@ local json = require "moonrun.json"
 local uuid = require "moonrun.uuid"
 local time = require "moonrun.time"
 local digest = require "moonrun.digest"
+local sources = require "moonrun.sample_sources"
 
 local M = {}
 
@@ -196,6 +197,20 @@ local function apigw_rest(options)
   }
 end
 
+-- A Lambda function URL's request: the HTTP API 2.0 payload, on the URL's own domain
+-- (<url-id>.lambda-url.<region>.on.aws), with "anonymous" as the account of an AuthType NONE URL.
+local URL_ID = "ikzvkzgtmxbmzj4sdtc2vq3ifm0nlocd" -- one URL: 32 characters, as AWS's ids are
+local function function_url(options)
+  local event = apigw_http(options)
+  local domain = string.format("%s.lambda-url.%s.on.aws", URL_ID, region_of(options))
+  if event.headers.host == string.format("%s.execute-api.%s.amazonaws.com", API_ID, region_of(options)) then
+    event.headers.host = domain
+  end
+  local context = event.requestContext
+  context.accountId, context.apiId, context.domainName, context.domainPrefix = "anonymous", URL_ID, domain, URL_ID
+  return event
+end
+
 -- EventBridge's event for a scheduled rule (rate or cron); its time has whole seconds.
 local function schedule(options)
   local region = region_of(options)
@@ -256,6 +271,61 @@ M.types = {
    options = {{"rule", "value", "NAME", "the rule's name (default my-schedule)"}, region_option},
    order = {[""] = {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
                     "detail"}}},
+  {name = "function-url", summary = "a Lambda function URL request (payload format 2.0)", make = function_url,
+   options = http_options,
+   order = {[""] = {"version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers",
+                    "queryStringParameters", "requestContext", "body", "isBase64Encoded"},
+            requestContext = {"accountId", "apiId", "domainName", "domainPrefix", "http", "requestId", "routeKey",
+                              "stage", "time", "timeEpoch"},
+            ["requestContext.http"] = {"method", "path", "protocol", "sourceIp", "userAgent"}}},
+  {name = "sns", summary = "an SNS notification, as a topic subscription delivers it", make = sources.sns,
+   options = {{"message", "list", "TEXT", "a message (repeatable: one record each; default 'Hello from SNS!')"},
+              {"subject", "value", "TEXT", "the subject (default none: null)"},
+              {"topic", "value", "NAME", "the topic's name (default my-topic)"}, region_option},
+   order = {[""] = {"Records"}, Records = {"EventSource", "EventVersion", "EventSubscriptionArn", "Sns"},
+            ["Records.Sns"] = {"Type", "MessageId", "TopicArn", "Subject", "Message", "Timestamp",
+                               "SignatureVersion", "Signature", "SigningCertUrl", "UnsubscribeUrl",
+                               "MessageAttributes"}}},
+  {name = "eventbridge", summary = "an EventBridge event from a custom source (a rule's target)", make = sources.eventbridge,
+   options = {{"source", "value", "NAME", "the event's source (default com.example.myapp)"},
+              {"detail-type", "value", "TEXT", "its detail-type (default MyDetailType)"},
+              {"detail", "value", "JSON", "its detail, a JSON object (default {})"},
+              {"resource", "list", "ARN", "a resource ARN (repeatable; default none)"}, region_option},
+   order = {[""] = {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                    "detail"}}},
+  {name = "s3", summary = "an S3 event notification (an object created or removed)", make = sources.s3,
+   options = {{"bucket", "value", "NAME", "the bucket (default my-bucket)"},
+              {"key", "value", "KEY", "the object's key, URL-encoded in the event as S3 does (default uploads/hello.txt)"},
+              {"body", "value", "TEXT", "the object's content, for its size and ETag (default 'Hello from S3!')"},
+              {"event-name", "value", "NAME", "ObjectCreated:Put (default), ObjectRemoved:Delete, ..."},
+              {"configuration", "value", "ID", "the notification's configuration id (default my-notification)"},
+              region_option},
+   order = {[""] = {"Records"},
+            Records = {"eventVersion", "eventSource", "awsRegion", "eventTime", "eventName", "userIdentity",
+                       "requestParameters", "responseElements", "s3"},
+            ["Records.s3"] = {"s3SchemaVersion", "configurationId", "bucket", "object"},
+            ["Records.s3.bucket"] = {"name", "ownerIdentity", "arn"},
+            ["Records.s3.object"] = {"key", "size", "eTag", "sequencer"}}},
+  {name = "dynamodb", summary = "a DynamoDB stream record (an item inserted, modified or removed)", make = sources.dynamodb,
+   options = {{"table", "value", "NAME", "the table (default my-table)"},
+              {"event-name", "value", "NAME", "INSERT (default), MODIFY or REMOVE"},
+              {"keys", "value", "JSON", "the item's key attributes, plain JSON (default {\"Id\": \"101\"})"},
+              {"new-image", "value", "JSON", "the item after, plain JSON, typed as DynamoDB writes it"},
+              {"old-image", "value", "JSON", "the item before (MODIFY and REMOVE)"}, region_option},
+   order = {[""] = {"Records"},
+            Records = {"eventID", "eventName", "eventVersion", "eventSource", "awsRegion", "dynamodb",
+                       "eventSourceARN"},
+            ["Records.dynamodb"] = {"ApproximateCreationDateTime", "Keys", "NewImage", "OldImage",
+                                    "SequenceNumber", "SizeBytes", "StreamViewType"}}},
+  {name = "kinesis", summary = "Kinesis data stream records", make = sources.kinesis,
+   options = {{"data", "list", "TEXT", "a record's data, base64-encoded in the event (repeatable; default 'Hello from Kinesis!')"},
+              {"stream", "value", "NAME", "the stream (default my-stream)"},
+              {"partition-key", "value", "KEY", "the records' partition key (default partition-1)"}, region_option},
+   order = {[""] = {"Records"},
+            Records = {"kinesis", "eventSource", "eventVersion", "eventID", "eventName", "invokeIdentityArn",
+                       "awsRegion", "eventSourceARN"},
+            ["Records.kinesis"] = {"kinesisSchemaVersion", "partitionKey", "sequenceNumber", "data",
+                                   "approximateArrivalTimestamp"}}},
 }
 for _, t in ipairs(M.types) do M.types[t.name] = t end
 

@@ -235,7 +235,7 @@ local function merge(into, fields)
   return into
 end
 
---- An event of a type `moonrun event` knows (sqs, apigw-http, apigw-rest, schedule), made with
+--- An event of a type `moonrun event` knows (sqs, apigw-http, function-url, sns, s3, ...), made with
 --- its options (as `moonrun event TYPE --help` lists them, with _ or - in names; an sqs body
 --- may be a table, sent as JSON; an HTTP body a table, as JSON), then fields merged over it
 --- (json.null removes one).
@@ -256,8 +256,8 @@ function M.event(kind, options, fields)
   return fields and merge(event, fields) or event
 end
 
---- testing.events.sqs{...}, .apigw_http{...}, .apigw_rest{...}, .schedule{...}: testing.event
---- for one type.
+--- testing.events.sqs{...}, .apigw_http{...}, .function_url{...}, .dynamodb{...}, ...:
+--- testing.event for one type.
 M.events = {}
 for _, t in ipairs(sample_events.types) do
   M.events[(t.name:gsub("-", "_"))] = function(options, fields) return M.event(t.name, options, fields) end

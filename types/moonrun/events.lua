@@ -26,4 +26,11 @@ function events.batch_response(failed_ids) end
 ---@return SQSBatchResponse
 function events.sqs_batch(event, handle, options) end
 
+---Why Lambda could not read answer_json, a handler's answer to the SQS batch event (with
+---ReportBatchItemFailures it would fail the whole batch), or nil when it could.
+---@param event table
+---@param answer_json string
+---@return string|nil
+function events.batch_answer_problem(event, answer_json) end
+
 return events

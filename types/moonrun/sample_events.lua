@@ -11,8 +11,9 @@ sample_events.types = {}
 ---@return string
 function sample_events.base64(data) end
 
----An event of a type: "sqs", "apigw-http", "apigw-rest", "schedule".
----@param kind "sqs"|"apigw-http"|"apigw-rest"|"schedule"
+---An event of a type: "sqs", "apigw-http", "apigw-rest", "schedule", "function-url", "sns",
+---"eventbridge", "s3", "dynamodb", "kinesis".
+---@param kind "sqs"|"apigw-http"|"apigw-rest"|"schedule"|"function-url"|"sns"|"eventbridge"|"s3"|"dynamodb"|"kinesis"
 ---@param options? table the long option names of `moonrun event TYPE --help`
 ---@return table
 function sample_events.generate(kind, options) end

@@ -386,8 +386,8 @@ function Poller:process(messages)
     if failed_before and self.config.fifo then break end
     local ok, answer = self:invoke(event.text)
     if not ok then
-      self:log(string.format("%s; the %d message%s of the batch stay in the queue", answer, #event.records,
-        #event.records == 1 and "" or "s"))
+      self:log(answer .. (#event.records == 1 and "; the message of the batch stays in the queue" or
+        string.format("; the %d messages of the batch stay in the queue", #event.records)))
       failed_before = true
     elseif self.config.report_batch_item_failures then
       local ids = {}
