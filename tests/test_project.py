@@ -297,7 +297,7 @@ class TestMoonrunTest(ProjectTestCase):
                 assert.truthy(e.headers["user-agent"])
                 local s = testing.events.schedule{rule = "nightly"}
                 assert.truthy(s.resources[1]:find("rule/nightly$"))
-                assert.has_error(function() testing.event("kinesis") end)
+                assert.has_error(function() testing.event("firehose") end)
               end)
             end)
             """)
