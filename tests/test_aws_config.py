@@ -175,6 +175,10 @@ ENVIRONMENTS = {
     "fips+dualstack": {"AWS_USE_FIPS_ENDPOINT": "true", "AWS_USE_DUALSTACK_ENDPOINT": "true",
                        "AWS_DEFAULT_REGION": "eusc-de-east-1"},
     "missing-profile": {"AWS_PROFILE": "nobody"},
+    "keys+expired": {"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": SECRET,
+                     "AWS_SESSION_TOKEN": TOKEN, "AWS_CREDENTIAL_EXPIRATION": "2020-01-01T00:00:00Z"},
+    "keys+expiring": {"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": SECRET,
+                      "AWS_SESSION_TOKEN": TOKEN, "AWS_CREDENTIAL_EXPIRATION": "2099-01-01T00:00:00Z"},
 }
 
 
@@ -511,6 +515,26 @@ class SecretsEverywhere(unittest.TestCase):
                     self.assertRegex(ours["message"], r":\d+: ")
                     self.assertNotIn(SECRET, json.dumps(ours))
                     self.assertNotIn(TOKEN, json.dumps(ours))
+
+    def test_one_code_whatever_lookup_reads_the_file_first(self):
+        code = """
+            local ok, err = pcall(function()
+              return require("moonrun.sqs").client{max_attempts = 1}:list_queues{}
+            end)
+            return {code = not ok and err.code or "ok", message = tostring(err)}"""
+        region = {"AWS_REGION": "us-east-1"}
+        endpoint = dict(region, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS="false",
+                        AWS_ENDPOINT_URL_SQS="http://127.0.0.1:9")
+        retries = dict(endpoint, AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="1")
+        for first, extra in (("region", {}), ("endpoint", region), ("retries", endpoint),
+                             ("credentials", retries)):
+            with tempfile.TemporaryDirectory() as home:
+                env = base_env(home)
+                env.update(extra)
+                write(env["AWS_CONFIG_FILE"], f"[default]\nregion = eu-west-1\n{SECRET}\n")
+                answer, _ = run_lua(code, env)
+                self.assertEqual(answer["result"]["code"], "InvalidConfiguration", (first, answer))
+                self.assertIn("config:3: expected 'name = value'", answer["result"]["message"])
 
     def test_the_colon_line_of_the_issue_is_read(self):
         with tempfile.TemporaryDirectory() as home:

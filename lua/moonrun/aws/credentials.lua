@@ -108,7 +108,9 @@ local function from_environment()
     local token, variable = nonempty(os.getenv("AWS_SECURITY_TOKEN")), "AWS_SECURITY_TOKEN"
     if not token then token, variable = os.getenv("AWS_SESSION_TOKEN"), "AWS_SESSION_TOKEN" end
     one_line(id, "AWS_ACCESS_KEY_ID")
-    return credentials(id, secret, one_line(token, variable), "the environment")
+    local expiration = nonempty(os.getenv("AWS_CREDENTIAL_EXPIRATION"))
+    return unexpired(credentials(id, secret, one_line(token, variable), "the environment",
+      expiration_of(expiration, "AWS_CREDENTIAL_EXPIRATION")))
   elseif id or secret then
     error(string.format("%s is set but %s is not: set both, or neither",
       id and "AWS_ACCESS_KEY_ID" or "AWS_SECRET_ACCESS_KEY",
