@@ -27,28 +27,38 @@ from aws_support import (SECRETS, FaultServer, MotoServer, aws_env, respond, run
 SECRET = SECRETS[0]  # the test secret: never to be printed
 TOKEN = SECRETS[1]
 
+# Resolves each (environment, profile) of a JSON list on stdin in this one process: botocore
+# reads os.environ when asked, so each set-up's environment is put in place before its session.
 BOTOCORE_SIDE = r"""
-import json, sys
+import json, os, sys
 import botocore.session
-profile = sys.argv[1] or None
-out = {}
-try:
-    session = botocore.session.Session(profile=profile)
-    c = session.get_credentials()
-    if c is not None:
-        f = c.get_frozen_credentials()
-        out["key"], out["token"] = f.access_key, bool(f.token)
-except Exception as e:
-    out["error"] = type(e).__name__
-try:
-    session = botocore.session.Session(profile=profile)
-    out["region"] = session.get_config_variable("region")
-    client = session.create_client("sqs", region_name=out["region"] or "us-east-1",
-                                   aws_access_key_id="x", aws_secret_access_key="y")
-    out["endpoint"] = client.meta.endpoint_url
-except Exception as e:
-    out["config_error"] = type(e).__name__
-print(json.dumps(out))
+
+def resolve(profile):
+    out = {}
+    try:
+        session = botocore.session.Session(profile=profile)
+        c = session.get_credentials()
+        if c is not None:
+            f = c.get_frozen_credentials()
+            out["key"], out["token"] = f.access_key, bool(f.token)
+    except Exception as e:
+        out["error"] = type(e).__name__
+    try:
+        session = botocore.session.Session(profile=profile)
+        out["region"] = session.get_config_variable("region")
+        client = session.create_client("sqs", region_name=out["region"] or "us-east-1",
+                                       aws_access_key_id="x", aws_secret_access_key="y")
+        out["endpoint"] = client.meta.endpoint_url
+    except Exception as e:
+        out["config_error"] = type(e).__name__
+    return out
+
+answers = []
+for env, profile in json.load(sys.stdin):
+    os.environ.clear()
+    os.environ.update(env)
+    answers.append(resolve(profile))
+print(json.dumps(answers))
 """
 
 MOONRUN_SIDE = r"""
@@ -80,12 +90,17 @@ def base_env(home):
     return env
 
 
-def botocore_resolve(env, profile):
-    p = subprocess.run([sys.executable, "-c", BOTOCORE_SIDE, profile or ""], capture_output=True,
-                       env=env, timeout=60)
+def botocore_resolve_many(setups):
+    """botocore's answers for a list of (environment, profile), in one Python process."""
+    p = subprocess.run([sys.executable, "-c", BOTOCORE_SIDE], input=json.dumps(setups).encode(),
+                       capture_output=True, env=os.environ, timeout=600)
     if p.returncode != 0:
         raise AssertionError(p.stderr.decode())
     return json.loads(p.stdout)
+
+
+def botocore_resolve(env, profile):
+    return botocore_resolve_many([(env, profile)])[0]
 
 
 def moonrun_resolve(env, profile):
@@ -201,9 +216,11 @@ class Differential(unittest.TestCase):
     def test_generated_setups_match_botocore(self):
         cases = setups()
         self.assertGreaterEqual(len(cases), 150)
-        failures = []
-        for cred, config, env_name, profile in cases:
-            with tempfile.TemporaryDirectory() as home:
+        with tempfile.TemporaryDirectory() as top:
+            prepared = []
+            for n, (cred, config, env_name, profile) in enumerate(cases):
+                home = os.path.join(top, str(n))
+                os.mkdir(home)
                 env = base_env(home)
                 env.update(ENVIRONMENTS[env_name])
                 if CREDENTIAL_FILES[cred]:
@@ -211,7 +228,10 @@ class Differential(unittest.TestCase):
                           CREDENTIAL_FILES[cred].format(secret=SECRET, token=TOKEN))
                 if CONFIG_FILES[config]:
                     write(env["AWS_CONFIG_FILE"], CONFIG_FILES[config].format(secret=SECRET, token=TOKEN))
-                reference = botocore_resolve(env, profile)
+                prepared.append((env, profile))
+            references = botocore_resolve_many(prepared)
+            failures = []
+            for (cred, config, env_name, profile), (env, _), reference in zip(cases, prepared, references):
                 ours = moonrun_resolve(env, profile)
                 for text in (ours.get("message", ""), ours.get("config_message", "")):
                     self.assertNotIn(SECRET, text)
