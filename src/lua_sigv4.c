@@ -173,7 +173,8 @@ static size_t gather_headers(lua_State *L, struct sigv4_module *m)
     }
     /* a map's order is the hash table's: names that differ only in case ("X-Foo", "x-foo")
      * would have their values joined in a different order from run to run */
-    qsort(m->headers + listed, count - listed, sizeof *m->headers, compare_names);
+    if (count - listed > 1)
+        qsort(m->headers + listed, count - listed, sizeof *m->headers, compare_names);
     lua_pop(L, 1);
     return count;
 }
