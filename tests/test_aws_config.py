@@ -208,6 +208,7 @@ def setups():
         seen.add((cred, config, env, profile))
     for env in env_names:  # every environment with the richest files too
         seen.add(("colon+dev", "services", env, None))
+        seen.add(("colon+dev", "spaced", env, "dev"))  # a named profile against the environment's keys
         seen.add(("default", "default", env, "dev"))
     return sorted(seen, key=lambda s: tuple(str(x) for x in s))
 
