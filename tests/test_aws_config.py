@@ -21,7 +21,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_support import (SECRETS, FaultServer, MotoServer, aws_env, respond, run_lua,  # noqa: E402
+from aws_support import (MOONRUN, SECRETS, FaultServer, MotoServer, aws_env, respond, run_lua,  # noqa: E402
                          run_lua_process)
 
 SECRET = SECRETS[0]  # the test secret: never to be printed
@@ -241,6 +241,109 @@ class Differential(unittest.TestCase):
                     failures.append(f"credentials={cred} config={config} env={env_name} profile={profile}:\n"
                                     f"  botocore {reference}\n  moonrun  {ours}")
         self.assertEqual(failures, [], "\n".join(failures))
+
+
+INI_PIECES = [
+    "[default]", "[dev]", "[profile dev]", "[DEFAULT]", "[ spaced ]", "[a]b]", "[]", "[open",
+    "key = value", "Key: Value", "key=", "other = x # not a comment", "other=y ; nor this",
+    "= nameless", "novalue", "# comment", "; comment", "  # indented comment", "",  "   ",
+    "s3 =", "  addressing_style = path", "  nested_without_equals", "\tsignature_version = s3v4",
+    "  continued text", "URL = http://h:1/p?q=1", "x:y=z", "key = again",
+]
+
+
+def random_ini(rng):
+    lines = [rng.choice(INI_PIECES) for _ in range(rng.randint(1, 9))]
+    if rng.random() < 0.7:
+        lines.insert(0, rng.choice(["[default]", "[dev]", "[DEFAULT]"]))
+    return rng.choice(["\n", "\r\n"]).join(lines) + rng.choice(["", "\n"])
+
+
+# Reads a JSON list of texts from stdin; prints each parsed ({section = {key = value}}) or "error".
+INI_MOONRUN = r"""
+local ini = require "moonrun.aws.ini"
+local json = require "moonrun.json"
+local out = {}
+for i, text in ipairs(json.decode(io.read("a"))) do
+  local ok, parsed = pcall(ini.parse, text, "f")
+  out[i] = ok and parsed.sections or "error"
+end
+print(json.encode(out))
+"""
+
+# Reads a JSON list of section names from stdin; prints each split into words, or "error".
+SPLIT_MOONRUN = r"""
+local ini = require "moonrun.aws.ini"
+local json = require "moonrun.json"
+local out = {}
+for i, name in ipairs(json.decode(io.read("a"))) do
+  out[i] = ini.split_words(name) or "error"
+end
+print(json.encode(out))
+"""
+
+
+def run_script(code, data):
+    """Runs a Lua script with moonrun, data (JSON) on its stdin; returns what it printed, decoded."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(code)
+    try:
+        p = subprocess.run([MOONRUN, "run", f.name], input=json.dumps(data).encode(),
+                           capture_output=True, timeout=120)
+    finally:
+        os.unlink(f.name)
+    if p.returncode != 0:
+        raise AssertionError(p.stderr.decode())
+    return json.loads(p.stdout)
+
+
+INI_BOTOCORE = r"""
+import json, os, sys, tempfile
+import botocore.configloader, botocore.exceptions
+out = []
+with tempfile.TemporaryDirectory() as d:
+    path = os.path.join(d, "f")
+    for text in json.load(sys.stdin):
+        with open(path, "w", newline="") as f:
+            f.write(text)
+        try:
+            out.append(botocore.configloader.raw_config_parse(path))
+        except botocore.exceptions.ConfigParseError:
+            out.append("error")
+print(json.dumps(out))
+"""
+
+
+class IniDialect(unittest.TestCase):
+    """The shared files' parser against botocore's on random files made of tricky lines."""
+
+    def test_random_files_parse_as_botocore_parses_them(self):
+        import random
+        rng = random.Random(20)
+        texts = [random_ini(rng) for _ in range(2000)]
+        p = subprocess.run([sys.executable, "-c", INI_BOTOCORE], input=json.dumps(texts).encode(),
+                           capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        reference = json.loads(p.stdout)
+        ours = run_script(INI_MOONRUN, texts)
+        self.assertGreater(sum(1 for r in reference if r == "error"), 40)
+        self.assertGreater(sum(1 for r in reference if r != "error"), 40)
+        mismatches = [f"{text!r}\n  botocore {expected}\n  moonrun  {got}"
+                      for text, expected, got in zip(texts, reference, ours) if got != expected]
+        self.assertEqual(mismatches, [], "\n".join(mismatches[:10]))
+
+    def test_section_names_split_as_shlex_does(self):
+        import shlex
+        names = ['profile dev', 'profile  dev', 'profile "my dev"', "profile 'a b'", 'profile a\\ b',
+                 'profile "a\\"b"', 'profile "unclosed', 'profile a"b c"d', 'profiles x', 'profile',
+                 'profile a b', 'profile "a\\$b"', 'profile \\', "profile 'it''s'", 'profile ""']
+        ours = run_script(SPLIT_MOONRUN, names)
+        for name, got in zip(names, ours):
+            try:
+                expected = shlex.split(name)
+            except ValueError:
+                expected = "error"
+            self.assertEqual(got, expected, name)
 
 
 def script(path, text):

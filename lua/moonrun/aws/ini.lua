@@ -125,23 +125,21 @@ function M.parse(text, path)
       end
     end
   end
+  -- a section's settings: its own, then [DEFAULT]'s it does not have; a value is joined
+  -- (and its nested settings read, and found wrong) only where a section holds it
   local result = {}
-  local function finish(section, name)
-    local settings = {}
-    for key, parts in pairs(section) do
-      local value = table.concat(parts, "\n"):gsub("%s+$", "")
-      if value:sub(1, 1) == "\n" then
-        value = nested(path, name, key, value, first_lines[section][key])
-      end
-      settings[key] = value
-    end
-    return settings
-  end
-  local inherited = finish(defaults, "DEFAULT")
   for _, name in ipairs(order) do
-    local settings = finish(sections[name], name)
-    for key, value in pairs(inherited) do
-      if settings[key] == nil then settings[key] = value end
+    local settings = {}
+    for _, source in ipairs{sections[name], defaults} do
+      for key, parts in pairs(source) do
+        if settings[key] == nil then
+          local value = table.concat(parts, "\n"):gsub("%s+$", "")
+          if value:sub(1, 1) == "\n" then
+            value = nested(path, name, key, value, first_lines[source][key])
+          end
+          settings[key] = value
+        end
+      end
     end
     result[name] = settings
   end
@@ -172,7 +170,7 @@ function M.split_words(text)
     elseif quote == '"' then
       if c == '"' then
         quote = nil
-      elseif c == "\\" and text:sub(i + 1, i + 1):match('["\\$`\n]') then
+      elseif c == "\\" and text:sub(i + 1, i + 1):match('["\\]') then
         i = i + 1
         word = word .. text:sub(i, i)
       else
