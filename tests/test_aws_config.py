@@ -103,8 +103,14 @@ def botocore_resolve(env, profile):
     return botocore_resolve_many([(env, profile)])[0]
 
 
+# A web identity token is a secret too: run_lua checks the SECRETS, this is checked here.
+WEB_TOKEN = "moonrun-web-identity-token-3f9a1c"
+
+
 def moonrun_resolve(env, profile):
-    answer, _ = run_lua(MOONRUN_SIDE % (json.dumps(profile) if profile else "nil"), env)
+    answer, p = run_lua(MOONRUN_SIDE % (json.dumps(profile) if profile else "nil"), env)
+    if WEB_TOKEN.encode() in p.stdout + p.stderr:
+        raise AssertionError("the web identity token appears in moonrun's output")
     return answer["result"]
 
 
@@ -552,7 +558,7 @@ role_session_name = websession
 
     def test_roles_match_botocore(self):
         with tempfile.TemporaryDirectory() as home:
-            write(os.path.join(home, "token"), "a-web-identity-token\n")
+            write(os.path.join(home, "token"), WEB_TOKEN + "\n")
             env = self.env(home, AWS_ACCESS_KEY_ID="AKIDENVSOURCE", AWS_SECRET_ACCESS_KEY=SECRET)
             write(env["AWS_CONFIG_FILE"], self.CONFIG.format(secret=SECRET, home=home))
             for profile, role in (("role", "first"), ("chained", "second"), ("fromenv", "third"),
@@ -569,11 +575,18 @@ role_session_name = websession
 
     def test_web_identity_from_the_environment(self):
         with tempfile.TemporaryDirectory() as home:
-            write(os.path.join(home, "token"), "a-web-identity-token")
+            write(os.path.join(home, "token"), WEB_TOKEN)
             env = self.env(home, AWS_WEB_IDENTITY_TOKEN_FILE=os.path.join(home, "token"),
                            AWS_ROLE_ARN="arn:aws:iam::123456789012:role/envweb")
             ref, ours = botocore_resolve(env, None), moonrun_resolve(env, None)
             self.assertEqual(self.role_of(ref), self.role_of(ours))
+            env["AWS_WEB_IDENTITY_TOKEN_FILE"] = os.path.join(home, "missing")
+            ours = moonrun_resolve(env, None)
+            self.assertIn("cannot read the web identity token (AWS_WEB_IDENTITY_TOKEN_FILE)", ours["message"])
+            del env["AWS_ROLE_ARN"]
+            ours = moonrun_resolve(env, None)
+            self.assertEqual(ours["error"], "InvalidConfiguration")
+            self.assertIn("no role_arn (or AWS_ROLE_ARN)", ours["message"])
 
     def test_session_is_cached_and_refreshed(self):
         with tempfile.TemporaryDirectory() as home:
