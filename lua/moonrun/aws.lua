@@ -51,7 +51,7 @@ Client.__index = Client
 
 --- A client of one service in one region. options: region, endpoint, profile, credentials (or
 -- access_key_id, secret_access_key, session_token), timeout, connect_timeout, max_attempts,
--- retry_mode, retry_base_delay.
+-- retry_mode, retry_base_delay, use_fips_endpoint, use_dualstack_endpoint.
 function M.client(service, options)
   options = options or {}
   local region = as_error_value("NoRegionError", config.region, options)
