@@ -627,6 +627,42 @@ role_session_name = websession
             sts.stop()
 
 
+class EndpointOptions(unittest.TestCase):
+    """The client's use_fips_endpoint and use_dualstack_endpoint options, against botocore's
+    Config of the same names, in every partition; an option beats the environment."""
+
+    REGIONS = ("us-east-1", "ca-central-1", "us-gov-west-1", "cn-north-1", "us-iso-east-1",
+               "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "eusc-de-east-1")
+
+    def test_options_match_botocore_config(self):
+        import boto3
+        from botocore.config import Config
+        cases, expected = [], []
+        for region in self.REGIONS:
+            for fips in (False, True):
+                # botocore's SQS rules for dual-stack in the ISO partitions are an intended
+                # difference (README), so dual-stack is compared where the partitions agree
+                for dualstack in ((False, True) if "iso" not in region else (False,)):
+                    client = boto3.client("sqs", region_name=region, aws_access_key_id="a",
+                                          aws_secret_access_key="b",
+                                          config=Config(use_fips_endpoint=fips, use_dualstack_endpoint=dualstack))
+                    expected.append(client.meta.endpoint_url)
+                    cases.append(f'{{"{region}", {str(fips).lower()}, {str(dualstack).lower()}}}')
+        code = """
+            local aws = require "moonrun.aws"
+            local out = {}
+            for i, case in ipairs{%s} do
+              out[i] = aws.endpoint({service_id = "SQS", endpoint_prefix = "sqs"}, case[1],
+                {use_fips_endpoint = case[2], use_dualstack_endpoint = case[3]})
+            end
+            return out""" % ", ".join(cases)
+        with tempfile.TemporaryDirectory() as home:
+            env = base_env(home)
+            env.update(AWS_USE_FIPS_ENDPOINT="true", AWS_USE_DUALSTACK_ENDPOINT="true")
+            answer, _ = run_lua(code, env)
+        self.assertEqual(answer["result"], expected)
+
+
 class SecretsEverywhere(unittest.TestCase):
     """Secrets in every place moonrun reads, valid and malformed: nothing moonrun prints (the
     run helpers check every output) and no error value holds one."""
