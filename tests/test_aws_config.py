@@ -597,7 +597,8 @@ role_session_name = websession
                 local credentials = require "moonrun.aws.credentials"
                 local first = credentials.resolve{profile = "role"}
                 local again = credentials.resolve{profile = "role"}
-                credentials.refresh_at = function() return 0 end -- as if the session were due
+                -- as if the session were due
+                require("moonrun.aws.credential").refresh_at = function() return 0 end
                 local later = credentials.resolve{profile = "role"}
                 return {first.access_key_id, again.access_key_id, later.access_key_id,
                         first.expiration - require("moonrun.time").now()}""", env)
