@@ -128,6 +128,11 @@ static void add_header(lua_State *L, struct sigv4_module *m, size_t *count, int 
     m->headers[(*count)++] = (struct sigv4_header){name, value};
 }
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(((const struct sigv4_header *)a)->name, ((const struct sigv4_header *)b)->name);
+}
+
 /* headers is a map name -> value, or an array of {name, value} pairs (repeats allowed, order
  * kept), or both; the array part comes first. */
 static size_t gather_headers(lua_State *L, struct sigv4_module *m)
@@ -153,6 +158,7 @@ static size_t gather_headers(lua_State *L, struct sigv4_module *m)
         add_header(L, m, &count, -2, -1);
         lua_pop(L, 3);
     }
+    size_t listed = count;
     lua_pushnil(L);
     while (lua_next(L, headers)) {
         if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= pairs) {
@@ -165,6 +171,10 @@ static size_t gather_headers(lua_State *L, struct sigv4_module *m)
         add_header(L, m, &count, -2, -1);
         lua_pop(L, 1);
     }
+    /* a map's order is the hash table's: names that differ only in case ("X-Foo", "x-foo")
+     * would have their values joined in a different order from run to run */
+    if (count - listed > 1)
+        qsort(m->headers + listed, count - listed, sizeof *m->headers, compare_names);
     lua_pop(L, 1);
     return count;
 }

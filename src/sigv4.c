@@ -21,6 +21,7 @@ struct url_parts {
     size_t base_len;  /* the URL up to its query or fragment */
     const char *host; /* host[:port] as the Host header carries it: no default port */
     size_t host_len;
+    char host_with_port[300]; /* a port written with leading zeros is sent as a plain number */
     const char *path, *query;
     size_t path_len, query_len;
 };
@@ -179,8 +180,17 @@ static bool parse_url(const char *url, struct url_parts *u, char *err, size_t er
                      "'url' must have a port from 1 to 65535 after the host, got '%.200s'", url);
             return false;
         }
-        if (digits == strlen(default_port) && memcmp(port, default_port, digits) == 0)
-            u->host_len = (size_t)(host_end - authority);
+        /* the HTTP client writes the port as a number ("08778" goes out as 8778, "0443" as
+         * nothing), so the signature covers that form */
+        u->host_len = (size_t)(host_end - authority);
+        if (number != atol(default_port)) {
+            int n = snprintf(u->host_with_port, sizeof u->host_with_port, "%.*s:%ld",
+                             (int)u->host_len, authority, number);
+            if (n < 0 || (size_t)n >= sizeof u->host_with_port)
+                return fail(err, errlen, "'url' has a host name too long to sign");
+            u->host = u->host_with_port;
+            u->host_len = (size_t)n;
+        }
     }
     if (host_end == authority) return bad_url(url, err, errlen);
     u->path = end;
@@ -509,6 +519,20 @@ static bool hash_payload(struct sigv4_signer *s, const struct sigv4_request *req
 {
     if (req->payload_hash) {
         s->payload_hash = req->payload_hash;
+        return true;
+    }
+    /* S3's rule: a caller's own x-amz-content-sha256 (UNSIGNED-PAYLOAD, a streaming marker) is
+     * the payload hash the service checks the signature with */
+    for (size_t i = 0; i < req->header_count; i++) {
+        if (strcasecmp(req->headers[i].name, "x-amz-content-sha256") != 0) continue;
+        const char *value = req->headers[i].value;
+        bool ok = *value != '\0';
+        for (const char *p = value; *p; p++)
+            ok = ok && (unsigned char)*p > ' ';
+        if (!ok)
+            return fail(err, errlen, "the x-amz-content-sha256 header must be a hex SHA-256 or "
+                                     "a value like UNSIGNED-PAYLOAD, without spaces");
+        s->payload_hash = value;
         return true;
     }
     unsigned char digest[CRYPTO_SHA256_SIZE];

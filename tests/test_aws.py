@@ -408,7 +408,7 @@ class Credentials(FaultTestCase):
             answer = self.lua(code, AWS_PROFILE="missing", **env)
             self.assertIn("the AWS profile 'missing' (chosen by AWS_PROFILE) is in neither", answer["error"])
             answer = self.lua(code, AWS_PROFILE="sso", **env)
-            self.assertIn("uses sso_start_url, which moonrun does not support", answer["error"])
+            self.assertIn("uses SSO (sso_start_url), which moonrun does not sign in to", answer["error"])
 
     def test_malformed_profile_file(self):
         with tempfile.TemporaryDirectory() as home:

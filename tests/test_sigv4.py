@@ -508,5 +508,98 @@ class BadInput(unittest.TestCase):
         self.assertEqual(len(answers[1]["signature"]), 64)
 
 
+class ConfigurationRules(unittest.TestCase):
+    """Rules from issue 20: a port written with leading zeros is signed as the HTTP client sends
+    it, a caller's x-amz-content-sha256 is the payload hash signed, and a map's names that
+    differ only in case are joined in one order whatever the table's."""
+
+    BASE = {"method": "PUT", "access_key_id": "AKIDEXAMPLE",
+            "secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "region": "us-east-1",
+            "service": "s3", "time": 1440938160, "body": "data"}
+
+    def test_port_with_leading_zeros_matches_botocore(self):
+        for url, host in (("http://127.0.0.1:08778/x", "127.0.0.1:8778"),
+                          ("https://example.com:0443/x", "example.com"),
+                          ("http://example.com:00080/x", "example.com")):
+            request = dict(self.BASE, url=url, headers=[])
+            answer = sign_all([request])[0]
+            cr, _, _ = botocore_sign(request)
+            self.assertEqual(answer["canonical_request"], cr, url)
+            self.assertIn("\nhost:" + host + "\n", answer["canonical_request"])
+
+    def test_port_with_leading_zeros_is_what_is_sent(self):
+        import http.server
+        import threading
+        seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.headers["Host"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = None
+        for port in range(8100, 9999, 37):  # four digits, so that a leading zero still fits
+            try:
+                server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+                break
+            except OSError:
+                continue
+        if server is None:
+            self.fail("no free four-digit port on 127.0.0.1")
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:0{server.server_address[1]}/"
+            code = rf"""
+                local sigv4, http = require "moonrun.sigv4", require "moonrun.http"
+                local signed = sigv4.sign{{method = "GET", url = "{url}", access_key_id = "A",
+                  secret_access_key = "s", region = "us-east-1", service = "sqs"}}
+                assert(http.request{{method = "GET", url = "{url}", headers = signed.headers}})
+                return signed.canonical_request:match("\nhost:([^\n]*)")"""
+            p = subprocess.run([MOONRUN, "run", "-"], input=f"print(load([==[{code}]==])())".encode(),
+                               capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            self.assertEqual(seen, [p.stdout.decode().strip()])
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_callers_content_sha256_is_the_payload_hash(self):
+        for value in ("UNSIGNED-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", hashlib.sha256(b"x").hexdigest()):
+            request = dict(self.BASE, url="https://bucket.s3.amazonaws.com/key",
+                           headers=[["X-Amz-Content-SHA256", value]])
+            answer = sign_all([request])[0]
+            self.assertTrue(answer["canonical_request"].endswith("\n" + value), answer["canonical_request"])
+            self.assertIn("x-amz-content-sha256:" + value + "\n", answer["canonical_request"])
+        bad = sign_all([dict(self.BASE, url="https://b.s3.amazonaws.com/k",
+                             headers=[["x-amz-content-sha256", "not a hash"]])])[0]
+        self.assertIn("x-amz-content-sha256 header must be", bad["error"])
+
+    def test_map_names_in_different_cases_are_joined_in_one_order(self):
+        code = r"""
+            local sigv4 = require "moonrun.sigv4"
+            local seen = {}
+            for i = 1, 200 do
+              local headers = {}
+              -- tables built in different orders and sizes, so their hash order differs
+              for j = 1, i % 7 do headers["x-pad-" .. j] = "p" end
+              if i % 2 == 0 then headers["X-Foo"] = "upper"; headers["x-foo"] = "lower"
+              else headers["x-foo"] = "lower"; headers["X-Foo"] = "upper" end
+              local signed = sigv4.sign{method = "GET", url = "https://example.com/", headers = headers,
+                access_key_id = "A", secret_access_key = "s", region = "us-east-1", service = "sqs",
+                time = 0}
+              seen[signed.canonical_request:match("\nx%-foo:([^\n]*)")] = true
+            end
+            local out = {}
+            for value in pairs(seen) do out[#out + 1] = value end
+            print(table.concat(out, " | "))"""
+        p = subprocess.run([MOONRUN, "run", "-"], input=code.encode(), capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout.decode().strip(), "upper,lower")
+
+
 if __name__ == "__main__":
     unittest.main()

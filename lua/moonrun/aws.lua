@@ -8,6 +8,7 @@
 --   local result = client:call("ListQueues", {QueueNamePrefix = "test"})
 local config = require "moonrun.aws.config"
 local credentials = require "moonrun.aws.credentials"
+local endpoints = require "moonrun.aws.endpoints"
 local errors = require "moonrun.aws.errors"
 local retry = require "moonrun.aws.retry"
 local json = require "moonrun.json"
@@ -42,46 +43,15 @@ function M.credentials(options)
   return as_error_value("NoCredentialsError", credentials.resolve, options)
 end
 
-local function truthy(value)
-  return value == "true" or value == "1" or value == "TRUE" or value == "True"
-end
-
-local function check_url(url, from)
-  if type(url) ~= "string" or not url:match("^https?://[^/?#]+") then
-    error(configuration_error("InvalidEndpoint", string.format(
-      "%s must be an http or https URL such as http://127.0.0.1:4566, got '%s'", from,
-      tostring(url))), 0)
-  end
-  return url
-end
-
--- The endpoint: the endpoint option, AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, the profile's
--- endpoint_url (all but the option ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true),
--- then AWS's own address for the region.
-function M.endpoint(service, region, options)
-  options = options or {}
-  if options.endpoint then return check_url(options.endpoint, "the endpoint option") end
-  if not truthy(os.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) then
-    local variable = "AWS_ENDPOINT_URL_" .. service.service_id:upper():gsub("[ -]", "_")
-    for _, name in ipairs{variable, "AWS_ENDPOINT_URL"} do
-      local url = os.getenv(name)
-      if url and url ~= "" then return check_url(url, name) end
-    end
-    local settings = config.cached_profile(options)
-    if settings.endpoint_url then
-      return check_url(settings.endpoint_url, "the profile's endpoint_url")
-    end
-  end
-  local suffix = region:match("^cn%-") and "amazonaws.com.cn" or "amazonaws.com"
-  return string.format("https://%s.%s.%s", service.endpoint_prefix, region, suffix)
-end
+--- The endpoint for service in region (see aws/endpoints.lua for the order).
+M.endpoint = endpoints.resolve
 
 local Client = {}
 Client.__index = Client
 
 --- A client of one service in one region. options: region, endpoint, profile, credentials (or
 -- access_key_id, secret_access_key, session_token), timeout, connect_timeout, max_attempts,
--- retry_mode, retry_base_delay.
+-- retry_mode, retry_base_delay, use_fips_endpoint, use_dualstack_endpoint.
 function M.client(service, options)
   options = options or {}
   local region = as_error_value("NoRegionError", config.region, options)

@@ -220,8 +220,14 @@ local function base_environment(dev, options)
     env.AWS_ACCESS_KEY_ID = DEV_CREDENTIALS.access_key_id
     env.AWS_SECRET_ACCESS_KEY = DEV_CREDENTIALS.secret_access_key
   else
+    -- every variable moonrun.aws's credential chain reads, so that the children resolve the
+    -- same credentials as the shell would
     for _, name in ipairs{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                          "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"} do
+                          "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE",
+                          "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+                          "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                          "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} do
       env[name] = os.getenv(name)
     end
   end

@@ -1,6 +1,10 @@
 -- The settings a developer's machine keeps for the AWS SDKs and CLI: the shared files
--- (~/.aws/credentials and ~/.aws/config), the profile to use, and the region. Lambda sets
--- everything through the environment, so none of this is read there unless asked for.
+-- (~/.aws/credentials and ~/.aws/config), the profile to use, its [services NAME] section, and
+-- the region. Lambda sets everything through the environment, so none of this is read there
+-- unless asked for. Profiles are found as botocore finds them (see README, "Credentials").
+local errors = require "moonrun.aws.errors"
+local ini = require "moonrun.aws.ini"
+
 local M = {}
 
 local function home()
@@ -12,98 +16,137 @@ local function expand(path)
   return path
 end
 
+local function nonempty(value)
+  if value and value ~= "" then return value end
+end
+
 function M.credentials_file()
-  return expand(os.getenv("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials")
+  return expand(nonempty(os.getenv("AWS_SHARED_CREDENTIALS_FILE")) or "~/.aws/credentials")
 end
 
 function M.config_file()
-  return expand(os.getenv("AWS_CONFIG_FILE") or "~/.aws/config")
+  return expand(nonempty(os.getenv("AWS_CONFIG_FILE")) or "~/.aws/config")
 end
 
--- Reads an INI file as the SDKs write it: {section = {key = value}}, or nil when the file does
--- not exist. Indented lines continue the setting above them (nested service settings): they
--- are not settings of the profile itself, so they are skipped.
-local function read_ini(path)
-  local file = io.open(path, "r")
-  if not file then return nil end
-  local sections, current = {}, nil
-  local number = 0
-  for line in file:lines() do
-    number = number + 1
-    local text = line:gsub("%s+[#;].*$", "")
-    if text:match("^%s*[#;]") or text:match("^%s*$") then
-      -- a comment or a blank line
-    elseif text:match("^%s") then
-      -- a nested setting (s3 =\n  addressing_style = path): not a profile setting
-    elseif text:match("^%[") then
-      local name = text:match("^%[%s*(.-)%s*%]%s*$")
-      if not name then
-        file:close()
-        error(string.format("%s:%d: a section header must look like [name], got %q", path, number, line), 0)
-      end
-      current = sections[name] or {}
-      sections[name] = current
-    else
-      local key, value = text:match("^([^=]-)%s*=%s*(.-)%s*$")
-      if not key then
-        file:close()
-        error(string.format("%s:%d: expected 'name = value', got %q", path, number, line), 0)
-      end
-      if current then current[key:lower()] = value end
+-- The config file's sections sorted as botocore sorts them: a name starting with "profile",
+-- "sso-session" or "services" is split into words like a shell would, and counts only when it
+-- has exactly two ([profile  dev] and [profile "dev"] are the profile dev); [default] is the
+-- default profile; other sections are ignored.
+local function sort_sections(parsed)
+  local map = {profiles = {}, services = {}, sso_sessions = {}}
+  for _, name in ipairs(parsed.order) do
+    local values = parsed.sections[name]
+    local kind = name:sub(1, 7) == "profile" and "profiles" or
+      name:sub(1, 11) == "sso-session" and "sso_sessions" or
+      name:sub(1, 8) == "services" and "services" or nil
+    if kind then
+      local words = ini.split_words(name)
+      if words and #words == 2 then map[kind][words[2]] = values end
+    elseif name == "default" then
+      map.profiles.default = values
     end
   end
-  file:close()
-  return sections
+  return map
 end
 
--- The profile's name and where it was chosen.
-function M.profile_name(options)
-  if options and options.profile then return options.profile, "the profile option" end
-  local name = os.getenv("AWS_PROFILE")
-  if name and name ~= "" then return name, "AWS_PROFILE" end
-  name = os.getenv("AWS_DEFAULT_PROFILE")
-  if name and name ~= "" then return name, "AWS_DEFAULT_PROFILE" end
-  return "default", nil
-end
-
--- The named profile's settings, merged from both files (the credentials file wins, as in the
--- SDKs), and a description of what was found where, for error messages. A profile chosen
--- explicitly that neither file has is an error; the default profile may be absent.
-function M.profile(options)
-  local name, chosen_by = M.profile_name(options)
+-- Both files, parsed once per process and pair of paths (they do not change under a running
+-- function). A malformed file is an InvalidConfiguration error, whatever asked for it.
+local loaded = {}
+function M.files()
   local credentials_path, config_path = M.credentials_file(), M.config_file()
-  local credentials = read_ini(credentials_path)
-  local config = read_ini(config_path)
-  local from_credentials = credentials and credentials[name]
-  local from_config = config and (config["profile " .. name] or (name == "default" and config.default))
-  if chosen_by and not from_credentials and not from_config then
-    error(string.format("the AWS profile '%s' (chosen by %s) is in neither %s%s nor %s%s",
-      name, chosen_by, credentials_path, credentials and "" or " (no such file)",
-      config_path, config and "" or " (no such file)"), 0)
+  local key = credentials_path .. "\0" .. config_path
+  local files = loaded[key]
+  if not files then
+    local config = ini.read(config_path)
+    local credentials = ini.read(credentials_path)
+    files = {
+      credentials_path = credentials_path,
+      config_path = config_path,
+      credentials = credentials and credentials.sections,
+      config = config and sort_sections(config),
+    }
+    loaded[key] = files
   end
+  return files
+end
+
+--- The profile's name, what chose it, and whether it was the client's own option (which, as in
+-- botocore, sets the environment's keys aside). AWS_DEFAULT_PROFILE comes before AWS_PROFILE,
+-- botocore's order.
+function M.profile_name(options)
+  if options and options.profile then return options.profile, "the profile option", true end
+  for _, variable in ipairs{"AWS_DEFAULT_PROFILE", "AWS_PROFILE"} do
+    local name = nonempty(os.getenv(variable))
+    if name then return name, variable, false end
+  end
+  return "default", nil, false
+end
+
+local function describe_files(files)
+  return string.format("%s%s and %s%s", files.credentials_path,
+    files.credentials and "" or " (no such file)", files.config_path,
+    files.config and "" or " (no such file)")
+end
+
+--- One profile's sections: (from the credentials file, from the config file), either nil.
+function M.sections(name)
+  local files = M.files()
+  return files.credentials and files.credentials[name], files.config and files.config.profiles[name]
+end
+
+--- A profile's settings from both files (the credentials file's win, as in botocore), or nil.
+function M.settings_of(name)
+  local from_credentials, from_config = M.sections(name)
+  if not from_credentials and not from_config then return nil end
   local settings = {}
   for key, value in pairs(from_config or {}) do settings[key] = value end
   for key, value in pairs(from_credentials or {}) do settings[key] = value end
-  local where = string.format("profile '%s' in %s%s and %s%s", name, credentials_path,
-    credentials and "" or " (no such file)", config_path, config and "" or " (no such file)")
-  return settings, name, where
+  return settings
 end
 
--- A profile read once per process: the files do not change under a running function.
-local cached_profile = {}
-function M.cached_profile(options)
-  local name = M.profile_name(options)
-  local entry = cached_profile[name]
-  if not entry then
-    local settings, _, where = M.profile(options)
-    entry = {settings = settings, where = where}
-    cached_profile[name] = entry
+--- The chosen profile's settings, its name, and a description of where it was looked for. A
+-- profile chosen by name that neither file has is a ProfileNotFound error; the default profile
+-- may be absent.
+function M.profile(options)
+  local name, chosen_by = M.profile_name(options)
+  local files = M.files()
+  local settings = M.settings_of(name)
+  if not settings and chosen_by then
+    error(errors.new{code = "ProfileNotFound", message = string.format(
+      "the AWS profile '%s' (chosen by %s) is in neither %s", name, chosen_by,
+      describe_files(files))}, 0)
   end
-  return entry.settings, entry.where
+  return settings or {}, name, string.format("profile '%s' in %s", name, describe_files(files))
 end
 
-local function nonempty(value)
-  if value and value ~= "" then return value end
+-- Kept for the callers that read one setting of the chosen profile.
+function M.cached_profile(options)
+  local settings, _, where = M.profile(options)
+  return settings, where
+end
+
+--- The [services NAME] section the profile names with `services = NAME` ({} when it names
+-- none); naming one that does not exist is an InvalidConfiguration error, as in botocore.
+function M.services(options)
+  local settings, name = M.profile(options)
+  local section = settings.services
+  if section == nil then return {} end
+  local files = M.files()
+  local found = type(section) == "string" and files.config and files.config.services[section]
+  if not found or next(found) == nil then
+    error(errors.new{code = "InvalidConfiguration", message = string.format(
+      "the AWS profile '%s' names the services section '%s', which %s does not have",
+      name, tostring(section), files.config_path)}, 0)
+  end
+  return found
+end
+
+--- Whether a boolean setting is on: the variable, else the profile's setting; "true" in any
+-- case is true, anything else false (botocore's reading).
+function M.flag(variable, setting, options)
+  local value = os.getenv(variable)
+  if value == nil then value = M.profile(options)[setting] end
+  return type(value) == "string" and value:lower() == "true"
 end
 
 -- The region: the option, AWS_REGION (Lambda sets it), AWS_DEFAULT_REGION, then the profile.
@@ -111,8 +154,8 @@ function M.region(options)
   local region = options and options.region or nonempty(os.getenv("AWS_REGION")) or
     nonempty(os.getenv("AWS_DEFAULT_REGION"))
   if region then return region end
-  local settings = M.cached_profile(options)
-  if nonempty(settings.region) then return settings.region end
+  local settings = M.profile(options)
+  if type(settings.region) == "string" and settings.region ~= "" then return settings.region end
   return nil
 end
 
