@@ -6,7 +6,12 @@
 -- exported field without an annotation fails, and so does an annotation of a field that the
 -- module does not have. The commands' own modules (moonrun dev's, moonrun init's) are not a
 -- library and are left out.
-local NOT_LIBRARY = {"^moonrun%.dev$", "^moonrun%.dev%.", "^moonrun%.project_init$", "^moonrun%.scaffold%."}
+-- moonrun.aws's configuration and credential chain are its own parts, not a library: handlers
+-- use them through moonrun.aws (aws.client, aws.credentials).
+local NOT_LIBRARY = {"^moonrun%.dev$", "^moonrun%.dev%.", "^moonrun%.project_init$", "^moonrun%.scaffold%.",
+  "^moonrun%.aws%.config$", "^moonrun%.aws%.credentials?$", "^moonrun%.aws%.credential_process$",
+  "^moonrun%.aws%.container_credentials$", "^moonrun%.aws%.endpoints$", "^moonrun%.aws%.ini$",
+  "^moonrun%.aws%.roles$", "^moonrun%.aws%.sts$"}
 
 local function is_library(name)
   for _, pattern in ipairs(NOT_LIBRARY) do
