@@ -72,20 +72,21 @@ if [ "$mode" = test ]; then
   fi
 fi
 
-# build DIR CMAKE_OPTION...: configures and builds, showing progress in steps of 10% instead of
-# every compiler line; the whole output goes to DIR/build.log, whose end is shown on failure.
+# build DIR TARGET CMAKE_OPTION...: configures DIR and builds TARGET (all: everything), showing
+# progress in steps of 10% instead of every compiler line; the whole output goes to
+# DIR/build.log, whose end is shown on failure.
 build() {
-  local dir=$1 started=$SECONDS
-  shift
+  local dir=$1 target=$2 started=$SECONDS
+  shift 2
   mkdir -p "$dir"
   local log=$dir/build.log
-  echo "setup.sh: building in $dir (the compiler's output: $log)"
+  echo "setup.sh: building $target in $dir (the compiler's output: $log)"
   if ! cmake -S . -B "$dir" "$@" >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     echo "setup.sh: configuring the build failed; see $log" >&2
     exit 1
   fi
-  if ! cmake --build "$dir" -j"$(nproc)" 2>&1 | tee -a "$log" |
+  if ! cmake --build "$dir" -j"$(nproc)" --target "$target" 2>&1 | tee -a "$log" |
     awk 'match($0, /^\[ *[0-9]+%\]/) { p = substr($0, 2, RLENGTH - 3) + 0
            if (p >= shown + 10 || (p == 100 && shown < 100)) { shown = p - p % 10; printf "  %d%%", p; fflush() } }
          END { print "" }'; then
@@ -97,13 +98,20 @@ build() {
 }
 
 build_dir=${BUILD_DIR:-build}
-if [ "$mode" = test ]; then
+case "$mode" in
+test)
   # Everything: the sanitized variants, the fuzz targets, the tests.
-  build "$build_dir" -DMOONRUN_WERROR=ON -DMOONRUN_TESTING=ON -DMOONRUN_SANITIZERS=ON
-else
-  # moonrun alone.
-  build "$build_dir" -DMOONRUN_WERROR=ON -DMOONRUN_TESTING=OFF
-fi
+  build "$build_dir" all -DMOONRUN_WERROR=ON -DMOONRUN_TESTING=ON -DMOONRUN_SANITIZERS=ON ;;
+run | dev)
+  # moonrun alone. A build directory made by `setup.sh test` keeps its tests: only the
+  # target differs.
+  testing=()
+  [ -f "$build_dir/CMakeCache.txt" ] || testing=(-DMOONRUN_TESTING=OFF)
+  build "$build_dir" moonrun -DMOONRUN_WERROR=ON "${testing[@]}" ;;
+package)
+  # A release build of its own, without tests, which is what the .deb holds.
+  build "$build_dir/release" moonrun -DMOONRUN_WERROR=ON -DMOONRUN_TESTING=OFF -DCMAKE_BUILD_TYPE=Release ;;
+esac
 
 if [ "$mode" = dev ]; then
   exec "$build_dir/moonrun" dev bootstrap/template.yaml
@@ -111,11 +119,12 @@ elif [ "$mode" = run ]; then
   LAMBDA_TASK_ROOT=. "$build_dir/moonrun" invoke handlers/hello.handler --event handlers/events/hello.json
 elif [ "$mode" = package ]; then
   # CPack stages its files beside the package: it works in the build, and the .deb is copied out.
-  cpack --config "$build_dir/CPackConfig.cmake" -B "$build_dir/deb" >"$build_dir/cpack.log" 2>&1 ||
-    { tail -n 20 "$build_dir/cpack.log" >&2; echo "setup.sh: making the .deb failed; see $build_dir/cpack.log" >&2; exit 1; }
+  release=$build_dir/release
+  cpack --config "$release/CPackConfig.cmake" -B "$release/deb" >"$release/cpack.log" 2>&1 ||
+    { tail -n 20 "$release/cpack.log" >&2; echo "setup.sh: making the .deb failed; see $release/cpack.log" >&2; exit 1; }
   mkdir -p dist
-  deb=$(cd "$build_dir/deb" && ls -t moonrun_*.deb | head -n 1)
-  cp "$build_dir/deb/$deb" dist/
+  deb=$(cd "$release/deb" && ls -t moonrun_*.deb | head -n 1)
+  cp "$release/deb/$deb" dist/
   echo "setup.sh: dist/$deb; install it with: sudo apt-get install ./dist/$deb"
   echo "setup.sh: the Lambda zips: bootstrap/package.sh --handlers DIR [--arch all]"
 else
