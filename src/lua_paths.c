@@ -54,8 +54,10 @@ static bool find_project_tree(const char *task_root, char *out, size_t size)
         if (n > 0 && (size_t)n < size && is_directory(out)) return true;
         char *slash = strrchr(dir, '/');
         if (!slash || strcmp(dir, "/") == 0) return false;
-        if (slash == dir) slash[1] = '\0';
-        else *slash = '\0';
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
     }
 }
 
@@ -110,9 +112,11 @@ static void set_lambda_paths(lua_State *L, int package, const char *task_root, c
 static void set_script_paths(lua_State *L, int package, const char *task_root, const char *library)
 {
     lua_getfield(L, package, "path");
-    if (library) lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", task_root,
-                                 task_root, library, library, lua_tostring(L, -1));
-    else lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", task_root, task_root, lua_tostring(L, -1));
+    if (library)
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua;%s", task_root, task_root,
+                        library, library, lua_tostring(L, -1));
+    else
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", task_root, task_root, lua_tostring(L, -1));
     lua_setfield(L, package, "path");
     lua_pop(L, 1);
     lua_getfield(L, package, "cpath");
@@ -156,8 +160,10 @@ static int load_from_machine(lua_State *L)
         }
         lua_pushvalue(L, 1);
         status = lua_pcall(L, 1, 2, 0);
-        if (status == LUA_OK && lua_isfunction(L, -2)) results = 2;
-        else if (status == LUA_OK) lua_pop(L, 2);
+        if (status == LUA_OK && lua_isfunction(L, -2))
+            results = 2;
+        else if (status == LUA_OK)
+            lua_pop(L, 2);
     }
     lua_pushvalue(L, saved);
     lua_setfield(L, package, "path");
@@ -190,12 +196,13 @@ static int search_machine(lua_State *L)
                  (dot && search_path(L, package, root, lua_upvalueindex(UP_CPATH)));
     if (!found) return 0;
     if (is_allowed(L, name)) return load_from_machine(L);
-    return luaL_error(L,
-                      "module '%s' is installed on this machine (%s) but a Lambda function would not "
-                      "see it: declare it in the project's rockspec and install it into the "
-                      "project's lua_modules/ (luarocks --tree lua_modules install --deps-only "
-                      "PROJECT.rockspec), or put it in the task root",
-                      name, lua_tostring(L, -1));
+    return luaL_error(
+        L,
+        "module '%s' is installed on this machine (%s) but a Lambda function would not "
+        "see it: declare it in the project's rockspec and install it into the "
+        "project's lua_modules/ (luarocks --tree lua_modules install --deps-only "
+        "PROJECT.rockspec), or put it in the task root",
+        name, lua_tostring(L, -1));
 }
 
 /* Appends search_machine to package.searchers, with the machine's paths (what luaL_openlibs
@@ -229,7 +236,8 @@ static void install_machine_searcher(lua_State *L, int package, const char *cons
 void lua_paths_set(lua_State *L, const char *task_root, const struct lua_host_options *options)
 {
     char library_buffer[PATH_MAX];
-    const char *library = find_library_dir(library_buffer, sizeof library_buffer) ? library_buffer : NULL;
+    const char *library =
+        find_library_dir(library_buffer, sizeof library_buffer) ? library_buffer : NULL;
     lua_getglobal(L, "package");
     int package = lua_gettop(L);
     if (options && options->paths == LUA_HOST_SCRIPT_PATHS) {
