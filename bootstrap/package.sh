@@ -77,7 +77,7 @@ build_moonrun() {
     # Only this architecture's .pc files, so a cross build cannot pick the host's Lua.
     PKG_CONFIG_LIBDIR=$pcdir:/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig \
         cmake -S "$repo" -B "$build" "${cross[@]}" -DCMAKE_BUILD_TYPE=Release -DMOONRUN_WERROR=ON \
-        -DMOONRUN_SANITIZERS=OFF \
+        -DMOONRUN_TESTING=OFF \
         -DCMAKE_C_FLAGS="-ffile-prefix-map=$repo=moonrun -ffile-prefix-map=$build=moonrun" \
         -DCMAKE_EXE_LINKER_FLAGS="-Wl,--enable-new-dtags -Wl,-rpath,'\$ORIGIN/lib'" \
         -DCMAKE_SKIP_BUILD_RPATH=ON >"$build.log" 2>&1 ||

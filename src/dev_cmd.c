@@ -40,7 +40,10 @@ static int run_dev(lua_State *L)
 int dev_cmd_main(int argc, char **argv)
 {
     struct lua_host host;
-    if (!lua_host_open(&host, ".")) return 1;
+    /* moonrun's own code, not a handler's: lua's paths (dev's functions are child processes,
+     * each a runtime loop with a handler's paths). */
+    static const struct lua_host_options script = {.paths = LUA_HOST_SCRIPT_PATHS};
+    if (!lua_host_open_with(&host, ".", &script)) return 1;
     lua_State *L = host.L;
     lua_pushcfunction(L, lua_host_traceback);
     lua_pushcfunction(L, run_dev);

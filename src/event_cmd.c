@@ -54,7 +54,10 @@ static int report(const char *kind, const char *text, size_t len)
 int event_cmd_main(int argc, char **argv)
 {
     struct lua_host host;
-    if (!lua_host_open(&host, ".")) return 1;
+    /* moonrun's own code, not a handler's: lua's paths (dev's functions are child processes,
+     * each a runtime loop with a handler's paths). */
+    static const struct lua_host_options script = {.paths = LUA_HOST_SCRIPT_PATHS};
+    if (!lua_host_open_with(&host, ".", &script)) return 1;
     lua_State *L = host.L;
     lua_pushcfunction(L, run_command);
     lua_pushinteger(L, argc);

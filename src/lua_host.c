@@ -1,3 +1,5 @@
+/* A Lua state for moonrun: its allocator, panic and warning handlers, the standard libraries
+ * and moonrun's modules; where require looks is lua_paths.c's. */
 #include "lua_host.h"
 
 #include <lauxlib.h>
@@ -5,13 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "deadline.h"
 #include "json.h"
 #include "log.h"
 #include "log_record.h"
+#include "lua_paths.h"
 #include "modules.h"
 
 /* Counts the heap so MOONRUN_MEMORY_LIMIT_MB can stop a runaway handler with a Lua memory
@@ -58,46 +59,10 @@ static void warn_to_stderr(void *ud, const char *message, int to_continue)
     }
 }
 
-static bool is_directory(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* moonrun's Lua library sits next to the executable: <dir>/lua in a deployment (/opt/lua in
- * a layer), <dir>/../lua in a build tree, <dir>/../share/moonrun/lua when installed. */
-static bool find_library_dir(char *out, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return false;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return false;
-    *slash = '\0';
-    static const char *const candidates[] = {"%s/lua", "%s/../lua", "%s/../share/moonrun/lua"};
-    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        char probe[PATH_MAX + 32];
-        snprintf(probe, sizeof probe, candidates[i], exe);
-        char moonrun_dir[PATH_MAX + 48];
-        snprintf(moonrun_dir, sizeof moonrun_dir, "%s/moonrun", probe);
-        if (is_directory(moonrun_dir) && realpath(probe, out) && strlen(out) < size) return true;
-    }
-    return false;
-}
-
-static void prepend_search_path(lua_State *L, const char *field, const char *prefix)
-{
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, field);
-    lua_pushfstring(L, "%s;%s", prefix, lua_tostring(L, -1));
-    lua_setfield(L, -3, field);
-    lua_pop(L, 2);
-}
-
 static int open_libraries(lua_State *L)
 {
     const char *task_root = lua_touserdata(L, 1);
+    const struct lua_host_options *options = lua_touserdata(L, 2);
     luaL_openlibs(L);
     deadline_install(L);
     lua_print_install(L);
@@ -124,19 +89,7 @@ static int open_libraries(lua_State *L)
     lua_pop(L, 1);
     if (log_config()->json) lua_log_install_json_output(L);
 
-    char library[PATH_MAX];
-    luaL_Buffer path;
-    luaL_buffinit(L, &path);
-    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", task_root, task_root);
-    luaL_addvalue(&path);
-    if (find_library_dir(library, sizeof library)) {
-        lua_pushfstring(L, ";%s/?.lua;%s/?/init.lua", library, library);
-        luaL_addvalue(&path);
-    }
-    luaL_pushresult(&path);
-    prepend_search_path(L, "path", lua_tostring(L, -1));
-    lua_pushfstring(L, "%s/?.so", task_root);
-    prepend_search_path(L, "cpath", lua_tostring(L, -1));
+    lua_paths_set(L, task_root, options);
     return 0;
 }
 
@@ -155,6 +108,12 @@ static size_t memory_limit_from_env(void)
 
 bool lua_host_open(struct lua_host *host, const char *task_root)
 {
+    return lua_host_open_with(host, task_root, NULL);
+}
+
+bool lua_host_open_with(struct lua_host *host, const char *task_root,
+                        const struct lua_host_options *options)
+{
     host->heap = (struct lua_heap){.limit = memory_limit_from_env()};
     host->warn_state = 0;
     if (!realpath(task_root, host->task_root)) {
@@ -170,7 +129,8 @@ bool lua_host_open(struct lua_host *host, const char *task_root)
     lua_setwarnf(host->L, warn_to_stderr, &host->warn_state);
     lua_pushcfunction(host->L, open_libraries);
     lua_pushlightuserdata(host->L, host->task_root);
-    if (lua_pcall(host->L, 1, 0, 0) != LUA_OK) {
+    lua_pushlightuserdata(host->L, (void *)options);
+    if (lua_pcall(host->L, 2, 0, 0) != LUA_OK) {
         log_error("cannot open the Lua libraries: %s", lua_tostring(host->L, -1));
         lua_close(host->L);
         return false;

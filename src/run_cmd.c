@@ -324,14 +324,15 @@ static bool open_host(struct lua_host *host, bool no_env)
 {
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     if (!task_root || !*task_root) task_root = ".";
-    if (!no_env) return lua_host_open(host, task_root);
+    static const struct lua_host_options script = {.paths = LUA_HOST_SCRIPT_PATHS};
+    if (!no_env) return lua_host_open_with(host, task_root, &script);
     char *saved[PATH_VARIABLES];
     for (size_t i = 0; i < PATH_VARIABLES; i++) {
         const char *value = getenv(path_variables[i]);
         saved[i] = value ? strdup(value) : NULL;
         unsetenv(path_variables[i]);
     }
-    bool opened = lua_host_open(host, task_root);
+    bool opened = lua_host_open_with(host, task_root, &script);
     for (size_t i = 0; i < PATH_VARIABLES; i++) {
         if (saved[i]) setenv(path_variables[i], saved[i], 1);
         free(saved[i]);

@@ -1,0 +1,49 @@
+# What `cmake --install` puts in a prefix, and the Debian package (CPack) made of the same:
+#   PREFIX/bin/moonrun
+#   PREFIX/share/moonrun/lua      moonrun's Lua library (found from the executable: ../share/moonrun/lua)
+#   PREFIX/share/moonrun/types    editor files (LuaLS definitions, from types/ in the source tree)
+# The Lambda zips are bootstrap/package.sh's, with a layout of their own.
+include(GNUInstallDirs)
+
+# lua_paths.c looks for the library at <bin>/../share/moonrun/lua: another layout would lose it.
+if(NOT CMAKE_INSTALL_BINDIR STREQUAL "bin" OR NOT CMAKE_INSTALL_DATADIR STREQUAL "share")
+  message(FATAL_ERROR "moonrun installs to bin/ and share/ under the prefix (it finds its Lua "
+                      "library from its executable); leave CMAKE_INSTALL_BINDIR and CMAKE_INSTALL_DATADIR alone")
+endif()
+
+install(TARGETS moonrun RUNTIME DESTINATION bin)
+install(DIRECTORY lua/ DESTINATION share/moonrun/lua FILES_MATCHING PATTERN "*.lua")
+if(EXISTS ${CMAKE_SOURCE_DIR}/types)
+  install(DIRECTORY types/ DESTINATION share/moonrun/types)
+else()
+  install(DIRECTORY DESTINATION share/moonrun/types) # reserved: an empty folder until it is filled
+endif()
+
+# The .deb: `cmake --build BUILD --target package` (or `cpack --config BUILD/CPackConfig.cmake`)
+# writes moonrun_VERSION_ARCH.deb in BUILD. Its Depends are the libraries moonrun loads with
+# dlopen (so no tool can find them in the executable): libcurl, OpenSSL's libcrypto,
+# libmicrohttpd and libyaml for `moonrun dev`, libedit for the REPL. Debian 13 renamed some
+# of them (the 64-bit time_t transition, "t64"), hence the alternatives.
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME moonrun)
+set(CPACK_PACKAGE_VENDOR moonrun)
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "AWS Lambda custom runtime for Lua 5.4 handlers, with local tools")
+set(CPACK_PACKAGE_DESCRIPTION
+  "moonrun runs Lua 5.4 handlers on AWS Lambda (provided.al2023) and on this machine: one-shot\ninvocations, a REPL, and moonrun dev, which runs a SAM template's service locally.")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # moonrun_VERSION_ARCH.deb
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "moonrun maintainers <moonrun@localhost>" CACHE STRING
+    "The .deb's Maintainer field")
+set(CPACK_DEBIAN_PACKAGE_SECTION devel)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+  "libcurl4 | libcurl4t64, libssl3 | libssl3t64, libmicrohttpd12 | libmicrohttpd12t64, libyaml-0-2, libedit2")
+# busted runs `moonrun test`; the rest of moonrun works without it.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "lua-busted")
+find_program(DPKG_SHLIBDEPS dpkg-shlibdeps)
+if(DPKG_SHLIBDEPS)
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON) # adds libc6 (>= the newest symbol version used)
+else()
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.34), ${CPACK_DEBIAN_PACKAGE_DEPENDS}")
+endif()
+include(CPack)
