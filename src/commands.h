@@ -4,6 +4,9 @@
 
 int invoke_cmd_main(int argc, char **argv); /* invoke_cmd.c */
 int run_cmd_main(int argc, char **argv);    /* run_cmd.c */
+/* `moonrun run` with the module paths given (moonrun test: a handler's, and busted's modules). */
+struct lua_host_options;
+int run_cmd_with_paths(int argc, char **argv, const struct lua_host_options *paths); /* run_cmd.c */
 int event_cmd_main(int argc, char **argv);  /* event_cmd.c */
 int repl_cmd_main(int argc, char **argv);   /* repl_cmd.c */
 int dev_cmd_main(int argc, char **argv);    /* dev_cmd.c */

@@ -320,19 +320,18 @@ static const char *const path_variables[] = {"LUA_PATH_5_4", "LUA_PATH", "LUA_CP
                                              "LUA_CPATH"};
 #define PATH_VARIABLES (sizeof path_variables / sizeof *path_variables)
 
-static bool open_host(struct lua_host *host, bool no_env)
+static bool open_host(struct lua_host *host, bool no_env, const struct lua_host_options *paths)
 {
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     if (!task_root || !*task_root) task_root = ".";
-    static const struct lua_host_options script = {.paths = LUA_HOST_SCRIPT_PATHS};
-    if (!no_env) return lua_host_open_with(host, task_root, &script);
+    if (!no_env) return lua_host_open_with(host, task_root, paths);
     char *saved[PATH_VARIABLES];
     for (size_t i = 0; i < PATH_VARIABLES; i++) {
         const char *value = getenv(path_variables[i]);
         saved[i] = value ? strdup(value) : NULL;
         unsetenv(path_variables[i]);
     }
-    bool opened = lua_host_open_with(host, task_root, &script);
+    bool opened = lua_host_open_with(host, task_root, paths);
     for (size_t i = 0; i < PATH_VARIABLES; i++) {
         if (saved[i]) setenv(path_variables[i], saved[i], 1);
         free(saved[i]);
@@ -342,12 +341,18 @@ static bool open_host(struct lua_host *host, bool no_env)
 
 int run_cmd_main(int argc, char **argv)
 {
+    static const struct lua_host_options script = {.paths = LUA_HOST_SCRIPT_PATHS};
+    return run_cmd_with_paths(argc, argv, &script);
+}
+
+int run_cmd_with_paths(int argc, char **argv, const struct lua_host_options *paths)
+{
     struct run_options options = {.argc = argc, .argv = argv};
     int exit_status = parse_options(&options);
     if (exit_status >= 0) return exit_status;
 
     struct lua_host host;
-    if (!open_host(&host, options.no_env)) return 1;
+    if (!open_host(&host, options.no_env, paths)) return 1;
     lua_State *L = host.L;
     bool ok = false;
     lua_pushcfunction(L, protected_main);

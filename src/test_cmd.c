@@ -1,8 +1,9 @@
 /* `moonrun test [--watch] [PATH...] [BUSTED OPTIONS]`: the project's busted specs, run by busted
- * inside moonrun (`moonrun run BUSTED ...`), so that specs and the handlers they test get
- * moonrun's modules and moonrun.testing. Without --watch this process becomes busted: output and
- * exit status are busted's own. With --watch, busted runs again whenever a file of the project
- * changes. */
+ * inside moonrun (as `moonrun run BUSTED ...` would), so that specs and the handlers they test
+ * get moonrun's modules and moonrun.testing, and see the modules a Lambda function sees (the
+ * project, its lua_modules tree, /opt/lua, moonrun's library): of the machine's Lua modules,
+ * only busted's own load. Without --watch, output and exit status are busted's own. With
+ * --watch, busted runs again (a new process each time) whenever a file of the project changes. */
 #define _GNU_SOURCE /* nftw with FTW_ACTIONRETVAL */
 #include <errno.h>
 #include <ftw.h>
@@ -18,6 +19,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "lua_host.h"
 
 #define USAGE "usage: moonrun test [--watch] [PATH...] [BUSTED OPTIONS]\n"
 #define DEFAULT_BUSTED "/usr/bin/busted"
@@ -48,6 +50,12 @@ static const char *busted_script(void)
     }
     return path;
 }
+
+/* What busted needs of the machine's Lua modules (Debian's lua-busted and what it depends on);
+ * a spec's handler that requires anything else found only on the machine gets the error it
+ * would get on Lambda. */
+static const char *const busted_modules[] = {"busted", "luassert", "say",      "pl",     "lfs",    "system",
+                                             "term",   "mediator", "cliargs", "dkjson", NULL};
 
 /* ---- watching ---- */
 
@@ -155,9 +163,13 @@ int test_cmd_main(int argc, char **argv)
         if (getcwd(cwd, sizeof cwd)) setenv("LAMBDA_TASK_ROOT", cwd, 1);
     }
     fflush(stdout);
-    if (watching) watch(child); /* until Ctrl-C */
-    execv(exe, child);
-    log_error("test: cannot run %s: %s", exe, strerror(errno));
+    if (watching) {
+        child[1] = "test"; /* each run: this command again, without --watch */
+        for (int i = 2; child[i]; i++) child[i] = child[i + 1];
+        watch(child); /* until Ctrl-C */
+    }
+    static const struct lua_host_options paths = {.paths = LUA_HOST_LAMBDA_PATHS, .machine_modules = busted_modules};
+    int status = run_cmd_with_paths(count - 2, child + 2, &paths);
     free(child);
-    return 1;
+    return status;
 }

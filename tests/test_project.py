@@ -183,6 +183,31 @@ class TestMoonrunTest(ProjectTestCase):
         self.assertEqual(p.returncode, 0, summary(p))
         self.assertIn("1..3", p.stdout)
 
+    def test_handlers_see_lambdas_modules_only(self):
+        # a module of the machine's Lua paths (here through LUA_PATH) that busted does not need
+        machine = os.path.join(self.tmp, "machine")
+        os.makedirs(machine)
+        with open(os.path.join(machine, "machinemod.lua"), "w") as f:
+            f.write("return {}\n")
+        self.write("src/uses_machine.lua", """\
+            local machinemod = require "machinemod"
+            return {handler = function() return machinemod end}
+            """)
+        self.write("spec/machine_spec.lua", """\
+            local testing = require "moonrun.testing"
+            describe("a handler requiring a module only this machine has", function()
+              it("fails to load, as it would on Lambda", function()
+                local answer, err = testing.invoke("src/uses_machine.handler", {})
+                assert.is_nil(answer)
+                assert.truthy(err.errorMessage:find("installed on this machine", 1, true), err.errorMessage)
+              end)
+            end)
+            """)
+        p = run([MOONRUN, "test", "spec/machine_spec.lua"], cwd=self.project,
+                env=clean_env(LUA_PATH=machine + "/?.lua;;"))
+        self.assertEqual(p.returncode, 0, summary(p))
+        self.assertIn("1 success / 0 failures", p.stdout)
+
     def test_busted_missing_is_named(self):
         p = run([MOONRUN, "test"], cwd=self.project, env=clean_env(MOONRUN_BUSTED="/nonexistent/busted"))
         self.assertEqual(p.returncode, 2, summary(p))
