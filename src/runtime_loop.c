@@ -18,6 +18,7 @@
 #include "runtime_api.h"
 #include "runtime_stream.h"
 #include "shutdown_hook.h"
+#include "trace_env.h"
 #include "wake_pipe.h"
 #include "workers.h"
 
@@ -32,7 +33,7 @@ static atomic_bool stop_requested;
  * every worker's wait sees it. */
 static int stop_pipe[2] = {-1, -1};
 /* False with several workers: the environment is the process's, it cannot hold the trace ids
- * of several invocations at once (and setenv is not thread-safe). Set before workers start. */
+ * of several invocations at once (and changing it is not thread-safe). Set before workers start. */
 static bool trace_env_per_invocation = true;
 
 void runtime_loop_stop(void)
@@ -61,20 +62,6 @@ static bool install_signals(void)
     return true;
 }
 
-/* _X_AMZN_TRACE_ID is per invocation; a stale one must not leak into the next. */
-static void set_trace_env(const struct next_invocation *next)
-{
-    if (!next->trace_id) {
-        if (getenv("_X_AMZN_TRACE_ID")) unsetenv("_X_AMZN_TRACE_ID");
-        return;
-    }
-    char value[1024];
-    size_t n = next->trace_id_len < sizeof value - 1 ? next->trace_id_len : sizeof value - 1;
-    memcpy(value, next->trace_id, n);
-    value[n] = '\0';
-    setenv("_X_AMZN_TRACE_ID", value, 1);
-}
-
 void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,
                                     const struct buffer *body)
 {
@@ -92,7 +79,7 @@ int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handl
     struct runtime_stream stream;
     runtime_stream_init(&stream, api, L);
     while (!atomic_load(&stop_requested) && (got = runtime_api_next(api, &next)) == NEXT_OK) {
-        if (trace_env_per_invocation) set_trace_env(&next);
+        if (trace_env_per_invocation) trace_env_set(next.trace_id, next.trace_id_len);
         log_set_request_id(next.request_id);
         size_t event_len = next.event_len;
         runtime_stream_expect(&stream, next.request_id);
@@ -189,6 +176,7 @@ int runtime_loop_main(const char *api_address)
     }
     buffer_free(&out);
     lua_host_close(&host);
+    trace_env_free();
     runtime_api_free(&api);
     close(stop_pipe[0]);
     close(stop_pipe[1]);
