@@ -69,6 +69,31 @@ void runtime_loop_report_init_error(struct runtime_api *api, const struct error_
     runtime_api_post_init_error(api, report, body->data, body->len);
 }
 
+static void post_failure(struct runtime_api *api, const char *request_id, const struct buffer *out,
+                         const struct error_report *report)
+{
+    log_invocation_failure(request_id, out->data, out->len);
+    runtime_api_post_error(api, request_id, report, out->data, out->len);
+}
+
+/* Posts a handler's result. One Lambda would refuse is not sent: its error is posted instead,
+ * as Lambda would report it, since after a 413 Lambda takes no error post (it answers 403).
+ * Either way the log has one line saying what happened. */
+static void post_result(struct runtime_api *api, lua_State *L, const char *request_id, struct buffer *out,
+                        struct error_report *report)
+{
+    if (out->len <= RUNTIME_API_MAX_RESPONSE) {
+        runtime_api_post_response(api, request_id, out->data, out->len); /* a 413 is logged there */
+        return;
+    }
+    char message[200];
+    snprintf(message, sizeof message, "the response is %zu bytes, more than the %d bytes Lambda accepts", out->len,
+             RUNTIME_API_MAX_RESPONSE);
+    log_error("invocation %s: %s; posting the error Function.ResponseSizeTooLarge instead", request_id, message);
+    error_report_new(L, "Function.ResponseSizeTooLarge", message, out, report);
+    runtime_api_post_error(api, request_id, report, out->data, out->len);
+}
+
 int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
 {
     struct next_invocation next;
@@ -87,20 +112,11 @@ int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handl
                                  out, &report);
         /* A streamed response has already carried the outcome, an error in its trailers. */
         bool streamed = stream.sink.started;
-        if (!streamed && ok &&
-            runtime_api_post_response(api, next.request_id, out->data, out->len) ==
-                POST_TOO_LARGE) {
-            char message[160];
-            snprintf(message, sizeof message, "the response (%zu bytes) is larger than Lambda accepts", out->len);
-            error_report_new(L, "Function.ResponseSizeTooLarge", message, out, &report);
-            ok = false;
-        }
-        if (!streamed && !ok) {
-            log_invocation_failure(next.request_id, out->data, out->len);
-            runtime_api_post_error(api, next.request_id, &report, out->data, out->len);
-        }
+        size_t result_len = out->len; /* before an over-large one is replaced by its error */
+        if (!streamed && ok) post_result(api, L, next.request_id, out, &report);
+        else if (!streamed) post_failure(api, next.request_id, out, &report);
         log_set_request_id(NULL);
-        if (event_len > LARGE_PAYLOAD || out->len > LARGE_PAYLOAD ||
+        if (event_len > LARGE_PAYLOAD || result_len > LARGE_PAYLOAD ||
             (streamed && stream.sink.sent > LARGE_PAYLOAD)) {
             lua_gc(L, LUA_GCCOLLECT);
             buffer_clear(out);

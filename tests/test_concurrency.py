@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from runtime_api import DEFAULT_TRACE_ID, NEXT_PATH  # noqa: E402
+from runtime_api import NEXT_PATH  # noqa: E402
 from test_runtime import T, Moonrun, MoonrunTestCase, moonrun_bin  # noqa: E402
 
 TASK_ROOT = os.path.join(HERE, "concurrency")
@@ -153,8 +153,9 @@ class TestSingleWorker(WorkersTestCase):
         time.sleep(T(0.2))  # a second poller, if there were one, has had time to arrive
         self.assertEqual(self.api.pollers(), 1)
         self.assertEqual(thread_count(self.proc.pid), 1, "no thread is created")
-        body = self.assertResponse(self.invoke({"kind": "trace"}))
-        self.assertEqual(body["env"], DEFAULT_TRACE_ID)
+        rid = self.api.push({"kind": "trace"})
+        body = self.assertResponse(self.result(rid))
+        self.assertEqual(body["env"], self.api.trace_id_of(rid))
         self.stop()
 
     def test_unset(self):

@@ -852,17 +852,43 @@ class TestPayloads(MoonrunTestCase):
         self.assertEqual(got, "x" * 6_000_000)
         self.stop()
 
-    def test_response_too_large_413(self):
+    def test_response_too_large_is_not_posted(self):
+        """Over Lambda's limit, the error Lambda would report is posted instead: nothing refused."""
         self.start("errors.handler")
         rid = self.api.push({"kind": "big", "size": 7_000_000})
         r = self.result(rid, timeout=30)
         body = self.assertInvocationError(r, "Function.ResponseSizeTooLarge")
-        self.assertTrue(any(status == 413 for _, status in self.api.rejected),
-                        "server never answered 413: %r" % (self.api.rejected,))
-        self.assertEqual(len(self.api.results_for(rid)), 1)
-        self.assertIsInstance(body["errorMessage"], str)
+        self.assertIn("7000002 bytes, more than the 6291556 bytes Lambda accepts", body["errorMessage"])
+        self.assertEqual(self.api.rejected, [], "nothing the API refuses is posted")
+        self.assertEqual([p.path.rsplit("/", 1)[1] for p in self.api.requests_matching("POST")], ["error"])
         self.assertResponse(self.invoke({"kind": "ok"}), {"ok": True, "kind": "ok"})
         self.stop()
+        lines = [line for line in self.proc.stderr.text().splitlines() if rid in line]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("posting the error Function.ResponseSizeTooLarge instead", lines[0])
+
+    def test_response_at_the_limit_is_posted(self):
+        self.start("errors.handler")
+        r = self.invoke({"kind": "big", "size": 6291556 - 2}, timeout=30)  # a JSON string: 2 quotes more
+        self.assertEqual(r.kind, "response", r)
+        self.assertEqual(r.size, 6291556)
+        self.stop()
+
+    def test_413_from_the_api_is_final(self):
+        """An API with a lower limit answers 413: Lambda has answered the caller, nothing more is posted."""
+        api = self.new_api(max_response_size=1000)
+        proc = self.start("errors.handler", api=api)
+        rid = api.push({"kind": "big", "size": 5000})
+        api.wait_for(lambda: any(status == 413 for _, status in api.rejected), T(30), "a 413", proc.alive)
+        ok = api.push({"kind": "ok"})
+        self.assertResponse(self.result(ok, api=api, proc=proc), {"ok": True, "kind": "ok"})
+        self.assertEqual([status for _, status in api.rejected], [413], "no error post after the 413")
+        self.assertEqual(api.results_for(rid), [])
+        self.stop(proc)
+        lines = [line for line in proc.stderr.text().splitlines() if rid in line]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("refused the response to invocation %s as too large (5002 bytes)" % rid, lines[0])
+        self.assertIn("Lambda reports Function.ResponseSizeTooLarge to the caller itself", lines[0])
 
 
 # ---------------------------------------------------------------------------
@@ -1163,7 +1189,8 @@ class TestContext(MoonrunTestCase):
 
     def test_optional_headers_absent(self):
         self.start("context.handler")
-        got = self.assertResponse(self.invoke({}))
+        got = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Client-Context": None,
+                                                           "Lambda-Runtime-Cognito-Identity": None}))
         self.assertIsNone(got["client_context"])
         self.assertIsNone(got["identity"])
         self.assertIsNone(got["foo_bar"])
