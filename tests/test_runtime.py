@@ -1196,6 +1196,29 @@ class TestContext(MoonrunTestCase):
         self.assertIsNone(got["foo_bar"])
         self.stop()
 
+    def test_empty_headers_are_absent(self):
+        """Lambda Managed Instances send these three empty when there is no value."""
+        self.start("context.handler")
+        got = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Client-Context": "",
+                                                           "Lambda-Runtime-Cognito-Identity": "",
+                                                           "Lambda-Runtime-Trace-Id": ""}))
+        self.assertIsNone(got["client_context"])
+        self.assertIsNone(got["identity"])
+        self.assertIsNone(got["trace_id"])
+        self.assertIsNone(got["env_trace"], "an empty trace header leaves _X_AMZN_TRACE_ID unset")
+        self.stop()
+        self.assertNotIn("not valid JSON", self.proc.stderr.text())
+
+    def test_trace_env_after_longer_and_shorter_ids(self):
+        """The variable's buffer is reused and regrown: every value reads back whole, none stale."""
+        self.start("context.handler")
+        for trace in ["Root=1-a", "Root=1-" + "b" * 700 + ";Sampled=1", "", "Root=1-c", None,
+                      "Root=1-" + "d" * 3000, "Root=1-e"]:
+            with self.subTest(length=None if trace is None else len(trace)):
+                got = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Trace-Id": trace}))
+                self.assertEqual(got["env_trace"], trace or None)
+        self.stop()
+
     def test_trace_env_follows_header(self):
         self.start("context.handler")
         first = self.assertResponse(self.invoke({}, headers={"Lambda-Runtime-Trace-Id": "Root=1-aaa"}))
