@@ -130,7 +130,7 @@ class OutputCollector:
 class Moonrun:
     """A moonrun process with captured stdout/stderr."""
 
-    def __init__(self, api_address, handler, task_root=HANDLERS, env=None, unset=()):
+    def __init__(self, api_address, handler, task_root=HANDLERS, env=None, unset=(), args=()):
         full_env = {}
         for key, value in os.environ.items():
             if key.startswith("AWS_") or key.startswith("LAMBDA_"):
@@ -146,7 +146,7 @@ class Moonrun:
         full_env.update(env or {})
         for key in unset:
             full_env.pop(key, None)
-        self.argv = WRAPPER + [moonrun_bin()]
+        self.argv = WRAPPER + [moonrun_bin()] + list(args)
         self.proc = subprocess.Popen(
             self.argv, env=full_env, cwd="/", stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -829,6 +829,51 @@ class TestInvocationErrors(MoonrunTestCase):
 def _big_text(n):
     pattern = "The quick brown fox jumps over the lazy dog 0123456789. "
     return (pattern * (n // len(pattern) + 1))[:n]
+
+
+class TestHandlerArgument(MoonrunTestCase):
+    """`bootstrap app.handler`, as container images (ENTRYPOINT + CMD) and AWS's emulator start it."""
+
+    def test_argument_wins_over_the_environment(self):
+        self.start("errors.handler", args=["echo.handler"])
+        self.assertResponse(self.invoke({"via": "argument"}), {"via": "argument"})
+        self.stop()
+
+    def test_argument_without_the_environment(self):
+        self.start(None, args=["context.handler"])
+        got = self.assertResponse(self.invoke({}))
+        self.assertEqual(got["function_name"], "moonrun-test")
+        self.stop()
+
+    def test_a_bad_handler_argument_is_an_init_error(self):
+        proc = self.start("echo.handler", args=["nosuchmodule.handler"])
+        [err] = self.api.wait_for(self.api.init_errors, T(10), "an init error", proc.alive)
+        self.assertEqual(err.json()["errorType"], "Runtime.ImportModuleError")
+        self.assertEqual(proc.wait(T(10)), 1)
+
+    def run_plain(self, *args, env=None):
+        full_env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=self.api.address, **(env or {}))
+        return subprocess.run([moonrun_bin(), *args], env=full_env, capture_output=True, text=True,
+                              timeout=T(10))
+
+    def test_a_word_without_a_dot_is_an_unknown_command(self):
+        done = self.run_plain("serve")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("unknown command 'serve' (a handler is written module.function, with a '.')", done.stderr)
+        self.assertEqual(self.api.requests, [], "nothing was served")
+
+    def test_the_handler_is_the_only_argument(self):
+        done = self.run_plain("echo.handler", "extra")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("unexpected arguments after the handler 'echo.handler'", done.stderr)
+        self.assertEqual(self.api.requests, [])
+
+    def test_without_the_runtime_api_it_says_how_to_invoke(self):
+        env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_RUNTIME_API"}
+        done = subprocess.run([moonrun_bin(), "echo.handler"], env=env, capture_output=True, text=True,
+                              timeout=T(10))
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("moonrun invoke echo.handler --event FILE", done.stderr)
 
 
 class TestPayloads(MoonrunTestCase):
