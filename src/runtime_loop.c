@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exit_request.h"
 #include "handler.h"
 #include "invocation.h"
@@ -42,10 +44,33 @@ void runtime_loop_stop(void)
     wake_pipe_signal(stop_pipe[1]);
 }
 
+/* When SIGTERM came (monotonic ms; 0: not yet), for the shutdown function's share of the
+ * ~500 ms Lambda gives after it. */
+static _Atomic long long sigterm_at_ms;
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lambda ends the sandbox ~500 ms after SIGTERM: the handlers running are stopped as their
+ * deadline would stop them, so that their errors are posted and `shutdown` runs in time. */
 static void on_sigterm(int sig)
 {
     (void)sig;
+    long long none = 0;
+    atomic_compare_exchange_strong(&sigterm_at_ms, &none, monotonic_ms());
     runtime_loop_stop();
+    deadline_stop_invocations();
+}
+
+long long runtime_loop_shutdown_limit_ms(void)
+{
+    long long at = atomic_load(&sigterm_at_ms);
+    long long left = at ? SHUTDOWN_HOOK_LIMIT_MS - (monotonic_ms() - at) : SHUTDOWN_HOOK_LIMIT_MS;
+    return left < SHUTDOWN_HOOK_MIN_MS ? SHUTDOWN_HOOK_MIN_MS : left;
 }
 
 static bool install_signals(void)
@@ -184,7 +209,8 @@ int runtime_loop_main(const char *api_address)
         struct http_conn extension = {.fd = -1};
         if (shutdown_ref != LUA_NOREF) shutdown_hook_register(&extension, api_address);
         exit_code = runtime_loop_serve(&api, host.L, &h, &out);
-        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping()) shutdown_hook_run(host.L, shutdown_ref);
+        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping())
+            shutdown_hook_run(host.L, shutdown_ref, runtime_loop_shutdown_limit_ms());
         http_conn_free(&extension);
     } else {
         runtime_loop_report_init_error(&api, &report, &out);

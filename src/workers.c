@@ -113,7 +113,8 @@ static void *worker_main(void *arg)
         end_with(pool, 1); /* read after the gate, which is past every write */
     } else {
         end_with(pool, runtime_loop_serve(&api, host.L, &h, &out));
-        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping()) shutdown_hook_run(host.L, shutdown_ref);
+        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping())
+            shutdown_hook_run(host.L, shutdown_ref, runtime_loop_shutdown_limit_ms());
     }
     http_conn_free(&extension);
     buffer_free(&out);

@@ -391,17 +391,67 @@ class TestBasics(MoonrunTestCase):
                                       "after the response was posted (None = still running: "
                                       "the signal was lost before the next poll)" % (i, rc), proc)
 
-    def test_sigterm_during_invocation_finishes_it(self):
-        self.start("output.slow")
-        rid = self.api.push({"n": 1, "seconds": 1.0 * max(1.0, min(SCALE, 3.0))})
-        if not self.proc.stdout.wait_for(b"started 1\n", T(10)):
-            self.fail_with_output("handler never printed 'started 1'")
+    def sigterm_when(self, marker, rid):
+        if not self.proc.stdout.wait_for(marker, T(10)):
+            self.fail_with_output("the handler never printed %r" % marker)
+        sent = time.monotonic()
         os.kill(self.proc.pid, signal.SIGTERM)
         r = self.result(rid, timeout=15)
-        self.assertResponse(r, {"finished": 1})
         rc = self.proc.wait(T(15))
         if rc != 0:
             self.fail_with_output("expected exit code 0 after SIGTERM, got %s" % rc)
+        return r, r.time - sent
+
+    def test_sigterm_stops_a_busy_handler(self):
+        """Lambda ends the sandbox ~500 ms after SIGTERM: the handler is stopped, its error posted."""
+        self.start("output.slow")
+        rid = self.api.push({"n": 1, "seconds": 60})
+        r, took = self.sigterm_when(b"started 1\n", rid)
+        body = self.assertInvocationError(r, "Runtime.Shutdown", "Runtime.Shutdown")
+        self.assertRegex(body["errorMessage"], r"^the execution environment is shutting down \(SIGTERM\): the handler "
+                         r"was stopped \d+ ms before the invocation's deadline; it was stopped at .*output\.lua:\d+")
+        self.assertLess(took, T(0.5), "the error is posted within Lambda's 500 ms")
+        self.assertEqual(len(self.api.requests_matching("GET", NEXT_PATH)), 1, "no poll after SIGTERM")
+        self.assertIn("invocation %s failed" % rid, self.proc.stderr.text())
+
+    def test_sigterm_stops_a_sleeping_handler(self):
+        self.start("output.sleeping")
+        rid = self.api.push({"seconds": 60})
+        r, took = self.sigterm_when(b"sleeping\n", rid)
+        self.assertInvocationError(r, "Runtime.Shutdown")
+        self.assertLess(took, T(0.5))
+
+    def test_sigterm_stops_a_handler_without_a_deadline(self):
+        self.start("output.slow")
+        rid = self.api.push({"n": 2, "seconds": 60}, headers={"Lambda-Runtime-Deadline-Ms": None})
+        r, _ = self.sigterm_when(b"started 2\n", rid)
+        body = self.assertInvocationError(r, "Runtime.Shutdown")
+        self.assertRegex(body["errorMessage"], r"^the execution environment is shutting down \(SIGTERM\): "
+                         r"the handler was stopped; it was stopped at ")
+
+    def test_sigterm_after_the_deadline_says_so(self):
+        """Blocked in C past its deadline, the handler is stopped on its way back: not '200 ms before'."""
+        self.start("output.blocked")
+        deadline = int(time.time() * 1000) + 300
+        rid = self.api.push({"seconds": T(1.2)}, headers={"Lambda-Runtime-Deadline-Ms": deadline})
+        if not self.proc.stdout.wait_for(b"blocked\n", T(10)):
+            self.fail_with_output("the handler never started")
+        time.sleep(max(0, deadline / 1000 - time.time()) + T(0.3))
+        os.kill(self.proc.pid, signal.SIGTERM)
+        body = self.assertInvocationError(self.result(rid, timeout=15), "Runtime.Shutdown")
+        self.assertRegex(body["errorMessage"], r"stopped \d+ ms after the invocation's deadline")
+        self.assertNotIn("before", body["errorMessage"])
+        self.assertEqual(self.proc.wait(T(15)), 0)
+
+    def test_timeout_met_late_says_so(self):
+        """The deadline met on the way back from a long C call: 'after', with the real figure."""
+        self.start("output.blocked")
+        deadline = int(time.time() * 1000) + 500
+        rid = self.api.push({"seconds": T(1.2)}, headers={"Lambda-Runtime-Deadline-Ms": deadline})
+        body = self.assertInvocationError(self.result(rid, timeout=15), "Timeout")
+        self.assertRegex(body["errorMessage"], r"^Task timed out: the handler was still running \d+ ms after "
+                         r"the invocation's deadline")
+        self.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -586,8 +636,24 @@ class TestShutdown(MoonrunTestCase):
                 self.stop()
                 self.assertLess(time.monotonic() - started, T(5))
                 self.assertEqual(self.marker_text(marker), "started\n")
-                self.assertIn(b"the shutdown function failed: the shutdown function ran for longer than "
-                              b"its 400 ms", self.proc.stderr.data())
+                self.assertRegex(self.proc.stderr.text(), r"the shutdown function failed: the shutdown function "
+                                 r"ran for longer than its (400|39\d) ms")
+
+    def test_sigterm_mid_invocation_posts_its_error_then_runs_shutdown(self):
+        marker = self.start_with_marker()
+        self.registered()
+        rid = self.api.push({"spin": True})
+        if not self.proc.stdout.wait_for(b"spinning\n", T(10)):
+            self.fail_with_output("the handler never started")
+        sent = time.monotonic()
+        os.kill(self.proc.pid, signal.SIGTERM)
+        rc = self.proc.wait(T(10))
+        ended = time.monotonic()
+        if rc != 0:
+            self.fail_with_output("exit code %s after SIGTERM (expected 0)" % rc)
+        self.assertInvocationError(self.result(rid), "Runtime.Shutdown")
+        self.assertEqual(self.marker_text(marker), "started\ndone\n")
+        self.assertLess(ended - sent, T(0.5), "within the 500 ms Lambda gives")
 
     def test_an_error_in_the_shutdown_function_is_logged_not_fatal(self):
         marker = self.start_with_marker()
