@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid */
 #include "deadline.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h> /* LUA_COLIBNAME */
 #include <pthread.h>
@@ -198,7 +199,9 @@ static void stop_own_invocation(void)
 static void on_stop_signal(int sig)
 {
     (void)sig;
+    int saved = errno;
     stop_own_invocation();
+    errno = saved;
 }
 
 static bool signal_installed;
@@ -225,6 +228,7 @@ static bool install_signal(void)
 static int free_state(lua_State *L)
 {
     struct deadline *d = lua_touserdata(L, 1);
+    if (thread_deadline == d) thread_deadline = NULL; /* the stop signal must not reach freed memory */
     if (d->has_timer) timer_delete(d->timer);
     d->has_timer = false;
     return 0;

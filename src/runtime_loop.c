@@ -60,10 +60,12 @@ static long long monotonic_ms(void)
 static void on_sigterm(int sig)
 {
     (void)sig;
+    int saved = errno;
     long long none = 0;
     atomic_compare_exchange_strong(&sigterm_at_ms, &none, monotonic_ms());
     runtime_loop_stop();
     deadline_stop_invocations();
+    errno = saved;
 }
 
 long long runtime_loop_shutdown_limit_ms(void)

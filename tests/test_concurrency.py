@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import tempfile
 import time
 import unittest
 from unittest import mock
@@ -277,21 +278,39 @@ class TestShutdown(WorkersTestCase):
         self.assertEqual(rc, 0, self.describe_proc())
         self.assertLess(time.monotonic() - started, T(5), "every poll was woken at once")
 
-    def test_sigterm_posts_in_flight_results(self):
-        self.start(workers=3)
+    def test_sigterm_stops_every_running_handler(self):
+        """Each worker's handler is stopped (sleeping or busy), its error posted, its shutdown run."""
+        marker = os.path.join(tempfile.mkdtemp(prefix="moonrun-workers-"), "marker")
+        self.addCleanup(lambda: os.path.exists(marker) and os.unlink(marker))
+        self.start(workers=3, env={"SHUTDOWN_MARKER": marker})
         self.wait_pollers(3)
-        rids = self.push_all([{"kind": "count", "ms": 700}] * 3)
+        rids = self.push_all([{"kind": "count", "ms": 60000}, {"kind": "spin"}, {"kind": "spin"}])
         for rid in rids:  # in the handler, not still reading the invocation
-            if not self.proc.stdout.wait_for(("sleeping in " + rid).encode(), T(10)):
+            if not self.proc.stdout.wait_for(rid.encode(), T(10)):
                 self.fail_with_output("invocation %s did not start" % rid)
+        sent = time.monotonic()
         os.kill(self.proc.pid, signal.SIGTERM)
         rc = self.proc.wait(T(20))
+        ended = time.monotonic()
         if rc != 0:
             self.fail_with_output("exit code %s after SIGTERM (expected 0)" % rc)
         for rid in rids:
-            self.assertResponse(self.result(rid))
+            self.assertInvocationError(self.result(rid), "Runtime.Shutdown")
+        self.assertLess(ended - sent, T(0.5), "errors posted and shutdown run within Lambda's 500 ms")
+        with open(marker) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 3, "every worker runs its shutdown function: %r" % lines)
+        self.assertEqual(len(set(lines)), 3, lines)
         gets = self.api.requests_matching("GET", NEXT_PATH)
         self.assertEqual(len(gets), 3, "no worker polls again after SIGTERM")
+
+    def test_handler_argument_reaches_every_worker(self):
+        self.start("nosuch.handler", workers=2, args=["workers.handler"])
+        self.wait_pollers(2)
+        rids = self.push_all([{"kind": "count", "ms": 200}] * 2)
+        results = [self.assertResponse(self.result(rid)) for rid in rids]
+        self.assertNotEqual(results[0]["worker"], results[1]["worker"])
+        self.stop_workers(2)
 
 
 class TestInitErrors(WorkersTestCase):
