@@ -337,6 +337,16 @@ class TestInitErrors(WorkersTestCase):
     def test_malformed_name(self):
         self.check_posted_once("no_dot", "Runtime.MalformedHandlerName")
 
+    def test_os_exit_while_loading_exits_with_its_status(self):
+        """As with one worker (tests/test_faults.py): the status given to os.exit, posted once."""
+        self.start("exit_at_init.handler", workers=2, task_root=os.path.join(HERE, "faults"))
+        rc = self.proc.wait(T(20))
+        if rc != 4:
+            self.fail_with_output("exit code %s after os.exit(4) while loading (expected 4)" % rc)
+        [error] = self.api.init_errors()
+        self.assertIn("os.exit(4)", error.json()["errorMessage"])
+        self.assertEqual(self.api.requests_matching("GET", NEXT_PATH), [])
+
 
 class TestSharedLibraries(WorkersTestCase):
     """What the workers share is the process: lazily loaded libraries and process-wide state."""
