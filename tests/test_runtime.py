@@ -1203,6 +1203,16 @@ class TestJson(MoonrunTestCase):
                 self.assertResponse(self.invoke({"ok": 1}), {"ok": 1})
         self.stop()
 
+    def test_an_empty_body_is_the_event_object(self):
+        """Lambda passes {} for an invocation without a payload, as moonrun dev's invoke endpoint does."""
+        self.start("echo.handler")
+        r = self.invoke(b"")
+        self.assertEqual(r.kind, "response", r)
+        self.assertEqual(r.json(), {})
+        body = self.assertInvocationError(self.invoke(b"  "), "Runtime.UnmarshalError")
+        self.assertIsInstance(body["errorMessage"], str)
+        self.stop()
+
     def test_invalid_utf8_event(self):
         self.unmarshal_cases([
             b'{"s":"abc\xff"}',
