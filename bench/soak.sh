@@ -94,24 +94,27 @@ if wanted aws; then
 fi
 
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
-# per_invocation LINE: bytes of RSS growth after warm-up per timed invocation.
+# per_invocation LINE [FROM]: bytes of RSS growth per timed invocation, from the RSS after warm-up
+# (or, with FROM=rss_kb_mid, from half-way: a growth that has stopped by then is not a leak).
 per_invocation() {
-    awk -v w="$(field "$1" rss_kb_warm)" -v e="$(field "$1" rss_kb_end)" -v n="$(field "$1" invocations)" \
-        'BEGIN { if (n > 0 && w > 0) printf "%.3f", (e - w) * 1024 / n; else print "?" }'
+    awk -v w="$(field "$1" "${2:-rss_kb_warm}")" -v e="$(field "$1" rss_kb_end)" -v n="$(field "$1" invocations)" \
+        -v half="${2:-}" 'BEGIN { if (half != "") n = n - int(n / 2);
+                                  if (n > 0 && w > 0) printf "%.3f", (e - w) * 1024 / n; else print "?" }'
 }
 
 missed=0
-printf '\n%-18s %12s %10s %10s %10s %10s %8s %7s  %s\n' run invocations rss_warm rss_end growth_kb \
-    bytes/inv rate/s errors verdict
+printf '\n%-16s %11s %9s %9s %9s %10s %10s %11s %7s %6s  %s\n' run invocations rss_warm rss_mid rss_end \
+    growth_kb bytes/inv 2nd_half/inv rate/s errors verdict
 for row in "${rows[@]}"; do
     name=${row%%:*} line=${row#*:} b=$(per_invocation "${row#*:}")
     verdict=$(awk -v b="$b" -v g="$(field "$line" rss_growth_kb)" -v e="$(field "$line" event_bytes)" \
         'BEGIN { print (b ~ /^-?[0-9.]+$/ && (b < 0.05 || g * 1024 < e + 65536)) ? "ok" : "MISSED" }')
     [[ $name == floor || $verdict == ok ]] || missed=1
     [[ $name != floor ]] || verdict=peer
-    printf '%-18s %12s %10s %10s %10s %10s %8s %7s  %s\n' "$name" "$(field "$line" invocations)" \
-        "$(field "$line" rss_kb_warm)" "$(field "$line" rss_kb_end)" "$(field "$line" rss_growth_kb)" "$b" \
-        "$(field "$line" rate)" "$(field "$line" errors)" "$verdict"
+    printf '%-16s %11s %9s %9s %9s %10s %10s %11s %7s %6s  %s\n' "$name" "$(field "$line" invocations)" \
+        "$(field "$line" rss_kb_warm)" "$(field "$line" rss_kb_mid)" "$(field "$line" rss_kb_end)" \
+        "$(field "$line" rss_growth_kb)" "$b" "$(per_invocation "$line" rss_kb_mid)" "$(field "$line" rate)" \
+        "$(field "$line" errors)" "$verdict"
 done
 echo "target: under 0.05 bytes of RSS growth per invocation after warm-up, or less than one event + 64 KB"
 [[ $failed -eq 0 ]] || exit 2
