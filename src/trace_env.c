@@ -14,9 +14,9 @@
 /* Lambda's ids (Root, Parent, Sampled, sometimes Lineage) take about 100 bytes. */
 #define FIRST_CAPACITY 256
 
-static char *entry;      /* "_X_AMZN_TRACE_ID=value", what environ points to while installed */
-static size_t capacity;  /* bytes entry can hold, its terminating NUL included */
-static int installed;    /* entry is in environ */
+static char *entry;     /* "_X_AMZN_TRACE_ID=value", what environ points to while installed */
+static size_t capacity; /* bytes entry can hold, its terminating NUL included */
+static int installed;   /* entry is in environ */
 
 void trace_env_set(const char *value, size_t len)
 {
@@ -33,7 +33,8 @@ void trace_env_set(const char *value, size_t len)
             grown *= 2;
         char *bigger = malloc(grown);
         if (!bigger) {
-            log_error("out of memory for a trace id of %zu bytes; _X_AMZN_TRACE_ID is left unset", len);
+            log_error("out of memory for a trace id of %zu bytes; _X_AMZN_TRACE_ID is left unset",
+                      len);
             if (installed || getenv("_X_AMZN_TRACE_ID")) unsetenv("_X_AMZN_TRACE_ID");
             installed = 0;
             return;
