@@ -7,6 +7,11 @@
  *
  * --spread K pins those threads to CPUs 0 to K-1 in turn.
  *
+ * Every invocation carries the headers Lambda sends, each new as Lambda makes it: a request id,
+ * a deadline, a trace id (Root, Parent, Sampled), and on one invocation in eight a client
+ * context and a Cognito identity of a few KB of JSON, so that whatever the runtime keeps per
+ * distinct header value shows up as growth.
+ *
  *   fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S] [--log FILE]
  *                    [--concurrency C [--spread K]] -- COMMAND [ARGS...]
  */
@@ -40,7 +45,9 @@
 #define MAX_CONCURRENCY 64
 #define MAX_REQUEST (256u << 20)
 #define FUNCTION_ARN "arn:aws:lambda:us-east-1:123456789012:function:bench"
-#define TRACE_ID "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+/* One invocation in this many carries a client context and an identity, as mobile SDK calls do. */
+#define CONTEXT_EVERY 8
+#define HEAD_MAX 16384
 
 extern char **environ;
 
@@ -81,6 +88,7 @@ static long parked;
 static double t_spawn, t_first_get = -1, t_start = -1, t_end;
 static double cpu_start, cpu_end; /* the runtime's CPU time (all its threads) at t_start, t_end */
 static long rss_warm = -1;
+static long rss_mid = -1; /* half-way through the timed invocations: growth that stops is not a leak */
 
 static void die(const char *fmt, ...)
 {
@@ -279,6 +287,49 @@ static char *free_slot(void)
     return NULL;
 }
 
+/* splitmix64: ids and padding that differ on every invocation, reproducible from the seed. */
+static unsigned long long rng_state = 0x9e3779b97f4a7c15ull;
+
+static unsigned long long next_random(void)
+{
+    unsigned long long z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* n random lower-case hex digits at out (no NUL). */
+static void random_hex(char *out, int n)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned long long bits = 0;
+    for (int i = 0; i < n; i++) {
+        if (i % 16 == 0) bits = next_random();
+        out[i] = digits[bits & 15];
+        bits >>= 4;
+    }
+}
+
+/* Appends "Name: value\r\n" lines for a client context and an identity, JSON shaped as the
+ * mobile SDKs send them, with a padding field of 1 to 4 KB so no two have the same size. */
+static int context_headers(char *out, size_t size)
+{
+    char install[33], identity[33], pad[4097];
+    random_hex(install, 32), install[32] = '\0';
+    random_hex(identity, 32), identity[32] = '\0';
+    int pad_len = 1024 + (int)(next_random() % 3072);
+    random_hex(pad, pad_len), pad[pad_len] = '\0';
+    return snprintf(out, size,
+                    "Lambda-Runtime-Client-Context: {\"client\":{\"installation_id\":\"%s\","
+                    "\"app_title\":\"bench\",\"app_version_name\":\"1.0\",\"app_version_code\":\"1\","
+                    "\"app_package_name\":\"com.example.bench\"},\"custom\":{\"pad\":\"%s\"},"
+                    "\"env\":{\"platform\":\"Android\",\"model\":\"Pixel\",\"make\":\"Google\","
+                    "\"platform_version\":\"14\",\"locale\":\"en_US\"}}\r\n"
+                    "Lambda-Runtime-Cognito-Identity: {\"cognitoIdentityId\":\"us-east-1:%s\","
+                    "\"cognitoIdentityPoolId\":\"us-east-1:%.16s\"}\r\n",
+                    install, pad, identity, install);
+}
+
 static bool serve_next(int fd)
 {
     if (t_first_get < 0) t_first_get = now();
@@ -297,19 +348,27 @@ static bool serve_next(int fd)
     if (!current_id) die("more than %d invocations outstanding", MAX_CONCURRENCY);
     outstanding++;
     issued++;
-    /* A uuid-shaped id that changes with every invocation. */
-    snprintf(current_id, 40, "%08lx-0000-4000-8000-%012lx", (unsigned long)issued,
-             (unsigned long)issued * 2654435761ul % 0xffffffffffful);
-    char head[512];
+    /* A uuid v4 that changes with every invocation. */
+    char hex[32];
+    random_hex(hex, 32);
+    snprintf(current_id, 40, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 12, hex + 15, hex + 18);
+    /* X-Ray's format: Root=1-<epoch seconds, 8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0|1. */
+    char root[24], parent[16];
+    random_hex(root, 24);
+    random_hex(parent, 16);
+    char head[HEAD_MAX];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\n"
                      "Content-Type: application/json\r\n"
                      "Lambda-Runtime-Aws-Request-Id: %s\r\n"
                      "Lambda-Runtime-Deadline-Ms: %lld\r\n"
                      "Lambda-Runtime-Invoked-Function-Arn: " FUNCTION_ARN "\r\n"
-                     "Lambda-Runtime-Trace-Id: " TRACE_ID "\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     current_id, epoch_ms() + 60000, event_len);
+                     "Lambda-Runtime-Trace-Id: Root=1-%08llx-%.24s;Parent=%.16s;Sampled=%d\r\n",
+                     current_id, epoch_ms() + 60000, (unsigned long long)(epoch_ms() / 1000), root, parent,
+                     (int)(next_random() & 1));
+    if (next_random() % CONTEXT_EVERY == 0) n += context_headers(head + n, sizeof head - (size_t)n);
+    n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n\r\n", event_len);
+    if ((size_t)n >= sizeof head) die("response head over %d bytes", HEAD_MAX);
     struct iovec iov[2] = {{head, (size_t)n}, {event, event_len}};
     return write_all(fd, iov, 2);
 }
@@ -338,6 +397,7 @@ static bool serve_result(int fd, const struct request *r, const char *id, size_t
         cpu_end = proc_cpu_seconds();
     }
     bool ok = reply(fd, "202 Accepted", "{\"status\":\"OK\"}");
+    if (done == warmup + count / 2) rss_mid = proc_status_kb("VmRSS:");
     if (done == warmup) {
         rss_warm = proc_status_kb("VmRSS:");
         cpu_start = proc_cpu_seconds();
@@ -515,6 +575,7 @@ int main(int argc, char **argv)
     char **command = argv + i + 1;
     if (warmup < 0) warmup = count / 10 < 1000 ? count / 10 : 1000;
     event = read_file(event_path, &event_len);
+    rng_state ^= (unsigned long long)epoch_ms();
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
@@ -612,10 +673,10 @@ int main(int argc, char **argv)
 
     double seconds = t_end - t_start;
     printf("cold_start_ms=%.3f invocations=%ld warmup=%ld seconds=%.3f rate=%.0f "
-           "rss_kb_warm=%ld rss_kb_end=%ld rss_growth_kb=%ld hwm_kb=%ld errors=%ld "
+           "rss_kb_warm=%ld rss_kb_mid=%ld rss_kb_end=%ld rss_growth_kb=%ld hwm_kb=%ld errors=%ld "
            "bad_requests=%ld event_bytes=%zu bytes_out=%llu cpu_seconds=%.2f\n",
            (t_first_get - t_spawn) * 1e3, count, warmup, seconds,
-           seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_end, rss_end - rss_warm, hwm,
+           seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_mid, rss_end, rss_end - rss_warm, hwm,
            errors, bad_requests, event_len, bytes_out, cpu_end - cpu_start);
     return errors || bad_requests ? 3 : 0;
 }

@@ -157,6 +157,9 @@ void context_push(lua_State *L, const struct header_view *headers, size_t count)
     lua_pop(L, 1);
     for (size_t i = 0; i < count; i++) {
         const struct header_view *h = &headers[i];
+        /* Lambda Managed Instances send Client-Context, Cognito-Identity and Trace-Id empty when
+         * there is none: an empty header is an absent one (nil, not a truthy ""). */
+        if (h->value_len == 0) continue;
         if (h->name_len > PREFIX_LEN && strncasecmp(h->name, PREFIX, PREFIX_LEN) == 0) set_header_field(L, h);
     }
 }

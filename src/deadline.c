@@ -1,13 +1,16 @@
 #define _GNU_SOURCE /* SIGEV_THREAD_ID, gettid */
 #include "deadline.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h> /* LUA_COLIBNAME */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,12 +21,20 @@
  * handler does. Only without a timer is the clock checked every this many instructions. */
 #define CHECK_EVERY 10000
 #define TIMER_SIGNAL SIGRTMIN
+/* Sent by deadline_stop_invocations to each worker thread, so that each stops its own handler. */
+#define STOP_SIGNAL (SIGRTMIN + 1)
+/* The most threads whose handlers a SIGTERM stops (workers.h allows 1024). */
+#define MAX_THREADS 1100
 /* The longest margin accepted: a minute, beyond any sensible share of a 15-minute timeout. */
 #define MAX_MARGIN_MS 60000
 
 struct deadline {
     struct timespec stop_at; /* monotonic: a wall-clock step must not move the deadline */
+    struct timespec due;     /* an invocation's own deadline (stop_at is before it, by the margin) */
     volatile sig_atomic_t armed;
+    volatile sig_atomic_t shutdown; /* SIGTERM came while an invocation ran: stop it now */
+    bool invocation;                /* armed for an invocation (SIGTERM stops only those) */
+    bool unbounded;                 /* an invocation without a usable deadline: no timer */
     bool expired;
     lua_State *main;             /* the thread the handler runs on */
     lua_State *volatile running; /* the coroutine resumed last, which the signal must reach */
@@ -34,6 +45,14 @@ struct deadline {
 };
 
 static const char deadline_key = 0, error_meta_key = 0;
+
+/* Set once SIGTERM came: an invocation that starts afterwards is stopped at once too. */
+static atomic_bool shutting_down; /* written on the thread SIGTERM reached, read by workers */
+/* The state the calling thread armed last, for the stop signal's handler. */
+static _Thread_local struct deadline *volatile thread_deadline;
+/* The threads that run Lua states, for deadline_stop_invocations to signal. */
+static _Atomic pid_t lua_threads[MAX_THREADS];
+static atomic_int lua_thread_count;
 
 static struct deadline *find(lua_State *L)
 {
@@ -74,7 +93,8 @@ static int error_tostring(lua_State *L)
 static void push_timeout_error(lua_State *L, const struct deadline *d)
 {
     lua_createtable(L, 0, 2);
-    lua_pushliteral(L, "Timeout");
+    if (d->shutdown && d->invocation) lua_pushliteral(L, "Runtime.Shutdown");
+    else lua_pushliteral(L, "Timeout");
     lua_setfield(L, -2, "errorType");
     lua_pushstring(L, d->message);
     lua_setfield(L, -2, "errorMessage");
@@ -93,11 +113,39 @@ static void push_timeout_error(lua_State *L, const struct deadline *d)
 
 static void on_count(lua_State *L, lua_Debug *ar);
 
+/* Milliseconds from t to now (negative: t is ahead). */
+static long long ms_since(struct timespec t)
+{
+    return -ms_until(t);
+}
+
+/* What stopped the handler, said as it happened: a SIGTERM, or the deadline met late (a C
+ * function that returned after it, say), is not "200 ms before the deadline". */
+static void describe_stop(struct deadline *d)
+{
+    if (!d->invocation) return; /* the message given to deadline_arm stands */
+    long long late = d->unbounded ? 0 : ms_since(d->due);
+    const char *side = late > 0 ? "after" : "before";
+    long long distance = late > 0 ? late : -late;
+    if (d->shutdown && d->unbounded)
+        snprintf(d->message, sizeof d->message,
+                 "the execution environment is shutting down (SIGTERM): the handler was stopped");
+    else if (d->shutdown)
+        snprintf(d->message, sizeof d->message,
+                 "the execution environment is shutting down (SIGTERM): the handler was stopped %lld ms "
+                 "%s the invocation's deadline",
+                 distance, side);
+    else if (late > 0)
+        snprintf(d->message, sizeof d->message,
+                 "Task timed out: the handler was still running %lld ms after the invocation's deadline", late);
+}
+
 /* The first time the deadline is met: say where, and from now on check at every instruction,
  * so that code which caught the error (pcall, coroutine.resume) is stopped at once too. */
 static void expire(lua_State *L, struct deadline *d, int level)
 {
     d->expired = true;
+    describe_stop(d);
     luaL_where(L, level);
     const char *where = lua_tostring(L, -1);
     size_t len = strlen(d->message);
@@ -118,7 +166,7 @@ static void on_count(lua_State *L, lua_Debug *ar)
         return;
     }
     if (!d->expired) {
-        if (!passed(d)) return;
+        if (!(d->shutdown && d->invocation) && (d->unbounded || !passed(d))) return;
         expire(L, d, 0); /* level 0: in a hook, the function that was running */
     }
     push_timeout_error(L, d);
@@ -137,6 +185,25 @@ static void on_timer(int sig, siginfo_t *info, void *context)
     if (running) lua_sethook(running, on_count, LUA_MASKCOUNT, 1);
 }
 
+/* Stops the invocation the calling thread runs, if any: from a signal handler, as on_timer. */
+static void stop_own_invocation(void)
+{
+    struct deadline *d = thread_deadline;
+    if (!d || !d->armed || !d->invocation) return;
+    d->shutdown = 1;
+    lua_sethook(d->main, on_count, LUA_MASKCOUNT, 1);
+    lua_State *running = d->running;
+    if (running) lua_sethook(running, on_count, LUA_MASKCOUNT, 1);
+}
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    stop_own_invocation();
+    errno = saved;
+}
+
 static bool signal_installed;
 
 static void install_signal_once(void)
@@ -144,6 +211,10 @@ static void install_signal_once(void)
     struct sigaction sa = {.sa_sigaction = on_timer, .sa_flags = SA_SIGINFO | SA_RESTART};
     sigemptyset(&sa.sa_mask);
     signal_installed = sigaction(TIMER_SIGNAL, &sa, NULL) == 0;
+    /* Not SA_RESTART: a handler's time.sleep must wake up to be stopped. */
+    struct sigaction stop = {.sa_handler = on_stop_signal};
+    sigemptyset(&stop.sa_mask);
+    sigaction(STOP_SIGNAL, &stop, NULL);
 }
 
 /* Once per process, whichever worker thread makes its Lua state first. */
@@ -157,6 +228,7 @@ static bool install_signal(void)
 static int free_state(lua_State *L)
 {
     struct deadline *d = lua_touserdata(L, 1);
+    if (thread_deadline == d) thread_deadline = NULL; /* the stop signal must not reach freed memory */
     if (d->has_timer) timer_delete(d->timer);
     d->has_timer = false;
     return 0;
@@ -183,6 +255,16 @@ static void create_timer(struct deadline *d)
     event.sigev_value.sival_ptr = d;
     event._sigev_un._tid = this_thread();
     d->has_timer = timer_create(CLOCK_MONOTONIC, &event, &d->timer) == 0;
+}
+
+/* Each thread once, so that a SIGTERM can reach the handler it runs. */
+static void register_thread(void)
+{
+    static _Thread_local bool registered;
+    if (registered) return;
+    registered = true;
+    int slot = atomic_fetch_add(&lua_thread_count, 1);
+    if (slot < MAX_THREADS) atomic_store(&lua_threads[slot], this_thread());
 }
 
 static int make_state(lua_State *L)
@@ -287,10 +369,15 @@ bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
     d->stop_at.tv_nsec += (long)(left_ms % 1000) * 1000000;
     if (d->stop_at.tv_nsec >= 1000000000) d->stop_at.tv_sec++, d->stop_at.tv_nsec -= 1000000000;
     d->expired = false;
+    d->shutdown = 0;
+    d->invocation = false;
+    d->unbounded = false;
     d->main = L;
     d->running = NULL;
     snprintf(d->message, sizeof d->message, "%s", what);
     create_timer(d);
+    register_thread();
+    thread_deadline = d;
     d->armed = true;
     struct itimerspec at = {.it_value = d->stop_at};
     if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
@@ -308,15 +395,44 @@ void deadline_arm_invocation(lua_State *L, int context_index)
     lua_pop(L, 1);
     struct timespec real;
     clock_gettime(CLOCK_REALTIME, &real);
-    /* Past already (a clock set apart from Lambda's): stopping at once would help nobody. */
-    if (deadline_ms <= (long long)real.tv_sec * 1000 + real.tv_nsec / 1000000) return;
+    long long now_ms = (long long)real.tv_sec * 1000 + real.tv_nsec / 1000000;
     long long margin = deadline_margin_ms();
     char what[160];
     snprintf(
         what, sizeof what,
         "Task timed out: the handler was still running %lld ms before the invocation's deadline",
         margin);
-    deadline_arm(L, deadline_ms - margin, what);
+    /* Past already (a clock set apart from Lambda's): stopping at once would help nobody, so
+     * it runs unbounded, as does one without a deadline; a SIGTERM still stops it. */
+    bool unbounded = deadline_ms <= now_ms;
+    if (!deadline_arm(L, unbounded ? now_ms + 1000 : deadline_ms - margin, what)) return;
+    struct deadline *d = find(L);
+    d->invocation = true;
+    if (unbounded) {
+        d->unbounded = true;
+        if (d->has_timer) timer_settime(d->timer, 0, &(struct itimerspec){0}, NULL);
+        lua_sethook(L, NULL, 0, 0);
+    } else {
+        d->due = monotonic_now();
+        d->due.tv_sec += (time_t)((deadline_ms - now_ms) / 1000);
+        d->due.tv_nsec += (long)((deadline_ms - now_ms) % 1000) * 1000000;
+        if (d->due.tv_nsec >= 1000000000) d->due.tv_sec++, d->due.tv_nsec -= 1000000000;
+    }
+    /* A SIGTERM that came between GET next and here finds the handler not yet armed. */
+    if (atomic_load(&shutting_down)) stop_own_invocation();
+}
+
+void deadline_stop_invocations(void)
+{
+    atomic_store(&shutting_down, true);
+    stop_own_invocation(); /* one worker: the handler runs on this very thread */
+    int count = atomic_load(&lua_thread_count);
+    pid_t self = this_thread(), process = getpid();
+    for (int i = 0; i < count && i < MAX_THREADS; i++) {
+        pid_t tid = atomic_load(&lua_threads[i]);
+        /* A thread that has ended makes this fail (ESRCH): nothing to stop there. */
+        if (tid && tid != self) syscall(SYS_tgkill, process, tid, STOP_SIGNAL);
+    }
 }
 
 void deadline_disarm(lua_State *L)
@@ -333,7 +449,8 @@ long long deadline_remaining_ms(lua_State *L)
 {
     const struct deadline *d = find(L);
     if (!d || !d->armed) return DEADLINE_NONE;
-    if (d->expired) return 0;
+    if (d->expired || (d->shutdown && d->invocation)) return 0;
+    if (d->unbounded) return DEADLINE_NONE;
     long long left = ms_until(d->stop_at);
     return left > 0 ? left : 0;
 }

@@ -27,8 +27,13 @@ void deadline_disarm(lua_State *L);
 
 /* Arms the deadline of the invocation whose context table is at context_index: its deadline_ms
  * less the margin. An invocation without a valid deadline, or whose deadline has passed, runs
- * unbounded, as before. */
+ * unbounded (but a SIGTERM still stops it). */
 void deadline_arm_invocation(lua_State *L, int context_index);
+
+/* SIGTERM: every invocation running (each worker's) is stopped as its deadline would stop it,
+ * with a Runtime.Shutdown error, and one that starts afterwards is stopped at once. Safe in a
+ * signal handler (it sets hooks and signals the workers' threads). */
+void deadline_stop_invocations(void);
 
 /* Milliseconds left before the armed deadline (0 once it has passed), or DEADLINE_NONE. */
 long long deadline_remaining_ms(lua_State *L);

@@ -13,10 +13,13 @@ struct event_text {
     size_t len;
 };
 
+/* An empty body is the event {}: Lambda passes {} to the handler of a function invoked without
+ * a payload, and moonrun dev's invoke endpoint does the same. */
 static int decode_event(lua_State *L)
 {
     const struct event_text *event = lua_touserdata(L, 1);
-    json_decode(L, event->text, event->len);
+    if (event->len == 0) json_decode(L, "{}", 2);
+    else json_decode(L, event->text, event->len);
     return 1;
 }
 

@@ -155,7 +155,8 @@ static int time_iso8601(lua_State *L)
 
 /* sleep(seconds): a signal does not cut it short (the rest is slept); the deadline of the
  * invocation does: a sleep that would outlast it ends there with the Timeout error, since a
- * hook cannot interrupt a C function. */
+ * hook cannot interrupt a C function. So does a SIGTERM that stops the invocation (its signal
+ * interrupts the sleep, and the deadline then says no time is left). */
 static int time_sleep(lua_State *L)
 {
     double seconds = luaL_checknumber(L, 1);
@@ -167,6 +168,7 @@ static int time_sleep(lua_State *L)
     struct timespec left = {(time_t)whole, (long)((seconds - whole) * 1e9)};
     while (nanosleep(&left, &left) != 0) {
         if (errno != EINTR) return luaL_error(L, "time.sleep: %s", strerror(errno));
+        if (deadline_remaining_ms(L) == 0) return deadline_raise(L, 1);
     }
     if (cut) return deadline_raise(L, 1);
     return 0;

@@ -9,7 +9,8 @@
 #include "version.h"
 
 static const char usage[] =
-    "usage: moonrun                          the Lambda runtime loop (AWS_LAMBDA_RUNTIME_API set)\n"
+    "usage: moonrun [HANDLER]                the Lambda runtime loop (AWS_LAMBDA_RUNTIME_API set);\n"
+    "                                        HANDLER (module.function) overrides _HANDLER\n"
     "       moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"
     "       moonrun invoke --template FILE FUNCTION [--env-file FILE] [OPTIONS]\n"
     "                                        one local invocation, prints the response\n"
@@ -28,16 +29,31 @@ static const char usage[] =
     "Environment: AWS_LAMBDA_RUNTIME_API, _HANDLER (path/module.function), LAMBDA_TASK_ROOT,\n"
     "MOONRUN_MEMORY_LIMIT_MB, MOONRUN_HISTORY. See README.md.\n";
 
-int main(int argc, char **argv)
+/* The runtime loop, for `moonrun` and `moonrun HANDLER`. */
+static int serve_lambda(const char *handler)
 {
-    if (argc < 2) {
-        const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
-        if (api && *api) return runtime_loop_main(api);
+    const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
+    if (!api || !*api) {
         log_error("AWS_LAMBDA_RUNTIME_API is not set, so there is no Lambda to serve; "
-                  "to try a handler locally, run: moonrun invoke HANDLER --event FILE");
+                  "to try a handler locally, run: moonrun invoke %s --event FILE",
+                  handler ? handler : "HANDLER");
         fputs(usage, stderr);
         return 2;
     }
+    /* As AWS's runtime clients do, the argument wins over _HANDLER: container images and the
+     * Runtime Interface Emulator start the bootstrap as ENTRYPOINT + CMD ["app.handler"]. It is
+     * put in the environment (before any thread starts) so every worker loads it and a handler
+     * reading os.getenv("_HANDLER") sees what runs. */
+    if (handler && setenv("_HANDLER", handler, 1) != 0) {
+        log_error("cannot set _HANDLER to '%s': out of memory", handler);
+        return 1;
+    }
+    return runtime_loop_main(api);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return serve_lambda(NULL);
     const char *command = argv[1];
     if (strcmp(command, "invoke") == 0) return invoke_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "run") == 0) return run_cmd_main(argc - 2, argv + 2);
@@ -49,7 +65,13 @@ int main(int argc, char **argv)
     if (strcmp(command, "--version") == 0) return puts("moonrun " MOONRUN_VERSION), 0;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
         return fputs(usage, stdout), 0;
-    log_error("unknown command '%s'", command);
+    /* A handler always holds a '.' (module.function) and no command does, so the two cannot be
+     * confused; a handler is accepted only as the one argument, as ENTRYPOINT + CMD passes it. */
+    if (strchr(command, '.') && command[0] != '-' && argc == 2) return serve_lambda(command);
+    if (strchr(command, '.') && command[0] != '-')
+        log_error("unexpected arguments after the handler '%s': the runtime loop takes the handler alone", command);
+    else
+        log_error("unknown command '%s' (a handler is written module.function, with a '.')", command);
     fputs(usage, stderr);
     return 2;
 }

@@ -136,7 +136,9 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
             }
             snprintf(what, sizeof what, what_format, request_id);
             if (r.status == 413) {
-                log_error("the Runtime API refused %s as too large (%zu bytes): %.*s", what, len, cut, r.body);
+                log_error("the Runtime API refused %s as too large (%zu bytes): %.*s; Lambda reports "
+                          "Function.ResponseSizeTooLarge to the caller itself",
+                          what, len, cut, r.body);
                 result = POST_TOO_LARGE;
                 break;
             }

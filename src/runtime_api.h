@@ -22,6 +22,11 @@ struct next_invocation {
     size_t trace_id_len;
 };
 
+/* The largest buffered response Lambda's Runtime API takes (its 413 names this figure: 6 MiB and
+ * 100 bytes); above it Lambda answers the caller Function.ResponseSizeTooLarge itself and takes
+ * no other post for the invocation. */
+#define RUNTIME_API_MAX_RESPONSE 6291556
+
 enum next_result { NEXT_OK, NEXT_STOP /* SIGTERM */, NEXT_FATAL /* logged; exit non-zero */ };
 enum post_result { POST_OK, POST_TOO_LARGE, POST_FAILED /* logged */ };
 

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exit_request.h"
 #include "handler.h"
 #include "invocation.h"
@@ -18,6 +20,7 @@
 #include "runtime_api.h"
 #include "runtime_stream.h"
 #include "shutdown_hook.h"
+#include "trace_env.h"
 #include "wake_pipe.h"
 #include "workers.h"
 
@@ -32,7 +35,7 @@ static atomic_bool stop_requested;
  * every worker's wait sees it. */
 static int stop_pipe[2] = {-1, -1};
 /* False with several workers: the environment is the process's, it cannot hold the trace ids
- * of several invocations at once (and setenv is not thread-safe). Set before workers start. */
+ * of several invocations at once (and changing it is not thread-safe). Set before workers start. */
 static bool trace_env_per_invocation = true;
 
 void runtime_loop_stop(void)
@@ -41,10 +44,35 @@ void runtime_loop_stop(void)
     wake_pipe_signal(stop_pipe[1]);
 }
 
+/* When SIGTERM came (monotonic ms; 0: not yet), for the shutdown function's share of the
+ * ~500 ms Lambda gives after it. */
+static _Atomic long long sigterm_at_ms;
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Lambda ends the sandbox ~500 ms after SIGTERM: the handlers running are stopped as their
+ * deadline would stop them, so that their errors are posted and `shutdown` runs in time. */
 static void on_sigterm(int sig)
 {
     (void)sig;
+    int saved = errno;
+    long long none = 0;
+    atomic_compare_exchange_strong(&sigterm_at_ms, &none, monotonic_ms());
     runtime_loop_stop();
+    deadline_stop_invocations();
+    errno = saved;
+}
+
+long long runtime_loop_shutdown_limit_ms(void)
+{
+    long long at = atomic_load(&sigterm_at_ms);
+    long long left = at ? SHUTDOWN_HOOK_LIMIT_MS - (monotonic_ms() - at) : SHUTDOWN_HOOK_LIMIT_MS;
+    return left < SHUTDOWN_HOOK_MIN_MS ? SHUTDOWN_HOOK_MIN_MS : left;
 }
 
 static bool install_signals(void)
@@ -61,25 +89,36 @@ static bool install_signals(void)
     return true;
 }
 
-/* _X_AMZN_TRACE_ID is per invocation; a stale one must not leak into the next. */
-static void set_trace_env(const struct next_invocation *next)
-{
-    if (!next->trace_id) {
-        if (getenv("_X_AMZN_TRACE_ID")) unsetenv("_X_AMZN_TRACE_ID");
-        return;
-    }
-    char value[1024];
-    size_t n = next->trace_id_len < sizeof value - 1 ? next->trace_id_len : sizeof value - 1;
-    memcpy(value, next->trace_id, n);
-    value[n] = '\0';
-    setenv("_X_AMZN_TRACE_ID", value, 1);
-}
-
 void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,
                                     const struct buffer *body)
 {
     log_error("%s: %.*s", report->type, (int)body->len, body->data);
     runtime_api_post_init_error(api, report, body->data, body->len);
+}
+
+static void post_failure(struct runtime_api *api, const char *request_id, const struct buffer *out,
+                         const struct error_report *report)
+{
+    log_invocation_failure(request_id, out->data, out->len);
+    runtime_api_post_error(api, request_id, report, out->data, out->len);
+}
+
+/* Posts a handler's result. One Lambda would refuse is not sent: its error is posted instead,
+ * as Lambda would report it, since after a 413 Lambda takes no error post (it answers 403).
+ * Either way the log has one line saying what happened. */
+static void post_result(struct runtime_api *api, lua_State *L, const char *request_id, struct buffer *out,
+                        struct error_report *report)
+{
+    if (out->len <= RUNTIME_API_MAX_RESPONSE) {
+        runtime_api_post_response(api, request_id, out->data, out->len); /* a 413 is logged there */
+        return;
+    }
+    char message[200];
+    snprintf(message, sizeof message, "the response is %zu bytes, more than the %d bytes Lambda accepts", out->len,
+             RUNTIME_API_MAX_RESPONSE);
+    log_error("invocation %s: %s; posting the error Function.ResponseSizeTooLarge instead", request_id, message);
+    error_report_new(L, "Function.ResponseSizeTooLarge", message, out, report);
+    runtime_api_post_error(api, request_id, report, out->data, out->len);
 }
 
 int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handler *h, struct buffer *out)
@@ -92,7 +131,7 @@ int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handl
     struct runtime_stream stream;
     runtime_stream_init(&stream, api, L);
     while (!atomic_load(&stop_requested) && (got = runtime_api_next(api, &next)) == NEXT_OK) {
-        if (trace_env_per_invocation) set_trace_env(&next);
+        if (trace_env_per_invocation) trace_env_set(next.trace_id, next.trace_id_len);
         log_set_request_id(next.request_id);
         size_t event_len = next.event_len;
         runtime_stream_expect(&stream, next.request_id);
@@ -100,20 +139,11 @@ int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handl
                                  out, &report);
         /* A streamed response has already carried the outcome, an error in its trailers. */
         bool streamed = stream.sink.started;
-        if (!streamed && ok &&
-            runtime_api_post_response(api, next.request_id, out->data, out->len) ==
-                POST_TOO_LARGE) {
-            char message[160];
-            snprintf(message, sizeof message, "the response (%zu bytes) is larger than Lambda accepts", out->len);
-            error_report_new(L, "Function.ResponseSizeTooLarge", message, out, &report);
-            ok = false;
-        }
-        if (!streamed && !ok) {
-            log_invocation_failure(next.request_id, out->data, out->len);
-            runtime_api_post_error(api, next.request_id, &report, out->data, out->len);
-        }
+        size_t result_len = out->len; /* before an over-large one is replaced by its error */
+        if (!streamed && ok) post_result(api, L, next.request_id, out, &report);
+        else if (!streamed) post_failure(api, next.request_id, out, &report);
         log_set_request_id(NULL);
-        if (event_len > LARGE_PAYLOAD || out->len > LARGE_PAYLOAD ||
+        if (event_len > LARGE_PAYLOAD || result_len > LARGE_PAYLOAD ||
             (streamed && stream.sink.sent > LARGE_PAYLOAD)) {
             lua_gc(L, LUA_GCCOLLECT);
             buffer_clear(out);
@@ -181,7 +211,8 @@ int runtime_loop_main(const char *api_address)
         struct http_conn extension = {.fd = -1};
         if (shutdown_ref != LUA_NOREF) shutdown_hook_register(&extension, api_address);
         exit_code = runtime_loop_serve(&api, host.L, &h, &out);
-        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping()) shutdown_hook_run(host.L, shutdown_ref);
+        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping())
+            shutdown_hook_run(host.L, shutdown_ref, runtime_loop_shutdown_limit_ms());
         http_conn_free(&extension);
     } else {
         runtime_loop_report_init_error(&api, &report, &out);
@@ -189,6 +220,7 @@ int runtime_loop_main(const char *api_address)
     }
     buffer_free(&out);
     lua_host_close(&host);
+    trace_env_free();
     runtime_api_free(&api);
     close(stop_pipe[0]);
     close(stop_pipe[1]);

@@ -21,8 +21,12 @@ int runtime_loop_serve(struct runtime_api *api, lua_State *L, const struct handl
 void runtime_loop_report_init_error(struct runtime_api *api, const struct error_report *report,
                                     const struct buffer *body);
 
-/* What SIGTERM does (async-signal-safe): every worker stops after its current invocation. */
+/* Every worker stops after its current invocation (async-signal-safe). SIGTERM does this and
+ * also stops the invocations running (deadline_stop_invocations). */
 void runtime_loop_stop(void);
+
+/* The time the shutdown function may take: what is left of its share since SIGTERM. */
+long long runtime_loop_shutdown_limit_ms(void);
 
 /* Whether a stop was asked for (SIGTERM, or a handler's os.exit). */
 bool runtime_loop_stopping(void);

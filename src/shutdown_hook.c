@@ -59,18 +59,17 @@ void shutdown_hook_register(struct http_conn *conn, const char *api_address)
                   conn->error);
 }
 
-void shutdown_hook_run(lua_State *L, int ref)
+void shutdown_hook_run(lua_State *L, int ref, long long limit_ms)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     long long stop_at =
-        (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + SHUTDOWN_HOOK_LIMIT_MS;
+        (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + limit_ms;
     lua_settop(L, 0);
     lua_pushcfunction(L, lua_host_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
     char what[96];
-    snprintf(what, sizeof what, "the shutdown function ran for longer than its %d ms",
-             SHUTDOWN_HOOK_LIMIT_MS);
+    snprintf(what, sizeof what, "the shutdown function ran for longer than its %lld ms", limit_ms);
     deadline_arm(L, stop_at, what);
     int status = lua_pcall(L, 0, 0, 1);
     deadline_disarm(L);

@@ -109,11 +109,16 @@ static void *worker_main(void *arg)
     if (shutdown_ref != LUA_NOREF && w->index == 0) shutdown_hook_register(&extension, pool->api_address);
     enum start how = loaded ? STARTED : host_ok ? HANDLER_FAILED : SETUP_FAILED;
     if (pass_gate(pool, w->index, how)) runtime_loop_report_init_error(&api, &report, &out);
-    if (pool->failed) {
-        end_with(pool, 1); /* read after the gate, which is past every write */
+    if (pool->failed) { /* read after the gate, which is past every write */
+        /* os.exit(n) while loading: the process exits with n, as with one worker. A worker
+         * that loaded adds nothing; the pool's code is the highest of the others'. */
+        int code = how == STARTED ? 0 : 1;
+        if (how == HANDLER_FAILED) exit_request_pending(host.L, &code);
+        end_with(pool, code);
     } else {
         end_with(pool, runtime_loop_serve(&api, host.L, &h, &out));
-        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping()) shutdown_hook_run(host.L, shutdown_ref);
+        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping())
+            shutdown_hook_run(host.L, shutdown_ref, runtime_loop_shutdown_limit_ms());
     }
     http_conn_free(&extension);
     buffer_free(&out);

@@ -31,8 +31,18 @@ Fault injection hooks:
   connection is closed without an answer; nothing is recorded as a result.
 * ``refuse_extensions``: when set, extension registration is answered with 403.
 * ``max_response_size``: a response POST whose body is larger than this is
-  answered with 413 and Lambda's JSON error body (6291556 bytes by default).
-  Streamed responses (chunked bodies) are not held to it.
+  answered with 413 and Lambda's JSON error body (6291556 bytes by default, the
+  figure Lambda's own message names).  As on Lambda, the invocation is then
+  over: a later POST for it (an error, say) is answered with 403.  Streamed
+  responses (chunked bodies) are not held to it.
+
+Every invocation carries the headers Lambda sends, each made new as Lambda
+makes it (this is the default, not an option): a uuid request id, a deadline,
+an X-Ray trace id (``Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0|1``),
+and on every fourth invocation a ``Lambda-Runtime-Client-Context`` and a
+``Lambda-Runtime-Cognito-Identity`` of a few KB of JSON.  ``push(headers=...)``
+overrides any of them (None leaves one out, "" sends it empty, as Lambda
+Managed Instances do); ``sent_headers[request_id]`` holds what was sent.
 
 A chunked request body (a streamed response) is read chunk by chunk as it
 arrives: its ``Result`` has ``chunks`` (``Chunk`` objects with the bytes, the
@@ -49,6 +59,7 @@ which connection posted what and in which order.
 """
 
 import collections
+import random
 import http.server
 import json
 import re
@@ -68,7 +79,32 @@ _RESULT_RE = re.compile(r"^" + re.escape(API_PREFIX) + r"/invocation/([^/]+)/(re
 
 DEFAULT_MAX_RESPONSE_SIZE = 6291556
 DEFAULT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:moonrun-test"
-DEFAULT_TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+# One invocation in this many carries a client context and an identity.
+CONTEXT_EVERY = 4
+
+
+def new_trace_id(rng=random):
+    """An X-Ray trace header value as Lambda sends it, new every time."""
+    return "Root=1-%08x-%024x;Parent=%016x;Sampled=%d" % (
+        int(time.time()), rng.getrandbits(96), rng.getrandbits(64), rng.getrandbits(1))
+
+
+def new_client_context(rng=random):
+    """A client context as the mobile SDKs send it, with 1 to 4 KB of custom data."""
+    return json.dumps({
+        "client": {"installation_id": str(uuid.UUID(int=rng.getrandbits(128))), "app_title": "moonrun tests",
+                   "app_version_name": "1.0", "app_version_code": "1", "app_package_name": "com.example.tests"},
+        "custom": {"pad": "%x" % rng.getrandbits(4 * rng.randint(1024, 4096))},
+        "env": {"platform": "Android", "model": "Pixel", "make": "Google", "platform_version": "14",
+                "locale": "en_US"},
+    }, separators=(",", ":"))
+
+
+def new_identity(rng=random):
+    """A Cognito identity as the mobile SDKs send it."""
+    return json.dumps({"cognitoIdentityId": "us-east-1:" + str(uuid.UUID(int=rng.getrandbits(128))),
+                       "cognitoIdentityPoolId": "us-east-1:" + str(uuid.UUID(int=rng.getrandbits(128)))},
+                      separators=(",", ":"))
 
 
 class WaitTimeout(AssertionError):
@@ -394,6 +430,8 @@ class RuntimeAPI:
         self._extension_ids = set()
         self.refuse_extensions = False
         self.delivered_to = {}  # request id -> client (address, port) it went to
+        self.sent_headers = {}  # request id -> the headers its invocation carried
+        self._pushed = 0
         self._server = None
         self._thread = None
 
@@ -449,8 +487,14 @@ class RuntimeAPI:
             "Lambda-Runtime-Aws-Request-Id": rid,
             "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 30000),
             "Lambda-Runtime-Invoked-Function-Arn": DEFAULT_FUNCTION_ARN,
-            "Lambda-Runtime-Trace-Id": DEFAULT_TRACE_ID,
+            "Lambda-Runtime-Trace-Id": new_trace_id(),
         }
+        with self._cond:
+            self._pushed += 1
+            with_context = self._pushed % CONTEXT_EVERY == 0
+        if with_context:
+            hdrs["Lambda-Runtime-Client-Context"] = new_client_context()
+            hdrs["Lambda-Runtime-Cognito-Identity"] = new_identity()
         for key, value in (headers or {}).items():
             for existing in list(hdrs):
                 if existing.lower() == key.lower():
@@ -460,6 +504,7 @@ class RuntimeAPI:
         hdrs["Content-Type"] = "application/json"
         with self._cond:
             self._states[rid] = "queued"
+            self.sent_headers[rid] = dict(hdrs)
             self._queue.append(_Invocation(rid, body, hdrs))
             self._cond.notify_all()
         return rid
@@ -544,6 +589,11 @@ class RuntimeAPI:
                         client)
         with self._cond:
             state = self._states.get(request_id)
+            if state == "too_large":  # Lambda has already answered the caller
+                self.rejected.append((result, 403))
+                self._cond.notify_all()
+                return 403, {"errorMessage": "Invalid state transition: the response was refused as too large",
+                             "errorType": "InvalidStateTransition"}
             if state != "delivered":
                 self.rejected.append((result, 400))
                 self._cond.notify_all()
@@ -553,6 +603,7 @@ class RuntimeAPI:
                 return 400, {"errorMessage": "Invalid state transition (request is %s)" % state,
                              "errorType": "InvalidStateTransition"}
             if kind == "response" and body.chunks is None and body.size > self.max_response_size:
+                self._states[request_id] = "too_large"
                 self.rejected.append((result, 413))
                 self._cond.notify_all()
                 return 413, {"errorMessage": "Exceeded maximum allowed payload size (%d bytes)."
@@ -638,6 +689,11 @@ class RuntimeAPI:
                       "invocation %s to be taken" % request_id, alive)
 
     # -- inspection ------------------------------------------------------------
+
+    def trace_id_of(self, request_id):
+        """The Lambda-Runtime-Trace-Id the invocation was sent with (None if none)."""
+        with self._cond:
+            return self.sent_headers.get(request_id, {}).get("Lambda-Runtime-Trace-Id")
 
     def results_for(self, request_id):
         with self._cond:

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import tempfile
 import time
 import unittest
 from unittest import mock
@@ -28,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from runtime_api import DEFAULT_TRACE_ID, NEXT_PATH  # noqa: E402
+from runtime_api import NEXT_PATH  # noqa: E402
 from test_runtime import T, Moonrun, MoonrunTestCase, moonrun_bin  # noqa: E402
 
 TASK_ROOT = os.path.join(HERE, "concurrency")
@@ -153,8 +154,9 @@ class TestSingleWorker(WorkersTestCase):
         time.sleep(T(0.2))  # a second poller, if there were one, has had time to arrive
         self.assertEqual(self.api.pollers(), 1)
         self.assertEqual(thread_count(self.proc.pid), 1, "no thread is created")
-        body = self.assertResponse(self.invoke({"kind": "trace"}))
-        self.assertEqual(body["env"], DEFAULT_TRACE_ID)
+        rid = self.api.push({"kind": "trace"})
+        body = self.assertResponse(self.result(rid))
+        self.assertEqual(body["env"], self.api.trace_id_of(rid))
         self.stop()
 
     def test_unset(self):
@@ -276,21 +278,39 @@ class TestShutdown(WorkersTestCase):
         self.assertEqual(rc, 0, self.describe_proc())
         self.assertLess(time.monotonic() - started, T(5), "every poll was woken at once")
 
-    def test_sigterm_posts_in_flight_results(self):
-        self.start(workers=3)
+    def test_sigterm_stops_every_running_handler(self):
+        """Each worker's handler is stopped (sleeping or busy), its error posted, its shutdown run."""
+        marker = os.path.join(tempfile.mkdtemp(prefix="moonrun-workers-"), "marker")
+        self.addCleanup(lambda: os.path.exists(marker) and os.unlink(marker))
+        self.start(workers=3, env={"SHUTDOWN_MARKER": marker})
         self.wait_pollers(3)
-        rids = self.push_all([{"kind": "count", "ms": 700}] * 3)
+        rids = self.push_all([{"kind": "count", "ms": 60000}, {"kind": "spin"}, {"kind": "spin"}])
         for rid in rids:  # in the handler, not still reading the invocation
-            if not self.proc.stdout.wait_for(("sleeping in " + rid).encode(), T(10)):
+            if not self.proc.stdout.wait_for(rid.encode(), T(10)):
                 self.fail_with_output("invocation %s did not start" % rid)
+        sent = time.monotonic()
         os.kill(self.proc.pid, signal.SIGTERM)
         rc = self.proc.wait(T(20))
+        ended = time.monotonic()
         if rc != 0:
             self.fail_with_output("exit code %s after SIGTERM (expected 0)" % rc)
         for rid in rids:
-            self.assertResponse(self.result(rid))
+            self.assertInvocationError(self.result(rid), "Runtime.Shutdown")
+        self.assertLess(ended - sent, T(0.5), "errors posted and shutdown run within Lambda's 500 ms")
+        with open(marker) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 3, "every worker runs its shutdown function: %r" % lines)
+        self.assertEqual(len(set(lines)), 3, lines)
         gets = self.api.requests_matching("GET", NEXT_PATH)
         self.assertEqual(len(gets), 3, "no worker polls again after SIGTERM")
+
+    def test_handler_argument_reaches_every_worker(self):
+        self.start("nosuch.handler", workers=2, args=["workers.handler"])
+        self.wait_pollers(2)
+        rids = self.push_all([{"kind": "count", "ms": 200}] * 2)
+        results = [self.assertResponse(self.result(rid)) for rid in rids]
+        self.assertNotEqual(results[0]["worker"], results[1]["worker"])
+        self.stop_workers(2)
 
 
 class TestInitErrors(WorkersTestCase):
@@ -316,6 +336,16 @@ class TestInitErrors(WorkersTestCase):
 
     def test_malformed_name(self):
         self.check_posted_once("no_dot", "Runtime.MalformedHandlerName")
+
+    def test_os_exit_while_loading_exits_with_its_status(self):
+        """As with one worker (tests/test_faults.py): the status given to os.exit, posted once."""
+        self.start("exit_at_init.handler", workers=2, task_root=os.path.join(HERE, "faults"))
+        rc = self.proc.wait(T(20))
+        if rc != 4:
+            self.fail_with_output("exit code %s after os.exit(4) while loading (expected 4)" % rc)
+        [error] = self.api.init_errors()
+        self.assertIn("os.exit(4)", error.json()["errorMessage"])
+        self.assertEqual(self.api.requests_matching("GET", NEXT_PATH), [])
 
 
 class TestSharedLibraries(WorkersTestCase):

@@ -18,7 +18,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aws_support import (MOONRUN, ROOT, SCALE, FaultServer, MotoTestCase,  # noqa: E402
                          assert_no_secrets, attributes_md5, aws_env, run_lua)
-from runtime_api import DEFAULT_TRACE_ID, RuntimeAPI  # noqa: E402
+from runtime_api import RuntimeAPI  # noqa: E402
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -563,8 +563,9 @@ class Tracing(unittest.TestCase):
                 proc.terminate()
                 _, err = proc.communicate(timeout=30 * SCALE)
         self.assertEqual(result.kind, "response", (result, err))
+        sent = api.trace_id_of(rid)
         self.assertEqual(sent_trace_headers(self.server), {
-            "single": DEFAULT_TRACE_ID, "batch a": DEFAULT_TRACE_ID, "batch b": "Root=1-00000000-caller"})
+            "single": sent, "batch a": sent, "batch b": "Root=1-00000000-caller"})
 
 
 class TracingOnSqs(SqsTestCase):

@@ -1,5 +1,8 @@
 """valgrind memcheck over 1,000 invocations of the runtime loop: every kind of handler error,
 bad events, successes, streamed responses; fails on any invalid access and on any definite or indirect leak.
+The headers vary as Lambda's do (tests/runtime_api.py: a new trace id every time, a client context and
+identity now and then); here also sent empty, left out, or with a trace id long enough to regrow the
+buffer _X_AMZN_TRACE_ID lives in.
 
 Run from the repository root: python3 tests/valgrind_check.py
 Environment: MOONRUN_BIN (default build/moonrun), VALGRIND (default valgrind),
@@ -38,6 +41,19 @@ def events(count):
             yield {"kind": KINDS[i % len(KINDS)], "i": i, "payload": ["x" * 50, {"n": i}]}
 
 
+def headers(i):
+    """Header variations on top of the server's own."""
+    if i % 13 == 0:  # as Lambda Managed Instances send them when there is no value
+        return {"Lambda-Runtime-Client-Context": "", "Lambda-Runtime-Cognito-Identity": "",
+                "Lambda-Runtime-Trace-Id": ""}
+    if i % 17 == 0:
+        return {"Lambda-Runtime-Trace-Id": None}
+    if i % 19 == 0:
+        return {"Lambda-Runtime-Trace-Id": "Root=1-%08x-%s;Parent=%016x;Sampled=1;Lineage=%s"
+                % (i, "a" * 24, i, "b" * (200 * (i % 7)))}
+    return None
+
+
 def main():
     count = int(os.environ.get("VALGRIND_INVOCATIONS", "1000"))
     binary = os.environ.get("MOONRUN_BIN", os.path.join(REPO, "build", "moonrun"))
@@ -48,7 +64,7 @@ def main():
                    LAMBDA_TASK_ROOT=os.path.join(HERE, "handlers"), MOONRUN_MEMORY_LIMIT_MB="32")
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            ids = [api.push(event) for event in events(count)]
+            ids = [api.push(event, headers=headers(i)) for i, event in enumerate(events(count))]
             api.wait_results(len(ids), timeout=600, alive=lambda: proc.poll() is None)
             answered = {r.request_id for r in api.results}
             missing = [i for i in ids if i not in answered]

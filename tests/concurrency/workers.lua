@@ -31,6 +31,15 @@ function kinds.oom()
   for i = 1, 1e9 do parts[i] = string.rep("x", 1024) .. i end
 end
 
+-- Busy until stopped. It allocates as it goes, as real handlers do: under ThreadSanitizer a
+-- signal reaches a thread only when it next calls into the C library, which a bare
+-- `while true do end` never does (the single-worker suite covers that loop).
+function kinds.spin(event, context)
+  print("spinning in " .. context.aws_request_id)
+  local spins = 0
+  while true do spins = spins + #{spins} end
+end
+
 function kinds.trace(event, context, result)
   result.env = os.getenv("_X_AMZN_TRACE_ID") or false
   result.context = context.trace_id
@@ -62,6 +71,15 @@ function kinds.sign(event, context, result)
   end
   result.authorization = signed.headers.Authorization
   result.sha256 = digest.sha256_hex(event.body)
+end
+
+-- Each worker's own: with SHUTDOWN_MARKER set, appends a line to that file.
+function M.shutdown()
+  local path = os.getenv("SHUTDOWN_MARKER")
+  if not path then return end
+  local f = assert(io.open(path, "a"))
+  f:write("shutdown " .. worker .. "\n")
+  f:close()
 end
 
 function M.handler(event, context)

@@ -21,4 +21,20 @@ function M.slow(event, context)
   return { finished = event.n }
 end
 
+-- Blocked in a C function that knows nothing of deadlines (os.execute waits for a child).
+function M.blocked(event, context)
+  io.write("blocked\n")
+  io.stdout:flush()
+  os.execute("sleep " .. tostring(event.seconds))
+  while true do end -- stopped here, on the way back into Lua
+end
+
+-- Sleeps (time.sleep) for event.seconds.
+function M.sleeping(event, context)
+  io.write("sleeping\n")
+  io.stdout:flush()
+  require("moonrun.time").sleep(event.seconds)
+  return "slept"
+end
+
 return M

@@ -7,6 +7,11 @@ local mode = "write"
 
 function M.handler(event)
   mode = event.mode or mode
+  if event.spin then -- busy until stopped, for the SIGTERM tests
+    io.write("spinning\n")
+    io.stdout:flush()
+    while true do end
+  end
   return "ok"
 end
 
