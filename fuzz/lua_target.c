@@ -57,3 +57,12 @@ void lua_target_call_check(lua_State *L, int nargs)
         abort();
     }
 }
+
+void lua_target_check_input(lua_State *L, const unsigned char *data, size_t size, unsigned gc_every)
+{
+    static unsigned inputs;
+    lua_target_push_check(L);
+    lua_pushlstring(L, (const char *)data, size);
+    lua_target_call_check(L, 1);
+    if (++inputs % gc_every == 0) lua_gc(L, LUA_GCCOLLECT);
+}

@@ -41,11 +41,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    lua_State *L = target_state;
-    lua_target_push_check(L);
-    lua_pushlstring(L, (const char *)data, size);
-    lua_target_call_check(L, 1);
-    static unsigned inputs;
-    if (++inputs % 256 == 0) lua_gc(L, LUA_GCCOLLECT);
+    lua_target_check_input(target_state, data, size, 256);
     return 0;
 }

@@ -235,6 +235,15 @@ local http_options = {
   region_option,
 }
 
+-- HTTP APIs and function URLs: payload format 2.0
+local payload_v2_order = {
+  [""] = {"version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers", "queryStringParameters",
+          "requestContext", "body", "isBase64Encoded"},
+  requestContext = {"accountId", "apiId", "domainName", "domainPrefix", "http", "requestId", "routeKey", "stage",
+                    "time", "timeEpoch"},
+  ["requestContext.http"] = {"method", "path", "protocol", "sourceIp", "userAgent"},
+}
+
 M.types = {
   {name = "sqs", summary = "an SQS message batch, as an SQS trigger delivers it", make = sqs,
    options = {
@@ -249,12 +258,7 @@ M.types = {
             ["Records.attributes"] = {"ApproximateReceiveCount", "SentTimestamp", "SenderId",
                                       "ApproximateFirstReceiveTimestamp"}}},
   {name = "apigw-http", summary = "an API Gateway HTTP API request (payload format 2.0)", make = apigw_http,
-   options = http_options,
-   order = {[""] = {"version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers",
-                    "queryStringParameters", "requestContext", "body", "isBase64Encoded"},
-            requestContext = {"accountId", "apiId", "domainName", "domainPrefix", "http", "requestId", "routeKey",
-                              "stage", "time", "timeEpoch"},
-            ["requestContext.http"] = {"method", "path", "protocol", "sourceIp", "userAgent"}}},
+   options = http_options, order = payload_v2_order},
   {name = "apigw-rest", summary = "an API Gateway REST API request (Lambda proxy, payload format 1.0)",
    make = apigw_rest, options = http_options,
    order = {[""] = {"resource", "path", "httpMethod", "headers", "multiValueHeaders", "queryStringParameters",
@@ -272,12 +276,7 @@ M.types = {
    order = {[""] = {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
                     "detail"}}},
   {name = "function-url", summary = "a Lambda function URL request (payload format 2.0)", make = function_url,
-   options = http_options,
-   order = {[""] = {"version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers",
-                    "queryStringParameters", "requestContext", "body", "isBase64Encoded"},
-            requestContext = {"accountId", "apiId", "domainName", "domainPrefix", "http", "requestId", "routeKey",
-                              "stage", "time", "timeEpoch"},
-            ["requestContext.http"] = {"method", "path", "protocol", "sourceIp", "userAgent"}}},
+   options = http_options, order = payload_v2_order},
   {name = "sns", summary = "an SNS notification, as a topic subscription delivers it", make = sources.sns,
    options = {{"message", "list", "TEXT", "a message (repeatable: one record each; default 'Hello from SNS!')"},
               {"subject", "value", "TEXT", "the subject (default none: null)"},
