@@ -62,6 +62,7 @@ static char **attempt_completion(const char *text, int start, int end)
     if (editor.attempted_completion_over) *editor.attempted_completion_over = 1; /* no file names */
     if (editor.completion_append_character) *editor.completion_append_character = '\0';
     candidates = editor.complete(text);
+    next_candidate = 0;
     char **matches = candidates && candidates[0] ? editor.completion_matches(text, next_match) : NULL;
     if (candidates) {
         for (size_t i = next_candidate; candidates[i]; i++) free(candidates[i]); /* not handed out */
