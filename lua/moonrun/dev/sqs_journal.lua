@@ -215,6 +215,9 @@ function Store:apply(record, now)
   if op == "queue" then
     check_queue_record(record)
     local q = self.queues[record.name]
+    if q and (record.attrs.FifoQueue == "true") ~= q.fifo then
+      error("a queue record cannot make a standard queue FIFO or a FIFO queue standard", 0)
+    end
     if q then
       q.attributes, q.tags, q.modified_ms = record.attrs, record.tags or {}, record.modified
       q.purged_ms = record.purged
@@ -242,6 +245,7 @@ function Store:apply(record, now)
           not optional(record.rat, "integer") then
         error("a message record needs a string id and body, and integer sent and vis times", 0)
       end
+      if q.fifo and type(record.g) ~= "string" then error("a message of a FIFO queue needs a string group", 0) end
       if q.messages[record.id] then return end
       local msg = {id = record.id, body = record.body, attributes = record.ma, system = record.sa,
         sent = record.sent, visible_at = record.vis, group = record.g, dedup = record.d,
