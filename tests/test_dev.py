@@ -561,7 +561,8 @@ return M
 
 
 class TestInvocationsTogether(DevTestCase):
-    """Invocations of one function go one at a time, as on one Lambda instance; none is lost."""
+    """Invocations of one function at once run on instances of their own (each takes one event at
+    a time, as a Lambda instance does); none is lost. tests/test_dev_scaling.py tests the limit."""
 
     def setUp(self):
         super().setUp()
@@ -586,8 +587,9 @@ class TestInvocationsTogether(DevTestCase):
         self.assertEqual(errors, [])
         self.assertEqual(sorted(results), list(range(5)))
         self.assertTrue(all(results[n]["n"] == n for n in results), results)
-        self.assertEqual(len({r["pid"] for r in results.values()}), 1, "one instance serves them in turn")
-        self.assertGreater(elapsed, 1.4, "one at a time")
+        pids = {r["pid"] for r in results.values()}
+        self.assertTrue(1 < len(pids) <= 5, f"instances started on demand, one per waiting event: {pids}")
+        self.assertLess(elapsed, 1.4, "side by side, not one after another")
         self.stop_dev(self.dev)
 
     def test_an_edit_during_an_invocation_applies_to_the_next(self):

@@ -5,7 +5,7 @@ local functions = require "moonrun.dev.functions"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 local loop = require "moonrun.dev.loop"
-local process = require "moonrun.process"
+local triggers = require "moonrun.dev.triggers"
 local view = require "moonrun.dev.view"
 
 local M = {}
@@ -22,6 +22,8 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
   --sqs-endpoint URL      use this SQS (moto, ElasticMQ, or AWS itself) instead of the embedded one
   --state DIR             where the embedded SQS keeps its messages (default .moonrun, beside
                           the template)
+  --max-concurrency N     instances a function may run at once when the template gives it no
+                          ReservedConcurrentExecutions (default 10)
   --parameter NAME=VALUE  a template parameter (repeatable)
   --env NAME=VALUE        an environment variable for every function (repeatable)
   --region REGION         (default: AWS_REGION, AWS_DEFAULT_REGION, or us-east-1)
@@ -72,6 +74,13 @@ local function parse_args(args)
     elseif a == "--sqs-endpoint" then options.sqs_endpoint = value(a):gsub("/+$", "")
     elseif a == "--state" then options.state = value(a)
     elseif a == "--region" then options.region = value(a)
+    elseif a == "--max-concurrency" then
+      local text = value(a)
+      local n = math.tointeger(tonumber(text))
+      if not n or n < 1 or n > 1000 then
+        error("--max-concurrency takes a whole number from 1 to 1000, not '" .. text .. "'", 0)
+      end
+      options.max_concurrency = n
     elseif a == "--parameter" then
       local k, v = parse_pair(value(a), a)
       options.parameters[k] = v
@@ -201,7 +210,7 @@ local function base_environment(dev, options)
   return env
 end
 
-local function start_poller(dev, fn, event)
+local function start_trigger(dev, fn, event)
   local config = {
     queue_url = event.queue_url, queue_arn = event.queue_arn, queue_name = event.queue_name,
     invoke_url = string.format("%s/2015-03-31/functions/%s/invocations", dev.front_url, fn.name),
@@ -209,34 +218,21 @@ local function start_poller(dev, fn, event)
     report_batch_item_failures = event.report_batch_item_failures,
     function_timeout_s = fn.spec.timeout, region = dev.region,
   }
-  local poller = {event = event, fn = fn}
   dev.poller_path = dev.poller_path or assert(package.searchpath("moonrun.dev.poller", package.path),
                                               "moonrun's Lua library has no moonrun/dev/poller.lua")
-  local function spawn()
-    poller.child = process.spawn{
-      argv = {dev.exe, "run", dev.poller_path, json.encode(config)},
-      env = dev.env,
-      on_output = function(_, line) view.output("sqs " .. event.queue_name, line) end,
-      on_exit = function(code, signal)
-        poller.child = nil
-        loop.notify(poller)
-        if dev.stopping then return end
-        view.warn(string.format("the trigger of %s on %s stopped (%s); restarting it", fn.name,
-          event.queue_name, code and ("exit status " .. code) or tostring(signal)))
-        loop.spawn(function() loop.sleep(1); if not dev.stopping then spawn() end end)
-      end,
-    }
+  local depth
+  if dev.store then
+    depth = function()
+      for _, q in ipairs(dev.store:depths()) do
+        if q.name == event.queue_name then return q end
+      end
+    end
   end
-  spawn()
-  return poller
-end
-
-local function stop_poller(poller)
-  if not poller.child then return end
-  poller.child:kill("TERM")
-  local deadline = loop.monotonic() + 2
-  while poller.child and loop.monotonic() < deadline do loop.wait(poller, deadline - loop.monotonic()) end
-  if poller.child then poller.child:kill("KILL") end
+  return triggers.start{
+    exe = dev.exe, poller_path = dev.poller_path, env = dev.env, view = view, fn = fn, event = event,
+    config = config, depth = depth,
+    busy = function() return dev.front:running(fn.name, "sqs " .. event.queue_name) end,
+  }
 end
 
 -- ---- the depth line ----
@@ -289,7 +285,7 @@ local function shutdown(dev)
     end
     while pending > 0 do loop.wait(dev, 5) end
   end
-  stop_all(dev.pollers, stop_poller)
+  stop_all(dev.pollers, function(trigger) trigger:stop() end)
   stop_all(dev.functions, function(fn) fn:stop() end)
   if dev.front_server then dev.front_server:close() end
   if dev.sqs_server then dev.sqs_server:close() end
@@ -301,8 +297,8 @@ local function run_until_stopped(dev)
   if loop.run() == "signal" then
     loop.spawn(shutdown, dev)
     if loop.run() == "signal" then -- a second Ctrl-C: no more waiting
-      for _, fn in ipairs(dev.functions) do if fn.instance then fn.instance.child:kill("KILL") end end
-      for _, p in ipairs(dev.pollers) do if p.child then p.child:kill("KILL") end end
+      for _, fn in ipairs(dev.functions) do fn:kill_all() end
+      for _, trigger in ipairs(dev.pollers) do trigger:kill_all() end
       if dev.store then dev.store:close() end
     end
   end
@@ -310,7 +306,7 @@ local function run_until_stopped(dev)
 end
 
 local function start(options, host)
-  local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT}
+  local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT, counts_changed = {}}
   dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil}
 
@@ -344,27 +340,28 @@ local function start(options, host)
   local names = {}
   for _, spec in ipairs(model.functions) do
     dev.functions[#dev.functions + 1] = functions.new(spec, {exe = dev.exe, env = dev.env,
-      region = dev.region, account = dev.account, view = view})
+      region = dev.region, account = dev.account, view = view, max_concurrency = options.max_concurrency,
+      on_change = function() loop.notify(dev.counts_changed) end})
     names[#names + 1] = spec.name
   end
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil, names = names}
 
-  local front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
+  dev.front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
                                                   region = dev.region, account = dev.account}
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
     handler = function(req)
-      loop.spawn(function() httpd.respond(req.id, front:handle(req)) end)
+      loop.spawn(function() httpd.respond(req.id, dev.front:handle(req)) end)
     end})
   dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
                                 dev.front_server:port())
 
   banner(dev, model)
-  for _, w in ipairs(front.warnings) do view.warn(w) end
+  for _, w in ipairs(dev.front.warnings) do view.warn(w) end
   for _, fn in ipairs(dev.functions) do fn:start() end -- warm, as a first request would find them
   for _, fn in ipairs(dev.functions) do
     for _, event in ipairs(fn.spec.sqs_events or {}) do
-      if event.enabled ~= false then dev.pollers[#dev.pollers + 1] = start_poller(dev, fn, event) end
+      if event.enabled ~= false then dev.pollers[#dev.pollers + 1] = start_trigger(dev, fn, event) end
     end
   end
   if dev.store then watch_depths(dev) end

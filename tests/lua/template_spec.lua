@@ -465,9 +465,18 @@ Resources:
       Policies: [AWSLambdaBasicExecutionRole]
       Tracing: Active
       Tags: {a: b}
-      ReservedConcurrentExecutions: 2
+      EphemeralStorage: {Size: 1024}
 ]])))
-      assert.are.same({"Resources.F.Properties.ReservedConcurrentExecutions: ignored: concurrency is not emulated"}, model.warnings)
+      assert.are.same({"Resources.F.Properties.EphemeralStorage: ignored: /tmp is the machine's own"}, model.warnings)
+    end)
+    it("ReservedConcurrentExecutions is the function's concurrency limit, 0 included", function()
+      local model = load(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: 2\n")))
+      assert.are.equal(2, model.functions[1].reserved_concurrency)
+      assert.are.same({}, model.warnings)
+      assert.is_nil(load(with("Resources:\n" .. fn("F"))).functions[1].reserved_concurrency)
+      assert.are.equal(0, load(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: 0\n"))).functions[1].reserved_concurrency)
+      assert_fails(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: -1\n")),
+        "Resources.F.Properties.ReservedConcurrentExecutions: -1 is out of range (0 to 1000)")
     end)
     local function prop_fails(extra, ...)
       return assert_fails(with("Resources:\n" .. fn("F", extra)), ...)
@@ -594,6 +603,7 @@ Resources:
             MaximumBatchingWindowInSeconds: 2
             FunctionResponseTypes: [ReportBatchItemFailures]
             Enabled: false
+            ScalingConfig: {MaximumConcurrency: 5}
         Fifo:
           Type: SQS
           Properties:
@@ -617,7 +627,7 @@ Resources:
         {name = "Plain", queue_arn = arn, queue_name = "Q", queue_url = queue_url("Q"), batch_size = 10,
          window_s = 0, report_batch_item_failures = false, enabled = true},
         {name = "Tuned", queue_arn = arn, queue_name = "Q", queue_url = queue_url("Q"), batch_size = 100,
-         window_s = 2, report_batch_item_failures = true, enabled = false},
+         window_s = 2, report_batch_item_failures = true, enabled = false, max_concurrency = 5},
       }, events)
     end)
     it("a queue outside the template is polled where queue_url says, with a warning", function()
@@ -648,6 +658,14 @@ Resources:
       event("            Queue: !GetAtt Q.Arn\n            MaximumBatchingWindowInSeconds: 301\n", "301 is out of range (0 to 300)")
       event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: '{}'}]}\n",
         at .. ".FilterCriteria: event filtering is not supported by moonrun dev")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {MaximumConcurrency: 1}\n",
+        at .. ".ScalingConfig.MaximumConcurrency: 1 is out of range (2 to 1000)")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {MaximumConcurrency: 1001}\n",
+        at .. ".ScalingConfig.MaximumConcurrency: 1001 is out of range (2 to 1000)")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {Maximum: 3}\n",
+        at .. ".ScalingConfig.Maximum: not a key of ScalingConfig (MaximumConcurrency)")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: 5\n",
+        at .. ".ScalingConfig: expected a mapping with MaximumConcurrency")
       event("            Queue: !GetAtt Q.Arn\n            FunctionResponseTypes: [Other]\n", at .. '.FunctionResponseTypes[0]: "Other" is not ReportBatchItemFailures')
       event("            Queue: !Ref Q\n", at .. ".Queue: \"" .. queue_url("Q") .. "\" is not a queue's ARN")
       event("            BatchSize: 1\n", at .. ".Queue: missing")

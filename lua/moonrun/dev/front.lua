@@ -26,6 +26,16 @@ local function lambda_api_error(status, error_type, message)
          json.encode{Type = "User", message = message}
 end
 
+-- Lambda's answer to a synchronous invocation beyond the function's concurrency.
+local function too_many_requests(outcome)
+  return 429, {["content-type"] = "application/json", ["x-amzn-errortype"] = "TooManyRequestsException"},
+         json.encode{Reason = outcome.reason, Type = "User", message = "Rate Exceeded."}
+end
+
+local function throttle_summary(outcome)
+  return "throttled (429 TooManyRequestsException: " .. tostring(outcome.reason) .. ")"
+end
+
 -- A short text for the view: the result, or the error's type and message.
 local function summary(outcome)
   if outcome.ok then return "ok" end
@@ -51,7 +61,7 @@ Front.__index = Front
 
 function Front:log(fn, trigger, outcome, text)
   self.view.invocation{name = fn.name, trigger = trigger, duration_ms = outcome.duration_ms,
-                       ok = outcome.ok, summary = text or summary(outcome)}
+                       ok = outcome.ok, summary = text or summary(outcome), cold = outcome.cold}
 end
 
 -- The log Lambda's Invoke API returns for X-Amz-Log-Type: Tail: the invocation's lines between
@@ -102,7 +112,14 @@ function Front:invoke_endpoint(req, ref)
     return lambda_api_error(400, "InvalidParameterValueException",
       "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not " .. invocation_type)
   end
-  local outcome = fn:invoke(event, trigger)
+  local key = fn.name .. " " .. trigger
+  self.active[key] = (self.active[key] or 0) + 1
+  local outcome = fn:invoke(event, trigger, {sync = true})
+  self.active[key] = self.active[key] - 1
+  if outcome.throttled then
+    self:log(fn, trigger, outcome, throttle_summary(outcome))
+    return too_many_requests(outcome)
+  end
   if trigger:match("^sqs ") then
     local records = select(2, event:gsub('"eventSource":"aws:sqs"', ""))
     trigger = string.format("%s (%d)", trigger, records)
@@ -132,15 +149,25 @@ function Front:api_route(req)
   if not route then return apigw.not_found(self.router) end
   local fn = self.functions[route.function_name]
   local trigger = "http " .. req.method .. " " .. req.path
-  local outcome = fn:invoke(json.encode(apigw.event(route, req, params)), trigger)
+  local outcome = fn:invoke(json.encode(apigw.event(route, req, params)), trigger, {sync = true})
+  if outcome.throttled then
+    -- API Gateway does not pass Lambda's 429 on: its client sees the integration failure
+    self:log(fn, trigger, outcome, throttle_summary(outcome))
+    return apigw.throttled(route)
+  end
   local result = outcome.payload
   if outcome.ok and outcome.streamed then result = streamed_result(outcome) end
   local status, headers, body, problem = apigw.response(route, outcome.ok and result ~= nil, result)
   local text
   if outcome.ok then text = problem and (status .. ": " .. problem) or tostring(status) end
   self:log(fn, trigger, {ok = outcome.ok and not problem, duration_ms = outcome.duration_ms,
-                         payload = outcome.payload, error_type = outcome.error_type}, text)
+                         payload = outcome.payload, error_type = outcome.error_type, cold = outcome.cold}, text)
   return status, headers, body
+end
+
+-- How many invocations of fn by trigger (such as "sqs QUEUE") the invoke endpoint is running.
+function Front:running(name, trigger)
+  return self.active[name .. " " .. trigger] or 0
 end
 
 function Front:handle(req)
@@ -161,7 +188,7 @@ function M.new(options)
   local router = apigw.router(specs, {region = options.region, account = options.account})
   return setmetatable({functions = by_name, order = options.functions, router = router,
                        warnings = router.warnings, view = options.view, region = options.region,
-                       account = options.account}, Front)
+                       account = options.account, active = {}}, Front)
 end
 
 

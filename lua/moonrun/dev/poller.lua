@@ -307,6 +307,12 @@ function Poller:invoke(text)
     end
     return false, "the function failed (" .. function_error .. ")" .. detail
   end
+  if res.status == 429 then
+    -- the function runs as many instances as it may: the batch waits in the queue (its
+    -- messages come back after their visibility timeout) and this poller slows down
+    self.throttled = true
+    return false, "the function is throttled (429 TooManyRequestsException: every instance its concurrency allows is busy)"
+  end
   if res.status ~= 200 then
     return false, string.format("the invoke endpoint answered status %d: %s", res.status, res.body:sub(1, 200))
   end
@@ -433,6 +439,10 @@ end
 function Poller:step()
   local messages, err = self:gather()
   if #messages > 0 then self:process(messages) end
+  if self.throttled then
+    self.throttled = false
+    time.sleep(0.5 + 0.5 * math.random())
+  end
   if err then
     self:sqs_failed("cannot receive messages", err)
     self:backoff()

@@ -37,15 +37,15 @@ local FUNCTION_NOT_EMULATED = {
   FileSystemConfigs = "EFS is not mounted",
   FunctionUrlConfig = "no function URL is served (use the HTTP front or the invoke endpoint)",
   LoggingConfig = "logs go to the terminal in moonrun's own format",
-  ProvisionedConcurrencyConfig = "concurrency is not emulated",
-  ReservedConcurrentExecutions = "concurrency is not emulated",
+  ProvisionedConcurrencyConfig = "instances start on demand (the view shows cold starts)",
   VpcConfig = "the function runs on this machine's network",
 }
 
 -- The ones moonrun dev reads.
 local FUNCTION_READ = {
   CodeUri = true, Environment = true, Events = true, FunctionName = true, Handler = true,
-  MemorySize = true, PackageType = true, Runtime = true, Timeout = true,
+  MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
+  Timeout = true,
 }
 
 local FUNCTION_UNSUPPORTED = {
@@ -314,11 +314,21 @@ function Loader:sqs_event(name, props, where)
   end
   local enabled = self:property(props, "Enabled", where)
   enabled = enabled == nil or self:boolean(enabled, where .. ".Enabled")
-  if present(props.ScalingConfig) then
-    self:warn(where .. ".ScalingConfig", "the trigger runs one batch at a time locally")
+  local max_concurrency
+  local scaling = self:property(props, "ScalingConfig", where)
+  if scaling ~= nil then
+    if not is_map(scaling) then self:fail(where .. ".ScalingConfig", "expected a mapping with MaximumConcurrency") end
+    for k in pairs(scaling) do
+      if k ~= "MaximumConcurrency" then
+        self:fail(where .. ".ScalingConfig." .. k, "not a key of ScalingConfig (MaximumConcurrency)")
+      end
+    end
+    local n = self:property(scaling, "MaximumConcurrency", where .. ".ScalingConfig")
+    if n ~= nil then max_concurrency = self:integer(n, where .. ".ScalingConfig.MaximumConcurrency", 2, 1000) end
   end
   return {name = name, queue_arn = arn, queue_name = queue_name, queue_url = url, batch_size = batch,
-          window_s = window, report_batch_item_failures = report, enabled = enabled}
+          window_s = window, report_batch_item_failures = report, enabled = enabled,
+          max_concurrency = max_concurrency}
 end
 
 function Loader:events(events, where, fn)
@@ -377,12 +387,15 @@ function Loader:func(logical_id, r, globals)
   end
   local timeout = self:property(props, "Timeout", base)
   local memory = self:property(props, "MemorySize", base)
+  local reserved = self:property(props, "ReservedConcurrentExecutions", base)
   local fn = {
     logical_id = logical_id, name = id.name, handler = self:text(handler, base .. ".Handler"),
     code_dir = self:code_dir(self:property(props, "CodeUri", base), base .. ".CodeUri"),
     runtime = runtime,
     timeout = timeout and self:integer(timeout, base .. ".Timeout", 1, 900) or 3,
     memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
+    -- 0 is allowed, as on Lambda: every invocation is throttled
+    reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
     environment = {}, http_events = list(), sqs_events = list(),
   }
   local env = self:property(props, "Environment", base)

@@ -47,9 +47,10 @@ function M.output(name, text)
   line(paint("2", clock() .. "  " .. string.format("%-" .. name_width .. "s", name) .. " |") .. " " .. text)
 end
 
--- entry: {name, trigger, duration_ms, ok, summary}
+-- entry: {name, trigger, duration_ms, ok, summary, cold (the first of a new instance)}
 function M.invocation(entry)
   local result = entry.ok and paint("32", entry.summary) or paint("31", entry.summary)
+  if entry.cold then result = result .. paint("36", "  (cold start)") end
   line(string.format("%s  %s  %-22s %8.1f ms  %s", paint("2", clock()),
     paint("1", string.format("%-" .. name_width .. "s", entry.name)), entry.trigger,
     entry.duration_ms, result))
