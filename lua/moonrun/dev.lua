@@ -235,6 +235,49 @@ local function start_trigger(dev, fn, event)
   }
 end
 
+-- ---- asynchronous invocations ----
+
+-- Sends a message to a queue of the service for dev itself (a destination, a dead-letter
+-- queue): in process to the embedded SQS; to another SQS with moonrun.sqs (a short blocking call).
+local function queue_sender(dev, model)
+  local urls = {}
+  for _, q in ipairs(model.queues) do urls[q.name] = q.url end
+  return function(name, body, attributes)
+    if dev.sqs_api then
+      local q = dev.store:queue(name)
+      if not q then return nil, "the embedded SQS has no queue " .. name end
+      return dev.sqs_api:call("SendMessage", {QueueUrl = q.url, MessageBody = body, MessageAttributes = attributes})
+    end
+    dev.sqs_client = dev.sqs_client or require("moonrun.sqs").client{endpoint = dev.sqs_url, region = dev.region}
+    local url = urls[name] or (dev.sqs_url .. "/" .. dev.account .. "/" .. name)
+    local ok, err = pcall(dev.sqs_client.send_message, dev.sqs_client,
+                          {QueueUrl = url, MessageBody = body, MessageAttributes = attributes})
+    if ok then return true end
+    return nil, tostring(err)
+  end
+end
+
+local function start_async(dev, model)
+  local by_name = {}
+  for _, fn in ipairs(dev.functions) do by_name[fn.name] = fn end
+  for _, fn in ipairs(dev.functions) do
+    local config = fn.spec.async or {}
+    for _, target in ipairs{config.on_success or false, config.on_failure or false} do
+      if target and target.type == "Lambda" and not by_name[target.function_name] then
+        view.warn(string.format("%s: its destination %s is not a function of this template: nothing is sent there",
+          fn.name, target.arn))
+      end
+    end
+  end
+  os.execute("mkdir -p '" .. dev.state_dir:gsub("'", "'\\''") .. "'")
+  dev.async = require("moonrun.dev.async").new{
+    functions = by_name, send_sqs = queue_sender(dev, model), view = view,
+    log = function(fn, trigger, outcome) dev.front:log(fn, trigger, outcome) end,
+    journal_path = dev.state_dir .. "/async.journal", on_change = function() loop.notify(dev.counts_changed) end,
+  }
+  dev.front.async = dev.async
+end
+
 -- ---- the depth line ----
 
 local function watch_depths(dev)
@@ -286,6 +329,7 @@ local function shutdown(dev)
     while pending > 0 do loop.wait(dev, 5) end
   end
   stop_all(dev.pollers, function(trigger) trigger:stop() end)
+  if dev.async then dev.async:stop() end
   stop_all(dev.functions, function(fn) fn:stop() end)
   if dev.front_server then dev.front_server:close() end
   if dev.sqs_server then dev.sqs_server:close() end
@@ -359,6 +403,7 @@ local function start(options, host)
   banner(dev, model)
   for _, w in ipairs(dev.front.warnings) do view.warn(w) end
   for _, fn in ipairs(dev.functions) do fn:start() end -- warm, as a first request would find them
+  start_async(dev, model)
   for _, fn in ipairs(dev.functions) do
     for _, event in ipairs(fn.spec.sqs_events or {}) do
       if event.enabled ~= false then dev.pollers[#dev.pollers + 1] = start_trigger(dev, fn, event) end

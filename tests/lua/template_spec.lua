@@ -117,13 +117,13 @@ describe("moonrun.dev.template", function()
         functions = {
           {logical_id = "Consumer", name = "Consumer", handler = "consume.handler",
            code_dir = ROOT .. "/handlers", runtime = "provided.al2023", timeout = 10, memory = 128,
-           environment = {}, http_events = {},
+           environment = {}, http_events = {}, async = {max_retries = 2, max_age_s = 21600},
            sqs_events = {{name = "Messages", queue_arn = "arn:aws:sqs:us-east-1:000000000000:test-queue",
                           queue_name = "test-queue", queue_url = queue_url("test-queue"), batch_size = 10,
                           window_s = 0, report_batch_item_failures = true, enabled = true}}},
           {logical_id = "Producer", name = "Producer", handler = "send_messages.handler",
            code_dir = ROOT .. "/handlers", runtime = "provided.al2023", timeout = 10, memory = 128,
-           environment = {}, sqs_events = {},
+           environment = {}, sqs_events = {}, async = {max_retries = 2, max_age_s = 21600},
            http_events = {{name = "Send", type = "HttpApi", method = "POST", path = "/send",
                            payload_version = "2.0"}}},
         },
@@ -451,8 +451,52 @@ Resources:
       local f = load(with("Resources:\n" .. fn("Fn1"))).functions[1]
       assert.are.same({logical_id = "Fn1", name = "Fn1", handler = "h.handler",
         code_dir = f.code_dir, runtime = "provided.al2023", timeout = 3, memory = 128,
-        environment = {}, http_events = {}, sqs_events = {}}, f)
+        environment = {}, http_events = {}, sqs_events = {},
+        async = {max_retries = 2, max_age_s = 21600}}, f)
       assert.is_truthy(f.code_dir:match("^/.*/handlers$"))
+    end)
+    it("EventInvokeConfig and DeadLetterQueue: retries, event age, destinations", function()
+      local head = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  Other:\n    Type: AWS::SQS::Queue\n" ..
+                   "  J:\n    Type: AWS::SQS::Queue\n    Properties: {FifoQueue: true}\n"
+      local model = load(with(head .. fn("F", [[
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        MaximumEventAgeInSeconds: 60
+        DestinationConfig:
+          OnSuccess: {Type: Lambda, Destination: !GetAtt G.Arn}
+          OnFailure: {Type: SQS, Destination: !GetAtt Q.Arn}
+      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Other.Arn}
+]]) .. fn("G")))
+      assert.are.same({max_retries = 1, max_age_s = 60,
+        on_success = {type = "Lambda", arn = "arn:aws:lambda:us-east-1:000000000000:function:G", function_name = "G"},
+        on_failure = {type = "SQS", arn = "arn:aws:sqs:us-east-1:000000000000:Q", queue_name = "Q"},
+        dead_letter = {type = "SQS", arn = "arn:aws:sqs:us-east-1:000000000000:Other", queue_name = "Other"}},
+        model.functions[1].async)
+      assert.are.same({}, model.warnings)
+      local sns = load(with(head .. fn("F", [[
+      EventInvokeConfig:
+        DestinationConfig:
+          OnFailure: {Type: SNS, Destination: arn:aws:sns:us-east-1:000000000000:topic}
+]])))
+      assert.is_nil(sns.functions[1].async.on_failure)
+      assert.is_true(has_warning(sns, "a SNS destination is not emulated"))
+      local at = "Resources.F.Properties.EventInvokeConfig"
+      local function bad(props, message)
+        assert_fails(with(head .. fn("F", props)), message)
+      end
+      bad("      EventInvokeConfig: {MaximumRetryAttempts: 3}\n", at .. ".MaximumRetryAttempts: 3 is out of range (0 to 2)")
+      bad("      EventInvokeConfig: {MaximumEventAgeInSeconds: 59}\n", at .. ".MaximumEventAgeInSeconds: 59 is out of range (60 to 21600)")
+      bad("      EventInvokeConfig: {Retries: 1}\n", at .. ".Retries: not a key of EventInvokeConfig")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFailure: {Type: SQS}}}\n",
+        at .. ".DestinationConfig.OnFailure.Destination: missing")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFailure: {Type: Queue, Destination: x}}}\n",
+        at .. ".DestinationConfig.OnFailure.Type: Queue is not SQS, SNS, Lambda, EventBridge or S3")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFailure: {Type: SQS, Destination: !GetAtt J.Arn}}}\n",
+        "is a FIFO queue: Lambda sends asynchronous invocation records to standard queues only")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFail: {Type: SQS, Destination: x}}}\n",
+        at .. ".DestinationConfig.OnFail: not a key of DestinationConfig (OnSuccess, OnFailure)")
+      bad("      DeadLetterQueue: {Type: SQS, TargetArn: not-an-arn}\n",
+        "Resources.F.Properties.DeadLetterQueue.TargetArn: \"not-an-arn\" is not a queue's ARN")
     end)
     it("CodeUri is relative to the template's folder", function()
       local model, path = load(with("Resources:\n" .. fn("F", ""):gsub("CodeUri: handlers", "CodeUri: ./handlers/../handlers/")))

@@ -103,11 +103,10 @@ function Front:invoke_endpoint(req, ref)
   if invocation_type == "DryRun" then return 204, {}, "" end
   local trigger = req.headers["x-moonrun-trigger"] or "invoke"
   if invocation_type == "Event" then
-    require("moonrun.dev.loop").spawn(function()
-      local outcome = fn:invoke(event, trigger)
-      self:log(fn, trigger .. " (async)", outcome)
-    end)
-    return 202, {["x-amzn-requestid"] = require("moonrun.uuid").v4()}, ""
+    -- queued (and journaled) for the asynchronous invoker: async.lua runs it, retries it and
+    -- sends its record to a destination
+    local id = self.async:submit(fn, event, {trigger = trigger})
+    return 202, {["x-amzn-requestid"] = id}, ""
   elseif invocation_type ~= "RequestResponse" then
     return lambda_api_error(400, "InvalidParameterValueException",
       "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not " .. invocation_type)

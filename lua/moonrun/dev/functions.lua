@@ -272,6 +272,10 @@ end
 
 -- ---- invoking ----
 
+function Function:arn()
+  return arn(self)
+end
+
 local function throttled(fn)
   fn.throttled = fn.throttled + 1
   fn:changed()

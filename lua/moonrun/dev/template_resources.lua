@@ -31,8 +31,6 @@ local FUNCTION_DEPLOY_ONLY = {
 
 -- Function properties that moonrun dev does not emulate: it runs without them, and says so.
 local FUNCTION_NOT_EMULATED = {
-  DeadLetterQueue = "asynchronous invocations are not emulated",
-  EventInvokeConfig = "asynchronous invocations are not emulated",
   EphemeralStorage = "/tmp is the machine's own",
   FileSystemConfigs = "EFS is not mounted",
   FunctionUrlConfig = "no function URL is served (use the HTTP front or the invoke endpoint)",
@@ -43,7 +41,8 @@ local FUNCTION_NOT_EMULATED = {
 
 -- The ones moonrun dev reads.
 local FUNCTION_READ = {
-  CodeUri = true, Environment = true, Events = true, FunctionName = true, Handler = true,
+  CodeUri = true, DeadLetterQueue = true, Environment = true, EventInvokeConfig = true,
+  Events = true, FunctionName = true, Handler = true,
   MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
   Timeout = true,
 }
@@ -331,6 +330,81 @@ function Loader:sqs_event(name, props, where)
           max_concurrency = max_concurrency}
 end
 
+-- ---- asynchronous invocations: EventInvokeConfig and DeadLetterQueue ----
+
+-- Where a destination's ARN leads locally: {type = "SQS", arn, queue_name} or {type = "Lambda",
+-- arn, function_name}; another type is kept for a warning.
+local DESTINATION_TYPES = {SQS = true, SNS = true, Lambda = true, EventBridge = true, S3 = true}
+
+function Loader:destination(props, where, type_key, arn_key)
+  if not is_map(props) then self:fail(where, "expected a mapping with %s and %s", type_key, arn_key) end
+  for k in pairs(props) do
+    if k ~= type_key and k ~= arn_key then self:fail(where .. "." .. k, "not a key of it (%s, %s)", type_key, arn_key) end
+  end
+  local kind = self:property(props, type_key, where)
+  if kind == nil then self:fail(where .. "." .. type_key, "missing (SQS, SNS, Lambda, EventBridge or S3)") end
+  kind = self:text(kind, where .. "." .. type_key)
+  if not DESTINATION_TYPES[kind] then
+    self:fail(where .. "." .. type_key, "%s is not SQS, SNS, Lambda, EventBridge or S3", kind)
+  end
+  local arn = self:property(props, arn_key, where)
+  if arn == nil then self:fail(where .. "." .. arn_key, "missing (the destination's ARN, such as !GetAtt Queue.Arn)") end
+  arn = self:text(arn, where .. "." .. arn_key)
+  local out = {type = kind, arn = arn}
+  if kind == "SQS" then
+    out.queue_name = arn:match("^arn:[^:]+:sqs:[^:]*:[^:]*:([^:]+)$")
+    if not out.queue_name then self:fail(where .. "." .. arn_key, "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
+    if out.queue_name:match("%.fifo$") then
+      self:fail(where .. "." .. arn_key, "%s is a FIFO queue: Lambda sends asynchronous invocation records to standard queues only", out.queue_name)
+    end
+  elseif kind == "Lambda" then
+    out.function_name = arn:match("^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)")
+    if not out.function_name then self:fail(where .. "." .. arn_key, "%q is not a function's ARN (use !GetAtt Function.Arn)", arn) end
+  else
+    self:warn(where, "a %s destination is not emulated: nothing is sent there", kind)
+    return nil
+  end
+  return out
+end
+
+function Loader:event_invoke_config(props, base)
+  local config = {max_retries = 2, max_age_s = 21600}
+  local where = base .. ".EventInvokeConfig"
+  local eic = self:property(props, "EventInvokeConfig", base)
+  if eic ~= nil then
+    if not is_map(eic) then self:fail(where, "expected a mapping") end
+    for k in pairs(eic) do
+      if k ~= "MaximumRetryAttempts" and k ~= "MaximumEventAgeInSeconds" and k ~= "DestinationConfig" then
+        self:fail(where .. "." .. k, "not a key of EventInvokeConfig (MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig)")
+      end
+    end
+    local retries = self:property(eic, "MaximumRetryAttempts", where)
+    if retries ~= nil then config.max_retries = self:integer(retries, where .. ".MaximumRetryAttempts", 0, 2) end
+    local age = self:property(eic, "MaximumEventAgeInSeconds", where)
+    if age ~= nil then config.max_age_s = self:integer(age, where .. ".MaximumEventAgeInSeconds", 60, 21600) end
+    local destinations = self:property(eic, "DestinationConfig", where)
+    if destinations ~= nil then
+      local at = where .. ".DestinationConfig"
+      if not is_map(destinations) then self:fail(at, "expected a mapping with OnSuccess and/or OnFailure") end
+      for k in pairs(destinations) do
+        if k ~= "OnSuccess" and k ~= "OnFailure" then self:fail(at .. "." .. k, "not a key of DestinationConfig (OnSuccess, OnFailure)") end
+      end
+      for key, field in pairs{OnSuccess = "on_success", OnFailure = "on_failure"} do
+        local d = self:property(destinations, key, at)
+        if d ~= nil then config[field] = self:destination(d, at .. "." .. key, "Type", "Destination") end
+      end
+    end
+  end
+  local dlq = self:property(props, "DeadLetterQueue", base)
+  if dlq ~= nil then
+    config.dead_letter = self:destination(dlq, base .. ".DeadLetterQueue", "Type", "TargetArn")
+    if config.dead_letter and config.dead_letter.type ~= "SQS" then
+      self:fail(base .. ".DeadLetterQueue.Type", "%s: a dead-letter queue is an SQS queue (or an SNS topic)", config.dead_letter.type)
+    end
+  end
+  return config
+end
+
 function Loader:events(events, where, fn)
   if not is_map(events) then self:fail(where, "expected a mapping of events") end
   for _, name in ipairs(sorted_keys(events)) do
@@ -397,6 +471,7 @@ function Loader:func(logical_id, r, globals)
     -- 0 is allowed, as on Lambda: every invocation is throttled
     reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
     environment = {}, http_events = list(), sqs_events = list(),
+    async = self:event_invoke_config(props, base),
   }
   local env = self:property(props, "Environment", base)
   if env ~= nil then
