@@ -320,5 +320,81 @@ class TestTriggerScaling(base.DevTestCase):
         self.stop_dev(dev)
 
 
+FILTER_TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: jobs
+      VisibilityTimeout: 30
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn
+      Handler: app.handler
+      Runtime: provided.al2023
+      Timeout: 5
+      Environment:
+        Variables:
+          RECORD_FILE: RECORD_PATH
+      Events:
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Jobs.Arn
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"body": {"kind": ["order"], "total": [{"numeric": [">", 10]}]}}'
+                - Pattern: '{"body": {"kind": [{"prefix": "vip-"}]}}'
+                - Pattern: '{"messageAttributes": {"urgent": {"stringValue": [{"equals-ignore-case": "YES"}]}}}'
+"""
+
+
+class TestTriggerFilters(base.DevTestCase):
+    """Item 4: FilterCriteria; a record that matches no pattern is deleted without invoking."""
+
+    def test_only_matching_records_reach_the_function_and_the_rest_are_deleted(self):
+        self.write("fn/app.lua", TIMED_LUA)
+        record = self.path("record.jsonl")
+        dev = self.start_dev(self.template(FILTER_TEMPLATE.replace("RECORD_PATH", record)))
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+        bodies = [
+            ({"seq": 1, "kind": "order", "total": 20}, None, True),
+            ({"seq": 2, "kind": "order", "total": 5}, None, False),
+            ({"seq": 3, "kind": "vip-order"}, None, True),
+            ({"seq": 4, "kind": "refund"}, None, False),
+            ({"seq": 5, "kind": "refund"}, "yes", True),
+            ({"seq": 6}, "no", False),
+        ]
+        for body, urgent, _ in bodies:
+            params = {"QueueUrl": url, "MessageBody": json.dumps(body)}
+            if urgent:
+                params["MessageAttributes"] = {"urgent": {"DataType": "String", "StringValue": urgent}}
+            sqs.send_message(**params)
+        sqs.send_message(QueueUrl=url, MessageBody="not json at all")
+        wanted = sorted(b["seq"] for b, _, match in bodies if match)
+
+        def settled():
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            return (attributes["ApproximateNumberOfMessages"] == "0"
+                    and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+                    and sorted(r["seq"] for r in read_records(record)) == wanted)
+        base.wait_until(settled, 30, "the matching records processed and every message deleted")
+        time.sleep(0.5)
+        self.assertEqual(sorted(r["seq"] for r in read_records(record)), wanted)
+        self.assertIn("matched no filter pattern: deleted without invoking", dev.stdout() + dev.stderr())
+        self.stop_dev(dev)
+
+    def test_a_bad_pattern_is_refused_at_start(self):
+        self.write("fn/app.lua", TIMED_LUA)
+        text = FILTER_TEMPLATE.replace("RECORD_PATH", "/tmp/x").replace('[">", 10]', '[">", "ten"]')
+        result = self.run_dev(self.template(text))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("Resources.Worker.Properties.Events.Jobs.Properties.FilterCriteria.Filters[0].Pattern: "
+                      "body.total[0]: numeric: > needs a number after it", result.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

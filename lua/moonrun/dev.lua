@@ -216,7 +216,7 @@ local function start_trigger(dev, fn, event)
     invoke_url = string.format("%s/2015-03-31/functions/%s/invocations", dev.front_url, fn.name),
     batch_size = event.batch_size, window_s = event.window_s,
     report_batch_item_failures = event.report_batch_item_failures,
-    function_timeout_s = fn.spec.timeout, region = dev.region,
+    function_timeout_s = fn.spec.timeout, region = dev.region, filters = event.filters,
   }
   dev.poller_path = dev.poller_path or assert(package.searchpath("moonrun.dev.poller", package.path),
                                               "moonrun's Lua library has no moonrun/dev/poller.lua")

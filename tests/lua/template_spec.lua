@@ -648,6 +648,10 @@ Resources:
             FunctionResponseTypes: [ReportBatchItemFailures]
             Enabled: false
             ScalingConfig: {MaximumConcurrency: 5}
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"body": {"kind": ["order"]}}'
+                - Pattern: '{"body": {"total": [{"numeric": [">", 10]}]}}'
         Fifo:
           Type: SQS
           Properties:
@@ -671,7 +675,8 @@ Resources:
         {name = "Plain", queue_arn = arn, queue_name = "Q", queue_url = queue_url("Q"), batch_size = 10,
          window_s = 0, report_batch_item_failures = false, enabled = true},
         {name = "Tuned", queue_arn = arn, queue_name = "Q", queue_url = queue_url("Q"), batch_size = 100,
-         window_s = 2, report_batch_item_failures = true, enabled = false, max_concurrency = 5},
+         window_s = 2, report_batch_item_failures = true, enabled = false, max_concurrency = 5,
+         filters = {'{"body": {"kind": ["order"]}}', '{"body": {"total": [{"numeric": [">", 10]}]}}'}},
       }, events)
     end)
     it("a queue outside the template is polled where queue_url says, with a warning", function()
@@ -701,7 +706,18 @@ Resources:
       event("            Queue: !GetAtt J.Arn\n            MaximumBatchingWindowInSeconds: 1\n", "a FIFO queue's trigger takes no batching window")
       event("            Queue: !GetAtt Q.Arn\n            MaximumBatchingWindowInSeconds: 301\n", "301 is out of range (0 to 300)")
       event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: '{}'}]}\n",
-        at .. ".FilterCriteria: event filtering is not supported by moonrun dev")
+        at .. ".FilterCriteria.Filters[0].Pattern: a pattern is a JSON object")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: '{\"body\": {\"n\": [{\"numeric\": [\">\", \"x\"]}]}}'}]}\n",
+        at .. ".FilterCriteria.Filters[0].Pattern: body.n[0]: numeric: > needs a number after it")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: {body: {a: [1]}}}]}\n",
+        at .. ".FilterCriteria.Filters[0].Pattern: is JSON text, as CloudFormation takes it: quote it")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Match: x}]}\n",
+        at .. ".FilterCriteria.Filters[0].Match: not a key of a filter (Pattern)")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{}, {}, {}, {}, {}, {}]}\n",
+        at .. ".FilterCriteria.Filters[0].Pattern: missing")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [" ..
+            string.rep("{Pattern: '{\"body\": {\"a\": [1]}}'}, ", 5) .. "{Pattern: '{\"body\": {\"a\": [1]}}'}]}\n",
+        at .. ".FilterCriteria.Filters: 6 patterns: Lambda takes at most 5")
       event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {MaximumConcurrency: 1}\n",
         at .. ".ScalingConfig.MaximumConcurrency: 1 is out of range (2 to 1000)")
       event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {MaximumConcurrency: 1001}\n",

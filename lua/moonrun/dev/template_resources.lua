@@ -8,6 +8,7 @@
 -- template), which template.lua takes into its class.
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
+local filter = require "moonrun.dev.filter"
 
 local NULL = values.NULL
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
@@ -265,14 +266,46 @@ end
 
 local SQS_EVENT_PROPERTIES = {Queue = true, BatchSize = true, MaximumBatchingWindowInSeconds = true,
                               FunctionResponseTypes = true, Enabled = true, ScalingConfig = true,
-                              KmsKeyArn = true, MetricsConfig = true}
+                              KmsKeyArn = true, MetricsConfig = true, FilterCriteria = true}
+
+-- FilterCriteria: {Filters: [{Pattern: JSON text}, ...]}, each pattern checked here so that a
+-- mistake is an error at start, not a trigger that drops every message.
+function Loader:filter_criteria(props, where)
+  local criteria = self:property(props, "FilterCriteria", where)
+  if criteria == nil then return nil end
+  local at = where .. ".FilterCriteria"
+  if not is_map(criteria) then self:fail(at, "expected a mapping with Filters") end
+  for k in pairs(criteria) do
+    if k ~= "Filters" then self:fail(at .. "." .. k, "not a key of FilterCriteria (Filters)") end
+  end
+  local filters = self:property(criteria, "Filters", at)
+  if filters == nil then return nil end
+  if not is_list(filters) then self:fail(at .. ".Filters", "expected a list of {Pattern: ...}") end
+  local texts = list()
+  for i, f in ipairs(filters) do
+    local fat = string.format("%s.Filters[%d]", at, i - 1)
+    if not is_map(f) then self:fail(fat, "expected a mapping with Pattern") end
+    for k in pairs(f) do
+      if k ~= "Pattern" then self:fail(fat .. "." .. k, "not a key of a filter (Pattern)") end
+    end
+    local pattern = self:property(f, "Pattern", fat)
+    if pattern == nil then self:fail(fat .. ".Pattern", "missing (a JSON object, such as '{\"body\": {\"kind\": [\"order\"]}}')") end
+    if type(pattern) ~= "string" then
+      self:fail(fat .. ".Pattern", "is JSON text, as CloudFormation takes it: quote it, such as '{\"body\": {\"kind\": [\"order\"]}}'")
+    end
+    local ok, why = filter.compile(pattern)
+    if not ok then self:fail(fat .. ".Pattern", "%s", why) end
+    texts[#texts + 1] = pattern
+  end
+  if #texts > filter.MAX_PATTERNS then
+    self:fail(at .. ".Filters", "%d patterns: Lambda takes at most %d", #texts, filter.MAX_PATTERNS)
+  end
+  return texts
+end
 
 function Loader:sqs_event(name, props, where)
   for _, k in ipairs(sorted_keys(props)) do
     if not SQS_EVENT_PROPERTIES[k] then
-      if k == "FilterCriteria" then
-        self:fail(where .. ".FilterCriteria", "event filtering is not supported by moonrun dev: filter in the handler")
-      end
       self:fail(where .. "." .. k, "not a property of an SQS event that moonrun dev knows")
     end
   end
@@ -327,7 +360,7 @@ function Loader:sqs_event(name, props, where)
   end
   return {name = name, queue_arn = arn, queue_name = queue_name, queue_url = url, batch_size = batch,
           window_s = window, report_batch_item_failures = report, enabled = enabled,
-          max_concurrency = max_concurrency}
+          max_concurrency = max_concurrency, filters = self:filter_criteria(props, where)}
 end
 
 -- ---- asynchronous invocations: EventInvokeConfig and DeadLetterQueue ----
