@@ -1367,14 +1367,14 @@ class TestCommandLineAndTemplateErrors(DevTestCase):
         self.write("fn/app.lua", ECHO_LUA)
         path = self.template(ONE_FUNCTION + """\
       Events:
-        Nightly:
-          Type: Schedule
+        Stream:
+          Type: Kinesis
           Properties:
-            Schedule: rate(1 day)
+            Stream: arn:aws:kinesis:us-east-1:000000000000:stream/s
 """, name="bad-event.yaml")
         p = self.run_dev(path, "--port", "0", "--sqs-port", "0", "--state", self.path("state"),
                          *self.endpoint_args())
-        self.check_error(p, 1, "bad-event.yaml", "Echo", "Nightly", "Schedule")
+        self.check_error(p, 1, "bad-event.yaml", "Echo", "Stream", "Kinesis")
 
     def test_a_missing_code_uri_folder(self):
         path = self.template(ONE_FUNCTION.replace("CodeUri: fn", "CodeUri: not-there"), name="no-code.yaml")

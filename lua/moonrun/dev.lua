@@ -1,6 +1,7 @@
 -- `moonrun dev [TEMPLATE] [OPTIONS]`: the service a SAM template deploys, run on this machine in
--- one process: an embedded SQS endpoint, the HTTP API's routes, the SQS triggers, Lambda's
--- invoke endpoint, and each function as a real moonrun runtime, reloaded when its code changes.
+-- one process: an embedded SQS endpoint, the HTTP API's routes, the SQS triggers, schedules,
+-- Lambda's invoke endpoint (asynchronous invocations too), and each function as real moonrun
+-- runtimes, as many as its events need, reloaded when its code changes.
 local functions = require "moonrun.dev.functions"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
@@ -13,8 +14,10 @@ local M = {}
 local USAGE = [[
 usage: moonrun dev [TEMPLATE] [OPTIONS]
   Runs the service of a SAM template (default: template.yaml, template.yml or
-  bootstrap/template.yaml) on this machine: its functions, HTTP API routes, SQS queues and
-  SQS triggers, with an embedded SQS endpoint, and reloads a function when its code changes.
+  bootstrap/template.yaml) on this machine: its functions (as many instances as their events
+  need), HTTP API routes, SQS queues and triggers, schedules and asynchronous invocations,
+  with an embedded SQS endpoint, and reloads a function when its code changes.
+  POST http://HOST:PORT/_moonrun/schedules/FUNCTION/EVENT fires a schedule now.
 
   --host ADDRESS          address the servers listen on (default 127.0.0.1)
   --port N                HTTP API routes and the invoke endpoint (default 3000; 0 = any free)
@@ -276,6 +279,17 @@ local function start_async(dev, model)
     journal_path = dev.state_dir .. "/async.journal", on_change = function() loop.notify(dev.counts_changed) end,
   }
   dev.front.async = dev.async
+  local schedules = require "moonrun.dev.schedules"
+  dev.schedules = schedules.start{functions = dev.functions, async = dev.async, view = view, base_url = dev.front_url}
+  dev.front.schedules = dev.schedules
+  for _, s in ipairs(dev.schedules.list) do
+    view.note(string.format("  schedule %-26s -> %s (%s; %s)", s.event.expression, s.fn.name,
+      s.key, dev.schedules:describe_next(s)))
+  end
+  if dev.schedules.list[1] then
+    view.note(string.format("  fire a schedule now: curl -X POST %s%s/%s  (GET %s lists them)", dev.front_url,
+      schedules.PATH, dev.schedules.list[1].key, schedules.PATH))
+  end
 end
 
 -- ---- the depth line ----
@@ -329,6 +343,7 @@ local function shutdown(dev)
     while pending > 0 do loop.wait(dev, 5) end
   end
   stop_all(dev.pollers, function(trigger) trigger:stop() end)
+  if dev.schedules then dev.schedules:stop() end
   if dev.async then dev.async:stop() end
   stop_all(dev.functions, function(fn) fn:stop() end)
   if dev.front_server then dev.front_server:close() end

@@ -609,7 +609,7 @@ Resources:
       event("          Type: HttpApi\n          Properties: {Path: /a, Method: GET, PayloadFormatVersion: '3.0'}\n", '"3.0" is not 1.0 or 2.0')
       event("          Type: HttpApi\n          Properties: {Path: /a, Method: GET, Cors: true}\n", "Resources.F.Properties.Events.E.Properties.Cors: not a property of a HttpApi event that moonrun dev knows")
       local m = event("          Type: Kinesis\n          Properties: {Stream: arn:aws:kinesis:us-east-1:1:stream/s, StartingPosition: LATEST}\n")
-      assert.is_truthy(m:match(": Resources%.F%.Properties%.Events%.E: event type Kinesis is not supported by moonrun dev %(supported: HttpApi, Api, SQS%)$"), m)
+      assert.is_truthy(m:match(": Resources%.F%.Properties%.Events%.E: event type Kinesis is not supported by moonrun dev %(supported: HttpApi, Api, SQS, Schedule, ScheduleV2%)$"), m)
     end)
   end)
 
@@ -678,6 +678,47 @@ Resources:
          window_s = 2, report_batch_item_failures = true, enabled = false, max_concurrency = 5,
          filters = {'{"body": {"kind": ["order"]}}', '{"body": {"total": [{"numeric": [">", 10]}]}}'}},
       }, events)
+    end)
+    it("Schedule and ScheduleV2 events: expression, Input, Enabled/State, name", function()
+      local model = load(with("Resources:\n" .. fn("F", [[
+      Events:
+        Nightly:
+          Type: Schedule
+          Properties:
+            Schedule: cron(0 2 * * ? *)
+            Input: '{"job": "nightly"}'
+        Weekly:
+          Type: Schedule
+          Properties: {Schedule: rate(7 days), Enabled: false, Name: my-rule}
+        V2:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: at(2030-01-01T00:00:00)
+            State: DISABLED
+            ScheduleExpressionTimezone: Europe/Lisbon
+]])))
+      assert.are.same({
+        {name = "Nightly", type = "Schedule", expression = "cron(0 2 * * ? *)", input = '{"job": "nightly"}',
+         enabled = true, rule_name = "FNightly"},
+        {name = "V2", type = "ScheduleV2", expression = "at(2030-01-01T00:00:00)", enabled = false, rule_name = "FV2"},
+        {name = "Weekly", type = "Schedule", expression = "rate(7 days)", enabled = false, rule_name = "my-rule"},
+      }, model.functions[1].schedule_events)
+      assert.is_true(has_warning(model, "V2.Properties.ScheduleExpressionTimezone: ignored: schedules run in UTC locally"))
+      local at = "Resources.F.Properties.Events.E.Properties"
+      local function bad(etype, props, message)
+        assert_fails(with("Resources:\n" .. fn("F", "      Events:\n        E:\n          Type: " .. etype ..
+          "\n          Properties:\n" .. props)), message)
+      end
+      bad("Schedule", "            Schedule: rate(1 minutes)\n", at .. ".Schedule: rate(1 minutes): say minute for a value of 1")
+      bad("Schedule", "            Schedule: at(2030-01-01T00:00:00)\n", at .. '.Schedule: "at(2030-01-01T00:00:00)" is not rate(...) or cron(...)')
+      bad("Schedule", "            Description: d\n", at .. ".Schedule: missing")
+      bad("ScheduleV2", "            ScheduleExpression: cron(0 12 * * * *)\n", at .. ".ScheduleExpression: one of day-of-month and day-of-week must be ?")
+      bad("Schedule", "            Schedule: rate(1 day)\n            Input: not json\n", at .. ".Input: is the event, as JSON text")
+      bad("Schedule", "            Schedule: rate(1 day)\n            State: PAUSED\n", at .. ".State: PAUSED is not ENABLED or DISABLED")
+      bad("Schedule", "            Schedule: rate(1 day)\n            Enabled: true\n            State: ENABLED\n",
+        at .. ".State: Enabled and State together")
+      bad("ScheduleV2", "            ScheduleExpression: rate(1 day)\n            Colour: red\n",
+        at .. ".Colour: not a property of a ScheduleV2 event that moonrun dev knows")
     end)
     it("a queue outside the template is polled where queue_url says, with a warning", function()
       local model = load(with("Resources:\n" .. fn("F", [[

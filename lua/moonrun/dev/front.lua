@@ -170,6 +170,10 @@ function Front:running(name, trigger)
 end
 
 function Front:handle(req)
+  if self.schedules then
+    local status, headers, body = self.schedules:handle(req)
+    if status then return status, headers, body end
+  end
   local ref = req.path:match(INVOKE_PATH)
   if ref then return self:invoke_endpoint(req, ref) end
   return self:api_route(req)

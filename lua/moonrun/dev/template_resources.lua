@@ -9,6 +9,7 @@
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
 local filter = require "moonrun.dev.filter"
+local cron = require "moonrun.dev.cron"
 
 local NULL = values.NULL
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
@@ -438,6 +439,60 @@ function Loader:event_invoke_config(props, base)
   return config
 end
 
+-- ---- schedules: Schedule (an EventBridge rule) and ScheduleV2 (EventBridge Scheduler) ----
+
+local SCHEDULE_PROPERTIES = {
+  Schedule = {Schedule = true, Input = true, Enabled = true, State = true, Name = true, Description = true,
+              DeadLetterConfig = "failed deliveries are the function's own asynchronous retries here",
+              RetryPolicy = "failed deliveries are the function's own asynchronous retries here"},
+  ScheduleV2 = {ScheduleExpression = true, Input = true, State = true, Name = true, Description = true,
+                GroupName = true, KmsKeyArn = true, OmitName = true, PermissionsBoundary = true, RoleArn = true,
+                ScheduleExpressionTimezone = "schedules run in UTC locally",
+                FlexibleTimeWindow = "the schedule fires on time locally",
+                StartDate = "the schedule runs whenever moonrun dev does", EndDate = "the schedule runs whenever moonrun dev does",
+                DeadLetterConfig = "failed deliveries are the function's own asynchronous retries here",
+                RetryPolicy = "failed deliveries are the function's own asynchronous retries here"},
+}
+
+function Loader:schedule_event(name, etype, props, where, fn_id)
+  local known = SCHEDULE_PROPERTIES[etype]
+  for _, k in ipairs(sorted_keys(props)) do
+    if not known[k] then self:fail(where .. "." .. k, "not a property of a %s event that moonrun dev knows", etype) end
+    if type(known[k]) == "string" and self:property(props, k, where) ~= nil then
+      if not (k == "ScheduleExpressionTimezone" and self:property(props, k, where) == "UTC") then
+        self:warn(where .. "." .. k, "ignored: %s", known[k])
+      end
+    end
+  end
+  local key = etype == "Schedule" and "Schedule" or "ScheduleExpression"
+  local text = self:property(props, key, where)
+  if text == nil then self:fail(where .. "." .. key, "missing (such as rate(5 minutes) or cron(0 12 * * ? *))") end
+  text = self:text(text, where .. "." .. key)
+  local expression, why = cron.parse(text, {at = etype == "ScheduleV2"})
+  if not expression then self:fail(where .. "." .. key, "%s", why) end
+  local input = self:property(props, "Input", where)
+  if input ~= nil then
+    input = self:text(input, where .. ".Input")
+    local ok, decoded = pcall(json.decode, input)
+    if not ok or type(decoded) ~= "table" then
+      self:fail(where .. ".Input", "is the event, as JSON text: quote it, such as '{\"job\": \"report\"}'")
+    end
+  end
+  local enabled = true
+  local flag = self:property(props, "Enabled", where)
+  if flag ~= nil then enabled = self:boolean(flag, where .. ".Enabled") end
+  local state = self:property(props, "State", where)
+  if state ~= nil then
+    state = self:text(state, where .. ".State")
+    if state ~= "ENABLED" and state ~= "DISABLED" then self:fail(where .. ".State", "%s is not ENABLED or DISABLED", state) end
+    if flag ~= nil then self:fail(where .. ".State", "Enabled and State together: SAM takes one") end
+    enabled = state == "ENABLED"
+  end
+  local rule = self:property(props, "Name", where)
+  rule = rule and self:text(rule, where .. ".Name") or (fn_id .. name)
+  return {name = name, type = etype, expression = text, input = input, enabled = enabled, rule_name = rule}
+end
+
 function Loader:events(events, where, fn)
   if not is_map(events) then self:fail(where, "expected a mapping of events") end
   for _, name in ipairs(sorted_keys(events)) do
@@ -458,8 +513,11 @@ function Loader:events(events, where, fn)
       fn.http_events[#fn.http_events + 1] = self:http_event(name, etype, props, at .. ".Properties")
     elseif etype == "SQS" then
       fn.sqs_events[#fn.sqs_events + 1] = self:sqs_event(name, props, at .. ".Properties")
+    elseif etype == "Schedule" or etype == "ScheduleV2" then
+      fn.schedule_events = fn.schedule_events or list()
+      fn.schedule_events[#fn.schedule_events + 1] = self:schedule_event(name, etype, props, at .. ".Properties", fn.logical_id)
     else
-      self:fail(at, "event type %s is not supported by moonrun dev (supported: HttpApi, Api, SQS)", etype)
+      self:fail(at, "event type %s is not supported by moonrun dev (supported: HttpApi, Api, SQS, Schedule, ScheduleV2)", etype)
     end
   end
 end
