@@ -396,5 +396,49 @@ class TestTriggerFilters(base.DevTestCase):
                       "body.total[0]: numeric: > needs a number after it", result.stderr)
 
 
+class TestView(base.DevTestCase):
+    """Item 7: the view with many instances, a batch answer Lambda would not accept, and the
+    queue depths on every change when the output is not a terminal."""
+
+    def test_an_invalid_batch_item_failures_answer_is_not_shown_as_ok(self):
+        self.write("fn/consume.lua", """\
+            local M = {}
+            function M.handler(event) return {batchItemFailures = {{itemIdentifier = "not-in-the-batch"}}} end
+            return M
+            """)
+        dev = self.start_dev(self.template(base.queue_template(visibility=30)))
+        sqs = self.sqs_client(dev)
+        sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="work")["QueueUrl"], MessageBody="one")
+        line = dev.wait_for(r"Consumer\s+sqs work \(1\)\s+\d+\.\d ms  (.*)$")[0].group(1)
+        self.assertTrue(line.startswith("whole batch failed: batchItemFailures[1].itemIdentifier not-in-the-batch "
+                                        "is not a message of the batch"), line)
+        dev.wait_for(r"the whole batch counts as failed, as Lambda counts it")
+        self.stop_dev(dev)
+
+    def test_every_depth_change_is_a_line_and_the_functions_counts_too(self):
+        self.write("fn/app.lua", TIMED_LUA)
+        text = base.queue_template(consumer=False) + function_template(timeout=5).split("Resources:\n", 1)[1]
+        dev = self.start_dev(self.template(text), "--max-concurrency", "2")
+        sqs = self.sqs_client(dev)
+        url = sqs.get_queue_url(QueueName="work")["QueueUrl"]
+        for i in range(1, 6):  # five changes in quick succession, faster than any sampling
+            sqs.send_message(QueueUrl=url, MessageBody=str(i))
+        for i in range(1, 6):
+            dev.wait_for(rf"queues: work {i}  ·  work-dlq 0$")
+        # two slow invocations running, a third throttled, then everything warm again
+        from botocore.exceptions import ClientError
+
+        def invoke(i):
+            try:
+                return self.invoke(dev, "Slow", {"sleep": 1.5})[0]["StatusCode"]
+            except ClientError as e:
+                return e.response["ResponseMetadata"]["HTTPStatusCode"]
+        results, _ = in_parallel(3, 3, invoke)
+        self.assertEqual(sorted(results.values()), [200, 200, 429])
+        dev.wait_for(r"functions: Slow 2 running, 0 warm, 1 throttled$")
+        dev.wait_for(r"functions: Slow 0 running, 2 warm, 1 throttled$")
+        self.stop_dev(dev)
+
+
 if __name__ == "__main__":
     unittest.main()

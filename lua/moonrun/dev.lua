@@ -140,6 +140,7 @@ local function serve_sqs(dev, options)
       loop.spawn(function()
         local status, headers, body = dev.sqs_api:handle(req)
         httpd.respond(req.id, status, headers, body)
+        if dev.show_depths then dev.show_depths() end -- every change is shown, not a sample of them
       end)
     end})
   local host = options.host == "0.0.0.0" and "127.0.0.1" or options.host
@@ -294,17 +295,47 @@ end
 
 -- ---- the depth line ----
 
+-- The depths are shown after every request to the embedded SQS (what changes them), and
+-- sampled twice a second for what time changes (a delay or a visibility timeout running out).
 local function watch_depths(dev)
+  local last
+  dev.show_depths = function()
+    local depths = dev.store:depths()
+    local text = json.encode(depths)
+    if text ~= last then
+      view.queues(depths)
+      last = text
+    end
+  end
+  loop.spawn(function()
+    while not dev.stopping do
+      dev.show_depths()
+      loop.sleep(0.5)
+    end
+  end)
+end
+
+-- The functions' counts (instances running and warm, throttled, asynchronous events waiting),
+-- shown when they change, at most every RATE_S so that a burst stays readable.
+local COUNTS_RATE_S = 1
+local function watch_counts(dev)
+  if not dev.functions[1] then return end
   loop.spawn(function()
     local last
     while not dev.stopping do
-      local depths = dev.store:depths()
-      local text = json.encode(depths)
+      local counts = {}
+      for _, fn in ipairs(dev.functions) do
+        local c = fn:counts()
+        counts[#counts + 1] = {name = fn.name, running = c.running, warm = c.warm, throttled = c.throttled,
+                               async = dev.async and dev.async:depth(fn.name) or 0}
+      end
+      local text = view.functions_text(counts)
       if text ~= last then
-        view.queues(depths)
+        view.functions(counts)
         last = text
       end
-      loop.sleep(0.5)
+      loop.wait(dev.counts_changed)
+      loop.sleep(COUNTS_RATE_S)
     end
   end)
 end
@@ -425,6 +456,7 @@ local function start(options, host)
     end
   end
   if dev.store then watch_depths(dev) end
+  watch_counts(dev)
   run_until_stopped(dev)
   return 0
 end

@@ -720,6 +720,25 @@ Resources:
       bad("ScheduleV2", "            ScheduleExpression: rate(1 day)\n            Colour: red\n",
         at .. ".Colour: not a property of a ScheduleV2 event that moonrun dev knows")
     end)
+    it("the queue's visibility timeout against the function's timeout, as Lambda checks it", function()
+      local function with_times(visibility, timeout, window)
+        return with("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n" ..
+          (visibility and ("    Properties: {VisibilityTimeout: " .. visibility .. "}\n") or "") ..
+          fn("F", "      Timeout: " .. timeout .. "\n      Events:\n        E:\n          Type: SQS\n" ..
+             "          Properties:\n            Queue: !GetAtt Q.Arn\n" ..
+             (window and ("            MaximumBatchingWindowInSeconds: " .. window .. "\n") or "")))
+      end
+      assert_fails(with_times(10, 11), "Resources.F.Properties.Events.E.Properties.Queue: Queue visibility timeout: " ..
+        "10 seconds is less than Function timeout: 11 seconds (Lambda refuses this trigger: raise Q's VisibilityTimeout or lower F's Timeout)")
+      assert_fails(with_times(nil, 31), "Queue visibility timeout: 30 seconds is less than Function timeout: 31 seconds")
+      local model = load(with_times(10, 10))
+      assert.are.same({"Resources.F.Properties.Events.E.Properties.Queue: Q's VisibilityTimeout (10 s) is less than six " ..
+        "times F's Timeout (60 s), which AWS advises so that a batch retried after throttling is not delivered twice"},
+        model.warnings)
+      assert.are.same({}, load(with_times(60, 10)).warnings)
+      assert.is_true(has_warning(load(with_times(60, 10, 5)), "less than six times F's Timeout plus the batching window (65 s)"))
+      assert.are.same({}, load(with_times(nil, 5)).warnings, "the default 30 s is six times 5")
+    end)
     it("a queue outside the template is polled where queue_url says, with a warning", function()
       local model = load(with("Resources:\n" .. fn("F", [[
       Events:

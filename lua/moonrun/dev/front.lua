@@ -48,12 +48,22 @@ local function summary(outcome)
   return outcome.error_type or "error"
 end
 
-local function batch_summary(outcome)
-  local ok, result = pcall(json.decode, outcome.payload)
-  local failures = ok and type(result) == "table" and type(result.batchItemFailures) == "table"
-                   and #result.batchItemFailures or 0
-  if failures > 0 then return string.format("ok, %d failed item%s", failures, failures > 1 and "s" or "") end
-  return "ok"
+-- A batch's result as its poller will read it: with ReportBatchItemFailures, the items the
+-- answer reports, or, for an answer Lambda would not accept, the whole batch failed (not "ok").
+-- Returns the text and whether it is a success.
+local function batch_summary(outcome, event, reports)
+  if not reports then return "ok", true end
+  local ids = {}
+  local decoded_ok, decoded = pcall(json.decode, event)
+  if decoded_ok and type(decoded) == "table" and type(decoded.Records) == "table" then
+    for _, r in ipairs(decoded.Records) do if type(r) == "table" and r.messageId then ids[r.messageId] = true end end
+  end
+  local failed, why = require("moonrun.dev.poller").reported_failures(outcome.payload, ids)
+  if not failed then return "whole batch failed: " .. why, false end
+  local n = 0
+  for _ in pairs(failed) do n = n + 1 end
+  if n > 0 then return string.format("ok, %d failed item%s", n, n > 1 and "s" or ""), true end
+  return "ok", true
 end
 
 local Front = {}
@@ -123,7 +133,12 @@ function Front:invoke_endpoint(req, ref)
     local records = select(2, event:gsub('"eventSource":"aws:sqs"', ""))
     trigger = string.format("%s (%d)", trigger, records)
   end
-  self:log(fn, trigger, outcome, trigger:match("^sqs ") and outcome.ok and batch_summary(outcome) or nil)
+  if trigger:match("^sqs ") and outcome.ok then
+    local text, ok = batch_summary(outcome, event, req.headers["x-moonrun-report-batch-item-failures"] == "true")
+    self:log(fn, trigger, {ok = ok, duration_ms = outcome.duration_ms, cold = outcome.cold}, text)
+  else
+    self:log(fn, trigger, outcome)
+  end
   local headers = {["content-type"] = "application/json", ["x-amz-executed-version"] = "$LATEST",
                    ["x-amzn-requestid"] = outcome.request_id}
   if not outcome.ok then headers["x-amz-function-error"] = "Unhandled" end

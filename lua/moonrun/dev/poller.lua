@@ -305,7 +305,9 @@ function Poller:invoke(text)
   local config = self.config
   local res, err = http.request{
     method = "POST", url = config.invoke_url, body = text,
-    headers = {["Content-Type"] = "application/json", ["X-Moonrun-Trigger"] = "sqs " .. config.queue_name},
+    headers = {["Content-Type"] = "application/json", ["X-Moonrun-Trigger"] = "sqs " .. config.queue_name,
+               -- so that the view judges the answer as this poller will
+               ["X-Moonrun-Report-Batch-Item-Failures"] = config.report_batch_item_failures and "true" or nil},
     -- the function may take its whole timeout; the invoke endpoint may add a cold start
     timeout = config.function_timeout_s + 30, connect_timeout = 5,
   }
