@@ -8,8 +8,8 @@ local process = require "moonrun.process"
 
 local M = {}
 
-M.TICK_S = 0.5        -- how often a trigger looks at its queue
-M.GROW_STEP = 5       -- pollers added at most per look (Lambda adds them gradually too)
+M.TICK_S = 0.25       -- how often a trigger looks at its queue
+M.GROW_STEP = 10      -- pollers added at most per look (Lambda adds them gradually too)
 M.IDLE_S = 5          -- an empty queue for this long lets one poller go
 
 --- The number of pollers a trigger wants, from what it saw (pure, for the specs):
@@ -126,8 +126,8 @@ function M.start(options)
   self:spawn()
   loop.spawn(function()
     while not self.stopping do
+      self:tick() -- at once too: a backlog waiting at start gets its pollers without delay
       loop.wait(self, M.TICK_S)
-      if not self.stopping then self:tick() end
     end
   end)
   return self
