@@ -233,6 +233,9 @@ function M.new(options)
     self.journal, why = io.open(self.journal_path, "a")
     if not self.journal then error(string.format("cannot write %s: %s", self.journal_path, tostring(why)), 0) end
   end
+  if #resumed > 0 then
+    self.view.note(string.format("%d pending asynchronous event%s from the last run", #resumed, #resumed == 1 and "" or "s"))
+  end
   for _, entry in ipairs(resumed) do
     local fn = self.functions[entry.fn]
     if fn then
@@ -242,9 +245,6 @@ function M.new(options)
         entry.id, entry.fn))
       self:write{op = "done", id = entry.id}
     end
-  end
-  if #resumed > 0 then
-    self.view.note(string.format("%d pending asynchronous event%s from the last run", #resumed, #resumed == 1 and "" or "s"))
   end
   return self
 end
