@@ -396,6 +396,27 @@ class TestTriggerFilters(base.DevTestCase):
                       "body.total[0]: numeric: > needs a number after it", result.stderr)
 
 
+class TestStartupChecks(base.DevTestCase):
+    """Item 5: a trigger's queue visibility timeout against its function's timeout."""
+
+    def test_a_function_timeout_above_the_visibility_timeout_is_refused(self):
+        self.write("fn/consume.lua", base.CONSUMER_LUA)
+        text = base.queue_template(visibility=30).replace("      Timeout: 5\n", "      Timeout: 31\n")
+        result = self.run_dev(self.template(text))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("Resources.Consumer.Properties.Events.Work.Properties.Queue: Queue visibility timeout: 30 seconds "
+                      "is less than Function timeout: 31 seconds (Lambda refuses this trigger: raise Work's "
+                      "VisibilityTimeout or lower Consumer's Timeout)", result.stderr)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+
+    def test_less_than_six_times_is_a_warning_with_aws_advice(self):
+        self.write("fn/consume.lua", base.CONSUMER_LUA)
+        dev = self.start_dev(self.template(base.queue_template(visibility=29)))
+        dev.wait_for(r"warning: Resources\.Consumer\.Properties\.Events\.Work\.Properties\.Queue: Work's VisibilityTimeout "
+                     r"\(29 s\) is less than six times Consumer's Timeout \(30 s\), which AWS advises")
+        self.stop_dev(dev)
+
+
 class TestView(base.DevTestCase):
     """Item 7: the view with many instances, a batch answer Lambda would not accept, and the
     queue depths on every change when the output is not a terminal."""

@@ -171,6 +171,12 @@ function Async:run(fn, entry)
   local max_attempts = (config.max_retries or 2) + 1
   while true do
     if self:too_old(fn, entry) then return self:settle(fn, entry, "EventAgeExceeded", entry.last_outcome) end
+    if fn.limit == 0 then
+      -- ReservedConcurrentExecutions 0: Lambda keeps the event, throttled, until it is too old
+      loop.sleep(1)
+      if self.stopping then return end
+      goto continue
+    end
     local outcome = fn:invoke(entry.event, entry.trigger, {request_id = entry.id})
     if self.stopping then return end
     entry.attempts = entry.attempts + 1
@@ -182,6 +188,7 @@ function Async:run(fn, entry)
     if entry.attempts >= max_attempts then return self:settle(fn, entry, "RetriesExhausted", outcome) end
     loop.sleep(M.RETRY_DELAYS_S[math.min(entry.attempts, #M.RETRY_DELAYS_S)])
     if self.stopping then return end
+    ::continue::
   end
 end
 
