@@ -589,7 +589,7 @@ class TestInvocationsTogether(DevTestCase):
         self.assertTrue(all(results[n]["n"] == n for n in results), results)
         pids = {r["pid"] for r in results.values()}
         self.assertTrue(1 < len(pids) <= 5, f"instances started on demand, one per waiting event: {pids}")
-        self.assertLess(elapsed, 1.4, "side by side, not one after another")
+        self.assertLess(elapsed, seconds(1.4), "side by side, not one after another")
         self.stop_dev(self.dev)
 
     def test_an_edit_during_an_invocation_applies_to_the_next(self):

@@ -217,6 +217,8 @@ function Function:scale()
     if not instance.stopping then
       count = count + 1
       if not instance.current then idle = idle + 1 end
+    elseif instance.reloading then
+      idle = idle + 1 -- its successor starts when it has gone (exited() scales again)
     end
   end
   for _ = 1, math.min(#self.queue - idle, self.limit - count) do self:start_instance() end
@@ -250,12 +252,15 @@ function Function:exited(instance, code, signal)
   self:scale() -- events may be waiting for it
 end
 
--- Stops one instance: SIGTERM (its shutdown function runs), then SIGKILL if it lingers.
-function Function:stop_instance(instance)
+-- Stops one instance: SIGTERM (its shutdown function runs), then SIGKILL if it lingers. With
+-- replace_at_once (a timed-out instance), a successor may start while it stops; otherwise (a
+-- reload) only once it has gone, so that the old code's shutdown ends before the new code runs.
+function Function:stop_instance(instance, replace_at_once)
   if not instance.alive then return end
   instance.stopping = true
+  instance.reloading = not replace_at_once
   loop.notify(self) -- its GET /next, if waiting, gives up
-  self:scale()      -- its successor starts now if events wait
+  if replace_at_once then self:scale() end
   instance.child:kill("TERM")
   local deadline = loop.monotonic() + STOP_GRACE_S
   while instance.alive and loop.monotonic() < deadline do
@@ -314,7 +319,7 @@ function Function:invoke(event, trigger, options)
       finish(self, inv, {ok = false, payload = lambda_error("Sandbox.Timedout", string.format(
         "RequestId: %s Error: Task timed out after %.2f seconds", inv.id, self.spec.timeout or 3))})
       -- the runtime did not stop the handler: a fresh instance takes the next event
-      if instance then loop.spawn(self.stop_instance, self, instance) end
+      if instance then loop.spawn(self.stop_instance, self, instance, true) end
     end
     if not inv.outcome and not inv.started then self:scale() end
   end
