@@ -561,7 +561,8 @@ return M
 
 
 class TestInvocationsTogether(DevTestCase):
-    """Invocations of one function go one at a time, as on one Lambda instance; none is lost."""
+    """Invocations of one function at once run on instances of their own (each takes one event at
+    a time, as a Lambda instance does); none is lost. tests/test_dev_scaling.py tests the limit."""
 
     def setUp(self):
         super().setUp()
@@ -586,8 +587,9 @@ class TestInvocationsTogether(DevTestCase):
         self.assertEqual(errors, [])
         self.assertEqual(sorted(results), list(range(5)))
         self.assertTrue(all(results[n]["n"] == n for n in results), results)
-        self.assertEqual(len({r["pid"] for r in results.values()}), 1, "one instance serves them in turn")
-        self.assertGreater(elapsed, 1.4, "one at a time")
+        pids = {r["pid"] for r in results.values()}
+        self.assertTrue(1 < len(pids) <= 5, f"instances started on demand, one per waiting event: {pids}")
+        self.assertLess(elapsed, seconds(1.4), "side by side, not one after another")
         self.stop_dev(self.dev)
 
     def test_an_edit_during_an_invocation_applies_to_the_next(self):
@@ -1365,14 +1367,14 @@ class TestCommandLineAndTemplateErrors(DevTestCase):
         self.write("fn/app.lua", ECHO_LUA)
         path = self.template(ONE_FUNCTION + """\
       Events:
-        Nightly:
-          Type: Schedule
+        Stream:
+          Type: Kinesis
           Properties:
-            Schedule: rate(1 day)
+            Stream: arn:aws:kinesis:us-east-1:000000000000:stream/s
 """, name="bad-event.yaml")
         p = self.run_dev(path, "--port", "0", "--sqs-port", "0", "--state", self.path("state"),
                          *self.endpoint_args())
-        self.check_error(p, 1, "bad-event.yaml", "Echo", "Nightly", "Schedule")
+        self.check_error(p, 1, "bad-event.yaml", "Echo", "Stream", "Kinesis")
 
     def test_a_missing_code_uri_folder(self):
         path = self.template(ONE_FUNCTION.replace("CodeUri: fn", "CodeUri: not-there"), name="no-code.yaml")
@@ -1501,7 +1503,7 @@ Resources:
       CodeUri: fn
       Handler: consume.handler
       Runtime: provided.al2023
-      Timeout: 5
+      Timeout: {min(5, visibility)}
       Environment:
         Variables:
           SHUTDOWN_FILE: placeholder
@@ -2378,7 +2380,11 @@ class TestRestart(DevTestCase):
         with open(self.path("fn/consume.lua")) as f:
             self.assertIn("slowly()\n", f.read())
         # the consumer takes one message at a time, slowly, so dev stops in the middle
-        path = self.template(queue_template(visibility=2, max_receive=10, batch=1), name=f"t-{sig.name}.yaml")
+        # at most two batches at once (the trigger scales its pollers up to MaximumConcurrency)
+        path = self.template(queue_template(visibility=2, max_receive=10, batch=1).replace(
+            "            FunctionResponseTypes: [ReportBatchItemFailures]\n",
+            "            FunctionResponseTypes: [ReportBatchItemFailures]\n            ScalingConfig: {MaximumConcurrency: 2}\n"),
+            name=f"t-{sig.name}.yaml")
         queue_only = self.template(queue_template(consumer=False, visibility=2, max_receive=10),
                                    name=f"q-{sig.name}.yaml")
         dev = self.start_dev(queue_only, state=state)
@@ -2408,9 +2414,10 @@ class TestRestart(DevTestCase):
             return missing <= after and after
         after = wait_until(all_seen, 60, f"the {len(missing)} messages left to be consumed after the restart")
         self.assertTrue(before | after == sent, "only messages that were sent")
-        # SQS is at-least-once: only the message in flight when dev stopped may come again
+        # SQS is at-least-once: only the messages in flight when dev stopped (a batch of one per
+        # poller, two pollers at most) may come again
         again = before & after
-        self.assertLessEqual(len(again), 1, f"redelivered after the restart: {again}")
+        self.assertLessEqual(len(again), 2, f"redelivered after the restart: {again}")
         self.assertTrue(set(seen_before) <= before)
         sqs = self.sqs_client(dev)
 

@@ -1,12 +1,13 @@
 -- `moonrun dev [TEMPLATE] [OPTIONS]`: the service a SAM template deploys, run on this machine in
--- one process: an embedded SQS endpoint, the HTTP API's routes, the SQS triggers, Lambda's
--- invoke endpoint, and each function as a real moonrun runtime, reloaded when its code changes.
+-- one process: an embedded SQS endpoint, the HTTP API's routes, the SQS triggers, schedules,
+-- Lambda's invoke endpoint (asynchronous invocations too), and each function as real moonrun
+-- runtimes, as many as its events need, reloaded when its code changes.
 local functions = require "moonrun.dev.functions"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 local local_guard = require "moonrun.dev.local_guard"
 local loop = require "moonrun.dev.loop"
-local process = require "moonrun.process"
+local triggers = require "moonrun.dev.triggers"
 local view = require "moonrun.dev.view"
 
 local M = {}
@@ -14,8 +15,10 @@ local M = {}
 local USAGE = [[
 usage: moonrun dev [TEMPLATE] [OPTIONS]
   Runs the service of a SAM template (default: template.yaml, template.yml or
-  bootstrap/template.yaml) on this machine: its functions, HTTP API routes, SQS queues and
-  SQS triggers, with an embedded SQS endpoint, and reloads a function when its code changes.
+  bootstrap/template.yaml) on this machine: its functions (as many instances as their events
+  need), HTTP API routes, SQS queues and triggers, schedules and asynchronous invocations,
+  with an embedded SQS endpoint, and reloads a function when its code changes.
+  POST http://HOST:PORT/_moonrun/schedules/FUNCTION/EVENT fires a schedule now.
 
   --host ADDRESS          address the servers listen on (default 127.0.0.1)
   --port N                HTTP API routes and the invoke endpoint (default 3000; 0 = any free)
@@ -27,6 +30,8 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
                           moonrun dev being killed), sync (fdatasync before each answer:
                           survives an OS crash or power loss), interval[=MS] (fdatasync every
                           MS milliseconds, default 1000)
+  --max-concurrency N     instances a function may run at once when the template gives it no
+                          ReservedConcurrentExecutions (default 10)
   --parameter NAME=VALUE  a template parameter (repeatable)
   --env NAME=VALUE        an environment variable for every function (repeatable)
   --region REGION         (default: AWS_REGION, AWS_DEFAULT_REGION, or us-east-1)
@@ -88,6 +93,13 @@ local function parse_args(args)
     elseif a == "--state" then options.state = value(a)
     elseif a == "--durability" then options.durability, options.sync_interval_ms = parse_durability(value(a))
     elseif a == "--region" then options.region = value(a)
+    elseif a == "--max-concurrency" then
+      local text = value(a)
+      local n = math.tointeger(tonumber(text))
+      if not n or n < 1 or n > 1000 then
+        error("--max-concurrency takes a whole number from 1 to 1000, not '" .. text .. "'", 0)
+      end
+      options.max_concurrency = n
     elseif a == "--parameter" then
       local k, v = parse_pair(value(a), a)
       options.parameters[k] = v
@@ -148,6 +160,7 @@ local function serve_sqs(dev, options)
         local status, headers, body = local_guard.check(dev.sqs_guard, req, true)
         if not status then status, headers, body = dev.sqs_api:handle(req) end
         httpd.respond(req.id, status, headers, body)
+        if dev.show_depths then dev.show_depths() end -- every change is shown, not a sample of them
       end)
     end})
   dev.sqs_guard = local_guard.new(options.host, dev.sqs_server:port())
@@ -238,57 +251,128 @@ local function base_environment(dev, options)
   return env
 end
 
-local function start_poller(dev, fn, event)
+local function start_trigger(dev, fn, event)
   local config = {
     queue_url = event.queue_url, queue_arn = event.queue_arn, queue_name = event.queue_name,
     invoke_url = string.format("%s/2015-03-31/functions/%s/invocations", dev.front_url, fn.name),
     batch_size = event.batch_size, window_s = event.window_s,
     report_batch_item_failures = event.report_batch_item_failures,
-    function_timeout_s = fn.spec.timeout, region = dev.region,
+    function_timeout_s = fn.spec.timeout, region = dev.region, filters = event.filters,
   }
-  local poller = {event = event, fn = fn}
   dev.poller_path = dev.poller_path or assert(package.searchpath("moonrun.dev.poller", package.path),
                                               "moonrun's Lua library has no moonrun/dev/poller.lua")
-  local function spawn()
-    poller.child = process.spawn{
-      argv = {dev.exe, "run", dev.poller_path, json.encode(config)},
-      env = dev.env,
-      on_output = function(_, line) view.output("sqs " .. event.queue_name, line) end,
-      on_exit = function(code, signal)
-        poller.child = nil
-        loop.notify(poller)
-        if dev.stopping then return end
-        view.warn(string.format("the trigger of %s on %s stopped (%s); restarting it", fn.name,
-          event.queue_name, code and ("exit status " .. code) or tostring(signal)))
-        loop.spawn(function() loop.sleep(1); if not dev.stopping then spawn() end end)
-      end,
-    }
+  local depth
+  if dev.store then
+    depth = function()
+      for _, q in ipairs(dev.store:depths()) do
+        if q.name == event.queue_name then return q end
+      end
+    end
   end
-  spawn()
-  return poller
+  return triggers.start{
+    exe = dev.exe, poller_path = dev.poller_path, env = dev.env, view = view, fn = fn, event = event,
+    config = config, depth = depth,
+    busy = function() return dev.front:running(fn.name, "sqs " .. event.queue_name) end,
+  }
 end
 
-local function stop_poller(poller)
-  if not poller.child then return end
-  poller.child:kill("TERM")
-  local deadline = loop.monotonic() + 2
-  while poller.child and loop.monotonic() < deadline do loop.wait(poller, deadline - loop.monotonic()) end
-  if poller.child then poller.child:kill("KILL") end
+-- ---- asynchronous invocations ----
+
+-- Sends a message to a queue of the service for dev itself (a destination, a dead-letter
+-- queue): in process to the embedded SQS; to another SQS with moonrun.sqs (a short blocking call).
+local function queue_sender(dev, model)
+  local urls = {}
+  for _, q in ipairs(model.queues) do urls[q.name] = q.url end
+  return function(name, body, attributes)
+    if dev.sqs_api then
+      local q = dev.store:queue(name)
+      if not q then return nil, "the embedded SQS has no queue " .. name end
+      return dev.sqs_api:call("SendMessage", {QueueUrl = q.url, MessageBody = body, MessageAttributes = attributes})
+    end
+    dev.sqs_client = dev.sqs_client or require("moonrun.sqs").client{endpoint = dev.sqs_url, region = dev.region}
+    local url = urls[name] or (dev.sqs_url .. "/" .. dev.account .. "/" .. name)
+    local ok, err = pcall(dev.sqs_client.send_message, dev.sqs_client,
+                          {QueueUrl = url, MessageBody = body, MessageAttributes = attributes})
+    if ok then return true end
+    return nil, tostring(err)
+  end
+end
+
+local function start_async(dev, model)
+  local by_name = {}
+  for _, fn in ipairs(dev.functions) do by_name[fn.name] = fn end
+  for _, fn in ipairs(dev.functions) do
+    local config = fn.spec.async or {}
+    for _, target in ipairs{config.on_success or false, config.on_failure or false} do
+      if target and target.type == "Lambda" and not by_name[target.function_name] then
+        view.warn(string.format("%s: its destination %s is not a function of this template: nothing is sent there",
+          fn.name, target.arn))
+      end
+    end
+  end
+  os.execute("mkdir -p '" .. dev.state_dir:gsub("'", "'\\''") .. "'")
+  dev.async = require("moonrun.dev.async").new{
+    functions = by_name, send_sqs = queue_sender(dev, model), view = view,
+    log = function(fn, trigger, outcome) dev.front:log(fn, trigger, outcome) end,
+    journal_path = dev.state_dir .. "/async.journal", on_change = function() loop.notify(dev.counts_changed) end,
+  }
+  dev.front.async = dev.async
+  local schedules = require "moonrun.dev.schedules"
+  dev.schedules = schedules.start{functions = dev.functions, async = dev.async, view = view, base_url = dev.front_url}
+  dev.front.schedules = dev.schedules
+  for _, s in ipairs(dev.schedules.list) do
+    view.note(string.format("  schedule %-26s -> %s (%s; %s)", s.event.expression, s.fn.name,
+      s.key, dev.schedules:describe_next(s)))
+  end
+  if dev.schedules.list[1] then
+    view.note(string.format("  fire a schedule now: curl -X POST %s%s/%s  (GET %s lists them)", dev.front_url,
+      schedules.PATH, dev.schedules.list[1].key, schedules.PATH))
+  end
 end
 
 -- ---- the depth line ----
 
+-- The depths are shown after every request to the embedded SQS (what changes them), and
+-- sampled twice a second for what time changes (a delay or a visibility timeout running out).
 local function watch_depths(dev)
+  local last
+  dev.show_depths = function()
+    local depths = dev.store:depths()
+    local text = json.encode(depths)
+    if text ~= last then
+      view.queues(depths)
+      last = text
+    end
+  end
+  loop.spawn(function()
+    while not dev.stopping do
+      dev.show_depths()
+      loop.sleep(0.5)
+    end
+  end)
+end
+
+-- The functions' counts (instances running and warm, throttled, asynchronous events waiting),
+-- shown when they change, at most every RATE_S so that a burst stays readable.
+local COUNTS_RATE_S = 1
+local function watch_counts(dev)
+  if not dev.functions[1] then return end
   loop.spawn(function()
     local last
     while not dev.stopping do
-      local depths = dev.store:depths()
-      local text = json.encode(depths)
+      local counts = {}
+      for _, fn in ipairs(dev.functions) do
+        local c = fn:counts()
+        counts[#counts + 1] = {name = fn.name, running = c.running, warm = c.warm, throttled = c.throttled,
+                               async = dev.async and dev.async:depth(fn.name) or 0}
+      end
+      local text = view.functions_text(counts)
       if text ~= last then
-        view.queues(depths)
+        view.functions(counts)
         last = text
       end
-      loop.sleep(0.5)
+      loop.wait(dev.counts_changed)
+      loop.sleep(COUNTS_RATE_S)
     end
   end)
 end
@@ -326,7 +410,9 @@ local function shutdown(dev)
     end
     while pending > 0 do loop.wait(dev, 5) end
   end
-  stop_all(dev.pollers, stop_poller)
+  stop_all(dev.pollers, function(trigger) trigger:stop() end)
+  if dev.schedules then dev.schedules:stop() end
+  if dev.async then dev.async:stop() end
   stop_all(dev.functions, function(fn) fn:stop() end)
   if dev.front_server then dev.front_server:close() end
   if dev.sqs_server then dev.sqs_server:close() end
@@ -338,8 +424,8 @@ local function run_until_stopped(dev)
   if loop.run() == "signal" then
     loop.spawn(shutdown, dev)
     if loop.run() == "signal" then -- a second Ctrl-C: no more waiting
-      for _, fn in ipairs(dev.functions) do if fn.instance then fn.instance.child:kill("KILL") end end
-      for _, p in ipairs(dev.pollers) do if p.child then p.child:kill("KILL") end end
+      for _, fn in ipairs(dev.functions) do fn:kill_all() end
+      for _, trigger in ipairs(dev.pollers) do trigger:kill_all() end
       if dev.store then dev.store:close() end
     end
   end
@@ -347,7 +433,7 @@ local function run_until_stopped(dev)
 end
 
 local function start(options, host)
-  local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT}
+  local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT, counts_changed = {}}
   dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil}
 
@@ -381,21 +467,23 @@ local function start(options, host)
   local names = {}
   for _, spec in ipairs(model.functions) do
     dev.functions[#dev.functions + 1] = functions.new(spec, {exe = dev.exe, env = dev.env,
-      region = dev.region, account = dev.account, view = view})
+      region = dev.region, account = dev.account, view = view, max_concurrency = options.max_concurrency,
+      on_change = function() loop.notify(dev.counts_changed) end})
     names[#names + 1] = spec.name
   end
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil, names = names}
 
-  local front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
+  dev.front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
                                                   region = dev.region, account = dev.account}
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
     handler = function(req)
       loop.spawn(function()
-        local invoke = req.path:sub(1, #INVOKE_PATH) == INVOKE_PATH
-        local status, headers, body = local_guard.check(dev.front_guard, req, invoke)
+        -- the invoke endpoint and dev's own (firing a schedule) are for tools, not web pages
+        local for_tools = req.path:sub(1, #INVOKE_PATH) == INVOKE_PATH or req.path:sub(1, 10) == "/_moonrun/"
+        local status, headers, body = local_guard.check(dev.front_guard, req, for_tools)
         if status then return httpd.respond(req.id, status, headers, body) end
-        httpd.respond(req.id, front:handle(req))
+        httpd.respond(req.id, dev.front:handle(req))
       end)
     end})
   dev.front_guard = local_guard.new(options.host, dev.front_server:port())
@@ -403,14 +491,16 @@ local function start(options, host)
                                 dev.front_server:port())
 
   banner(dev, model)
-  for _, w in ipairs(front.warnings) do view.warn(w) end
+  for _, w in ipairs(dev.front.warnings) do view.warn(w) end
   for _, fn in ipairs(dev.functions) do fn:start() end -- warm, as a first request would find them
+  start_async(dev, model)
   for _, fn in ipairs(dev.functions) do
     for _, event in ipairs(fn.spec.sqs_events or {}) do
-      if event.enabled ~= false then dev.pollers[#dev.pollers + 1] = start_poller(dev, fn, event) end
+      if event.enabled ~= false then dev.pollers[#dev.pollers + 1] = start_trigger(dev, fn, event) end
     end
   end
   if dev.store then watch_depths(dev) end
+  watch_counts(dev)
   run_until_stopped(dev)
   return 0
 end

@@ -21,6 +21,15 @@ end
 
 describe("moonrun.dev.poller", function()
   describe("configuration", function()
+    it("takes FilterCriteria's patterns, and names a bad one", function()
+      local c = config('"filters": ["{\\"body\\": {\\"kind\\": [\\"order\\"]}}"]')
+      assert.is_true(c.matches({body = '{"kind": "order"}'}))
+      assert.is_false(c.matches({body = '{"kind": "refund"}'}))
+      assert.are.equal("'filters': filter pattern 1: body.kind: an empty list matches nothing",
+        problem("{" .. BASE .. ', "filters": ["{\\"body\\": {\\"kind\\": []}}"]}'))
+      assert.are.equal("'filters'[1] must be a pattern's JSON text", problem("{" .. BASE .. ', "filters": [1]}'))
+      assert.are.equal("'filters' must be a list of patterns (JSON texts)", problem("{" .. BASE .. ', "filters": {"a": "b"}}'))
+    end)
     it("fills in Lambda's defaults and what the URL tells", function()
       local c = config()
       assert.are.equal(10, c.batch_size)

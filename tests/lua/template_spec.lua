@@ -117,13 +117,13 @@ describe("moonrun.dev.template", function()
         functions = {
           {logical_id = "Consumer", name = "Consumer", handler = "consume.handler",
            code_dir = ROOT .. "/handlers", runtime = "provided.al2023", timeout = 10, memory = 128,
-           environment = {}, http_events = {},
+           environment = {}, http_events = {}, async = {max_retries = 2, max_age_s = 21600},
            sqs_events = {{name = "Messages", queue_arn = "arn:aws:sqs:us-east-1:000000000000:test-queue",
                           queue_name = "test-queue", queue_url = queue_url("test-queue"), batch_size = 10,
                           window_s = 0, report_batch_item_failures = true, enabled = true}}},
           {logical_id = "Producer", name = "Producer", handler = "send_messages.handler",
            code_dir = ROOT .. "/handlers", runtime = "provided.al2023", timeout = 10, memory = 128,
-           environment = {}, sqs_events = {},
+           environment = {}, sqs_events = {}, async = {max_retries = 2, max_age_s = 21600},
            http_events = {{name = "Send", type = "HttpApi", method = "POST", path = "/send",
                            payload_version = "2.0"}}},
         },
@@ -451,8 +451,52 @@ Resources:
       local f = load(with("Resources:\n" .. fn("Fn1"))).functions[1]
       assert.are.same({logical_id = "Fn1", name = "Fn1", handler = "h.handler",
         code_dir = f.code_dir, runtime = "provided.al2023", timeout = 3, memory = 128,
-        environment = {}, http_events = {}, sqs_events = {}}, f)
+        environment = {}, http_events = {}, sqs_events = {},
+        async = {max_retries = 2, max_age_s = 21600}}, f)
       assert.is_truthy(f.code_dir:match("^/.*/handlers$"))
+    end)
+    it("EventInvokeConfig and DeadLetterQueue: retries, event age, destinations", function()
+      local head = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n  Other:\n    Type: AWS::SQS::Queue\n" ..
+                   "  J:\n    Type: AWS::SQS::Queue\n    Properties: {FifoQueue: true}\n"
+      local model = load(with(head .. fn("F", [[
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        MaximumEventAgeInSeconds: 60
+        DestinationConfig:
+          OnSuccess: {Type: Lambda, Destination: !GetAtt G.Arn}
+          OnFailure: {Type: SQS, Destination: !GetAtt Q.Arn}
+      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Other.Arn}
+]]) .. fn("G")))
+      assert.are.same({max_retries = 1, max_age_s = 60,
+        on_success = {type = "Lambda", arn = "arn:aws:lambda:us-east-1:000000000000:function:G", function_name = "G"},
+        on_failure = {type = "SQS", arn = "arn:aws:sqs:us-east-1:000000000000:Q", queue_name = "Q"},
+        dead_letter = {type = "SQS", arn = "arn:aws:sqs:us-east-1:000000000000:Other", queue_name = "Other"}},
+        model.functions[1].async)
+      assert.are.same({}, model.warnings)
+      local sns = load(with(head .. fn("F", [[
+      EventInvokeConfig:
+        DestinationConfig:
+          OnFailure: {Type: SNS, Destination: arn:aws:sns:us-east-1:000000000000:topic}
+]])))
+      assert.is_nil(sns.functions[1].async.on_failure)
+      assert.is_true(has_warning(sns, "a SNS destination is not emulated"))
+      local at = "Resources.F.Properties.EventInvokeConfig"
+      local function bad(props, message)
+        assert_fails(with(head .. fn("F", props)), message)
+      end
+      bad("      EventInvokeConfig: {MaximumRetryAttempts: 3}\n", at .. ".MaximumRetryAttempts: 3 is out of range (0 to 2)")
+      bad("      EventInvokeConfig: {MaximumEventAgeInSeconds: 59}\n", at .. ".MaximumEventAgeInSeconds: 59 is out of range (60 to 21600)")
+      bad("      EventInvokeConfig: {Retries: 1}\n", at .. ".Retries: not a key of EventInvokeConfig")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFailure: {Type: SQS}}}\n",
+        at .. ".DestinationConfig.OnFailure.Destination: missing")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFailure: {Type: Queue, Destination: x}}}\n",
+        at .. ".DestinationConfig.OnFailure.Type: Queue is not SQS, SNS, Lambda, EventBridge or S3")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFailure: {Type: SQS, Destination: !GetAtt J.Arn}}}\n",
+        "is a FIFO queue: Lambda sends asynchronous invocation records to standard queues only")
+      bad("      EventInvokeConfig: {DestinationConfig: {OnFail: {Type: SQS, Destination: x}}}\n",
+        at .. ".DestinationConfig.OnFail: not a key of DestinationConfig (OnSuccess, OnFailure)")
+      bad("      DeadLetterQueue: {Type: SQS, TargetArn: not-an-arn}\n",
+        "Resources.F.Properties.DeadLetterQueue.TargetArn: \"not-an-arn\" is not a queue's ARN")
     end)
     it("CodeUri is relative to the template's folder", function()
       local model, path = load(with("Resources:\n" .. fn("F", ""):gsub("CodeUri: handlers", "CodeUri: ./handlers/../handlers/")))
@@ -465,9 +509,18 @@ Resources:
       Policies: [AWSLambdaBasicExecutionRole]
       Tracing: Active
       Tags: {a: b}
-      ReservedConcurrentExecutions: 2
+      EphemeralStorage: {Size: 1024}
 ]])))
-      assert.are.same({"Resources.F.Properties.ReservedConcurrentExecutions: ignored: concurrency is not emulated"}, model.warnings)
+      assert.are.same({"Resources.F.Properties.EphemeralStorage: ignored: /tmp is the machine's own"}, model.warnings)
+    end)
+    it("ReservedConcurrentExecutions is the function's concurrency limit, 0 included", function()
+      local model = load(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: 2\n")))
+      assert.are.equal(2, model.functions[1].reserved_concurrency)
+      assert.are.same({}, model.warnings)
+      assert.is_nil(load(with("Resources:\n" .. fn("F"))).functions[1].reserved_concurrency)
+      assert.are.equal(0, load(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: 0\n"))).functions[1].reserved_concurrency)
+      assert_fails(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: -1\n")),
+        "Resources.F.Properties.ReservedConcurrentExecutions: -1 is out of range (0 to 1000)")
     end)
     local function prop_fails(extra, ...)
       return assert_fails(with("Resources:\n" .. fn("F", extra)), ...)
@@ -556,7 +609,7 @@ Resources:
       event("          Type: HttpApi\n          Properties: {Path: /a, Method: GET, PayloadFormatVersion: '3.0'}\n", '"3.0" is not 1.0 or 2.0')
       event("          Type: HttpApi\n          Properties: {Path: /a, Method: GET, Cors: true}\n", "Resources.F.Properties.Events.E.Properties.Cors: not a property of a HttpApi event that moonrun dev knows")
       local m = event("          Type: Kinesis\n          Properties: {Stream: arn:aws:kinesis:us-east-1:1:stream/s, StartingPosition: LATEST}\n")
-      assert.is_truthy(m:match(": Resources%.F%.Properties%.Events%.E: event type Kinesis is not supported by moonrun dev %(supported: HttpApi, Api, SQS%)$"), m)
+      assert.is_truthy(m:match(": Resources%.F%.Properties%.Events%.E: event type Kinesis is not supported by moonrun dev %(supported: HttpApi, Api, SQS, Schedule, ScheduleV2%)$"), m)
     end)
   end)
 
@@ -594,6 +647,11 @@ Resources:
             MaximumBatchingWindowInSeconds: 2
             FunctionResponseTypes: [ReportBatchItemFailures]
             Enabled: false
+            ScalingConfig: {MaximumConcurrency: 5}
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"body": {"kind": ["order"]}}'
+                - Pattern: '{"body": {"total": [{"numeric": [">", 10]}]}}'
         Fifo:
           Type: SQS
           Properties:
@@ -617,8 +675,69 @@ Resources:
         {name = "Plain", queue_arn = arn, queue_name = "Q", queue_url = queue_url("Q"), batch_size = 10,
          window_s = 0, report_batch_item_failures = false, enabled = true},
         {name = "Tuned", queue_arn = arn, queue_name = "Q", queue_url = queue_url("Q"), batch_size = 100,
-         window_s = 2, report_batch_item_failures = true, enabled = false},
+         window_s = 2, report_batch_item_failures = true, enabled = false, max_concurrency = 5,
+         filters = {'{"body": {"kind": ["order"]}}', '{"body": {"total": [{"numeric": [">", 10]}]}}'}},
       }, events)
+    end)
+    it("Schedule and ScheduleV2 events: expression, Input, Enabled/State, name", function()
+      local model = load(with("Resources:\n" .. fn("F", [[
+      Events:
+        Nightly:
+          Type: Schedule
+          Properties:
+            Schedule: cron(0 2 * * ? *)
+            Input: '{"job": "nightly"}'
+        Weekly:
+          Type: Schedule
+          Properties: {Schedule: rate(7 days), Enabled: false, Name: my-rule}
+        V2:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: at(2030-01-01T00:00:00)
+            State: DISABLED
+            ScheduleExpressionTimezone: Europe/Lisbon
+]])))
+      assert.are.same({
+        {name = "Nightly", type = "Schedule", expression = "cron(0 2 * * ? *)", input = '{"job": "nightly"}',
+         enabled = true, rule_name = "FNightly"},
+        {name = "V2", type = "ScheduleV2", expression = "at(2030-01-01T00:00:00)", enabled = false, rule_name = "FV2"},
+        {name = "Weekly", type = "Schedule", expression = "rate(7 days)", enabled = false, rule_name = "my-rule"},
+      }, model.functions[1].schedule_events)
+      assert.is_true(has_warning(model, "V2.Properties.ScheduleExpressionTimezone: ignored: schedules run in UTC locally"))
+      local at = "Resources.F.Properties.Events.E.Properties"
+      local function bad(etype, props, message)
+        assert_fails(with("Resources:\n" .. fn("F", "      Events:\n        E:\n          Type: " .. etype ..
+          "\n          Properties:\n" .. props)), message)
+      end
+      bad("Schedule", "            Schedule: rate(1 minutes)\n", at .. ".Schedule: rate(1 minutes): say minute for a value of 1")
+      bad("Schedule", "            Schedule: at(2030-01-01T00:00:00)\n", at .. '.Schedule: "at(2030-01-01T00:00:00)" is not rate(...) or cron(...)')
+      bad("Schedule", "            Description: d\n", at .. ".Schedule: missing")
+      bad("ScheduleV2", "            ScheduleExpression: cron(0 12 * * * *)\n", at .. ".ScheduleExpression: one of day-of-month and day-of-week must be ?")
+      bad("Schedule", "            Schedule: rate(1 day)\n            Input: not json\n", at .. ".Input: is the event, as JSON text")
+      bad("Schedule", "            Schedule: rate(1 day)\n            State: PAUSED\n", at .. ".State: PAUSED is not ENABLED or DISABLED")
+      bad("Schedule", "            Schedule: rate(1 day)\n            Enabled: true\n            State: ENABLED\n",
+        at .. ".State: Enabled and State together")
+      bad("ScheduleV2", "            ScheduleExpression: rate(1 day)\n            Colour: red\n",
+        at .. ".Colour: not a property of a ScheduleV2 event that moonrun dev knows")
+    end)
+    it("the queue's visibility timeout against the function's timeout, as Lambda checks it", function()
+      local function with_times(visibility, timeout, window)
+        return with("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n" ..
+          (visibility and ("    Properties: {VisibilityTimeout: " .. visibility .. "}\n") or "") ..
+          fn("F", "      Timeout: " .. timeout .. "\n      Events:\n        E:\n          Type: SQS\n" ..
+             "          Properties:\n            Queue: !GetAtt Q.Arn\n" ..
+             (window and ("            MaximumBatchingWindowInSeconds: " .. window .. "\n") or "")))
+      end
+      assert_fails(with_times(10, 11), "Resources.F.Properties.Events.E.Properties.Queue: Queue visibility timeout: " ..
+        "10 seconds is less than Function timeout: 11 seconds (Lambda refuses this trigger: raise Q's VisibilityTimeout or lower F's Timeout)")
+      assert_fails(with_times(nil, 31), "Queue visibility timeout: 30 seconds is less than Function timeout: 31 seconds")
+      local model = load(with_times(10, 10))
+      assert.are.same({"Resources.F.Properties.Events.E.Properties.Queue: Q's VisibilityTimeout (10 s) is less than six " ..
+        "times F's Timeout (60 s), which AWS advises so that a batch retried after throttling is not delivered twice"},
+        model.warnings)
+      assert.are.same({}, load(with_times(60, 10)).warnings)
+      assert.is_true(has_warning(load(with_times(60, 10, 5)), "less than six times F's Timeout plus the batching window (65 s)"))
+      assert.are.same({}, load(with_times(nil, 5)).warnings, "the default 30 s is six times 5")
     end)
     it("a queue outside the template is polled where queue_url says, with a warning", function()
       local model = load(with("Resources:\n" .. fn("F", [[
@@ -647,7 +766,26 @@ Resources:
       event("            Queue: !GetAtt J.Arn\n            MaximumBatchingWindowInSeconds: 1\n", "a FIFO queue's trigger takes no batching window")
       event("            Queue: !GetAtt Q.Arn\n            MaximumBatchingWindowInSeconds: 301\n", "301 is out of range (0 to 300)")
       event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: '{}'}]}\n",
-        at .. ".FilterCriteria: event filtering is not supported by moonrun dev")
+        at .. ".FilterCriteria.Filters[0].Pattern: a pattern is a JSON object")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: '{\"body\": {\"n\": [{\"numeric\": [\">\", \"x\"]}]}}'}]}\n",
+        at .. ".FilterCriteria.Filters[0].Pattern: body.n[0]: numeric: > needs a number after it")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Pattern: {body: {a: [1]}}}]}\n",
+        at .. ".FilterCriteria.Filters[0].Pattern: is JSON text, as CloudFormation takes it: quote it")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{Match: x}]}\n",
+        at .. ".FilterCriteria.Filters[0].Match: not a key of a filter (Pattern)")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [{}, {}, {}, {}, {}, {}]}\n",
+        at .. ".FilterCriteria.Filters[0].Pattern: missing")
+      event("            Queue: !GetAtt Q.Arn\n            FilterCriteria: {Filters: [" ..
+            string.rep("{Pattern: '{\"body\": {\"a\": [1]}}'}, ", 5) .. "{Pattern: '{\"body\": {\"a\": [1]}}'}]}\n",
+        at .. ".FilterCriteria.Filters: 6 patterns: Lambda takes at most 5")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {MaximumConcurrency: 1}\n",
+        at .. ".ScalingConfig.MaximumConcurrency: 1 is out of range (2 to 1000)")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {MaximumConcurrency: 1001}\n",
+        at .. ".ScalingConfig.MaximumConcurrency: 1001 is out of range (2 to 1000)")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: {Maximum: 3}\n",
+        at .. ".ScalingConfig.Maximum: not a key of ScalingConfig (MaximumConcurrency)")
+      event("            Queue: !GetAtt Q.Arn\n            ScalingConfig: 5\n",
+        at .. ".ScalingConfig: expected a mapping with MaximumConcurrency")
       event("            Queue: !GetAtt Q.Arn\n            FunctionResponseTypes: [Other]\n", at .. '.FunctionResponseTypes[0]: "Other" is not ReportBatchItemFailures')
       event("            Queue: !Ref Q\n", at .. ".Queue: \"" .. queue_url("Q") .. "\" is not a queue's ARN")
       event("            BatchSize: 1\n", at .. ".Queue: missing")

@@ -471,6 +471,16 @@ local function gateway_error(route)
 end
 M.gateway_error = gateway_error
 
+--- Lambda throttled the function (429): API Gateway answers 500 (an HTTP API {"message":
+--- "Internal Server Error"}, a REST API {"message": "Internal server error"}).
+function M.throttled(route)
+  if route.type == "Api" then
+    return 500, {["content-type"] = JSON_TYPE, ["x-amzn-ErrorType"] = "InternalServerErrorException"},
+      '{"message": "Internal server error"}'
+  end
+  return gateway_error(route)
+end
+
 --- No route matched: an HTTP API answers 404 {"message":"Not Found"}; a REST API (when the
 --- template has only Api events) 403 {"message":"Missing Authentication Token"}.
 function M.not_found(router)

@@ -26,6 +26,16 @@ local function lambda_api_error(status, error_type, message)
          json.encode{Type = "User", message = message}
 end
 
+-- Lambda's answer to a synchronous invocation beyond the function's concurrency.
+local function too_many_requests(outcome)
+  return 429, {["content-type"] = "application/json", ["x-amzn-errortype"] = "TooManyRequestsException"},
+         json.encode{Reason = outcome.reason, Type = "User", message = "Rate Exceeded."}
+end
+
+local function throttle_summary(outcome)
+  return "throttled (429 TooManyRequestsException: " .. tostring(outcome.reason) .. ")"
+end
+
 -- A short text for the view: the result, or the error's type and message.
 local function summary(outcome)
   if outcome.ok then return "ok" end
@@ -38,12 +48,22 @@ local function summary(outcome)
   return outcome.error_type or "error"
 end
 
-local function batch_summary(outcome)
-  local ok, result = pcall(json.decode, outcome.payload)
-  local failures = ok and type(result) == "table" and type(result.batchItemFailures) == "table"
-                   and #result.batchItemFailures or 0
-  if failures > 0 then return string.format("ok, %d failed item%s", failures, failures > 1 and "s" or "") end
-  return "ok"
+-- A batch's result as its poller will read it: with ReportBatchItemFailures, the items the
+-- answer reports, or, for an answer Lambda would not accept, the whole batch failed (not "ok").
+-- Returns the text and whether it is a success.
+local function batch_summary(outcome, event, reports)
+  if not reports then return "ok", true end
+  local ids = {}
+  local decoded_ok, decoded = pcall(json.decode, event)
+  if decoded_ok and type(decoded) == "table" and type(decoded.Records) == "table" then
+    for _, r in ipairs(decoded.Records) do if type(r) == "table" and r.messageId then ids[r.messageId] = true end end
+  end
+  local failed, why = require("moonrun.dev.poller").reported_failures(outcome.payload, ids)
+  if not failed then return "whole batch failed: " .. why, false end
+  local n = 0
+  for _ in pairs(failed) do n = n + 1 end
+  if n > 0 then return string.format("ok, %d failed item%s", n, n > 1 and "s" or ""), true end
+  return "ok", true
 end
 
 local Front = {}
@@ -51,7 +71,7 @@ Front.__index = Front
 
 function Front:log(fn, trigger, outcome, text)
   self.view.invocation{name = fn.name, trigger = trigger, duration_ms = outcome.duration_ms,
-                       ok = outcome.ok, summary = text or summary(outcome)}
+                       ok = outcome.ok, summary = text or summary(outcome), cold = outcome.cold}
 end
 
 -- The log Lambda's Invoke API returns for X-Amz-Log-Type: Tail: the invocation's lines between
@@ -93,21 +113,32 @@ function Front:invoke_endpoint(req, ref)
   if invocation_type == "DryRun" then return 204, {}, "" end
   local trigger = req.headers["x-moonrun-trigger"] or "invoke"
   if invocation_type == "Event" then
-    require("moonrun.dev.loop").spawn(function()
-      local outcome = fn:invoke(event, trigger)
-      self:log(fn, trigger .. " (async)", outcome)
-    end)
-    return 202, {["x-amzn-requestid"] = require("moonrun.uuid").v4()}, ""
+    -- queued (and journaled) for the asynchronous invoker: async.lua runs it, retries it and
+    -- sends its record to a destination
+    local id = self.async:submit(fn, event, {trigger = trigger})
+    return 202, {["x-amzn-requestid"] = id}, ""
   elseif invocation_type ~= "RequestResponse" then
     return lambda_api_error(400, "InvalidParameterValueException",
       "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun, not " .. invocation_type)
   end
-  local outcome = fn:invoke(event, trigger)
+  local key = fn.name .. " " .. trigger
+  self.active[key] = (self.active[key] or 0) + 1
+  local outcome = fn:invoke(event, trigger, {sync = true})
+  self.active[key] = self.active[key] - 1
+  if outcome.throttled then
+    self:log(fn, trigger, outcome, throttle_summary(outcome))
+    return too_many_requests(outcome)
+  end
   if trigger:match("^sqs ") then
     local records = select(2, event:gsub('"eventSource":"aws:sqs"', ""))
     trigger = string.format("%s (%d)", trigger, records)
   end
-  self:log(fn, trigger, outcome, trigger:match("^sqs ") and outcome.ok and batch_summary(outcome) or nil)
+  if trigger:match("^sqs ") and outcome.ok then
+    local text, ok = batch_summary(outcome, event, req.headers["x-moonrun-report-batch-item-failures"] == "true")
+    self:log(fn, trigger, {ok = ok, duration_ms = outcome.duration_ms, cold = outcome.cold}, text)
+  else
+    self:log(fn, trigger, outcome)
+  end
   local headers = {["content-type"] = "application/json", ["x-amz-executed-version"] = "$LATEST",
                    ["x-amzn-requestid"] = outcome.request_id}
   if not outcome.ok then headers["x-amz-function-error"] = "Unhandled" end
@@ -132,18 +163,32 @@ function Front:api_route(req)
   if not route then return apigw.not_found(self.router) end
   local fn = self.functions[route.function_name]
   local trigger = "http " .. req.method .. " " .. req.path
-  local outcome = fn:invoke(apigw.event_json(route, req, params), trigger)
+  local outcome = fn:invoke(apigw.event_json(route, req, params), trigger, {sync = true})
+  if outcome.throttled then
+    -- API Gateway does not pass Lambda's 429 on: its client sees the integration failure
+    self:log(fn, trigger, outcome, throttle_summary(outcome))
+    return apigw.throttled(route)
+  end
   local result = outcome.payload
   if outcome.ok and outcome.streamed then result = streamed_result(outcome) end
   local status, headers, body, problem = apigw.response(route, outcome.ok and result ~= nil, result)
   local text
   if outcome.ok then text = problem and (status .. ": " .. problem) or tostring(status) end
   self:log(fn, trigger, {ok = outcome.ok and not problem, duration_ms = outcome.duration_ms,
-                         payload = outcome.payload, error_type = outcome.error_type}, text)
+                         payload = outcome.payload, error_type = outcome.error_type, cold = outcome.cold}, text)
   return status, headers, body
 end
 
+-- How many invocations of fn by trigger (such as "sqs QUEUE") the invoke endpoint is running.
+function Front:running(name, trigger)
+  return self.active[name .. " " .. trigger] or 0
+end
+
 function Front:handle(req)
+  if self.schedules then
+    local status, headers, body = self.schedules:handle(req)
+    if status then return status, headers, body end
+  end
   local ref = req.path:match(INVOKE_PATH)
   if ref then return self:invoke_endpoint(req, ref) end
   return self:api_route(req)
@@ -161,7 +206,7 @@ function M.new(options)
   local router = apigw.router(specs, {region = options.region, account = options.account})
   return setmetatable({functions = by_name, order = options.functions, router = router,
                        warnings = router.warnings, view = options.view, region = options.region,
-                       account = options.account}, Front)
+                       account = options.account, active = {}}, Front)
 end
 
 

@@ -1,7 +1,9 @@
--- The functions of `moonrun dev`: each runs as a child process, the real moonrun runtime loop,
--- against a Lambda Runtime API that this module serves for it. Invocations queue per function
--- and go one at a time, as they do on one Lambda instance; an edited handler folder restarts
--- the child before the next event (hot reload).
+-- The functions of `moonrun dev`: each instance is a child process, the real moonrun runtime
+-- loop, against a Lambda Runtime API that this module serves for it. A function runs as many
+-- instances as its waiting events need, up to its concurrency limit, as Lambda scales it: each
+-- instance takes one event at a time and stays warm for the next; beyond the limit a
+-- synchronous invocation is throttled (429) and the others wait. An edited handler folder
+-- replaces an instance before its next event (hot reload).
 local files = require "moonrun.files"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
@@ -16,6 +18,7 @@ local RUNTIME = "/2018-06-01/runtime"
 local EXTENSION = "/2020-01-01/extension"
 local STOP_GRACE_S = 2  -- SIGTERM, then this long for the shutdown function, then SIGKILL
 local TIMEOUT_GRACE_S = 1 -- the runtime stops an overrunning handler itself; this is the backstop
+M.DEFAULT_MAX_CONCURRENCY = 10
 
 local Function = {}
 Function.__index = Function
@@ -60,27 +63,31 @@ end
 local function finish(fn, inv, outcome)
   if inv.outcome then return end
   inv.outcome = outcome
-  if fn.current == inv then fn.current = nil end
+  local instance = inv.instance
+  if instance and instance.current == inv then instance.current = nil end
   loop.notify(inv)
+  fn:changed()
 end
 
 -- GET /next waits for an invocation. It belongs to one child: if that child has gone when an
--- invocation arrives, the invocation stays queued for the next child. A child whose code folder
+-- invocation arrives, the invocation stays queued for another. A child whose code folder
 -- changed since it started gets none: it is replaced first (hot reload), and its successor
--- takes the event.
+-- (or another instance) takes the event. The invocation's deadline is set here, when an
+-- instance takes it: the time it waited for one is not counted, as on Lambda.
 local function next_invocation(fn, instance, req)
   while true do
-    if not instance.alive then return end
-    if not fn.current and fn.queue[1] then
+    if not instance.alive or instance.stopping then return end
+    if fn.queue[1] then
       if files.stamp(fn.spec.code_dir) ~= instance.stamp then
         fn.view.note(fn.name .. ": code changed, reloading")
-        loop.spawn(fn.stop_instance, fn)
+        loop.spawn(fn.stop_instance, fn, instance)
         return
       end
       local inv = table.remove(fn.queue, 1)
-      fn.current = inv
-      fn.handed = inv
+      instance.current, instance.handed, inv.instance = inv, inv, instance
       inv.started = loop.monotonic()
+      inv.deadline_ms = loop.now_ms() + math.floor((fn.spec.timeout or 3) * 1000)
+      inv.cold = instance.invocations == 0 and not instance.prewarmed
       local headers = {
         ["content-type"] = "application/json",
         ["lambda-runtime-aws-request-id"] = inv.id,
@@ -89,17 +96,21 @@ local function next_invocation(fn, instance, req)
         ["lambda-runtime-trace-id"] = inv.trace_id,
       }
       if not httpd.respond(req.id, 200, headers, inv.event) then
-        fn.current = nil
+        instance.current, inv.instance, inv.started, inv.cold = nil, nil, nil, nil
         table.insert(fn.queue, 1, inv)
+        return
       end
+      instance.invocations = instance.invocations + 1
+      loop.notify(inv) -- its waiter now counts the timeout from here
+      fn:changed()
       return
     end
     loop.wait(fn)
   end
 end
 
-local function posted_invocation(fn, id)
-  local inv = fn.current
+local function posted_invocation(instance, id)
+  local inv = instance.current
   if inv and inv.id == id then return inv end
 end
 
@@ -147,7 +158,7 @@ local function runtime_api(fn, instance, req)
   end
   local id, verb = path:match("^/2018%-06%-01/runtime/invocation/([^/]+)/(%a+)$")
   if method == "POST" and id and (verb == "response" or verb == "error") then
-    local inv = posted_invocation(fn, id)
+    local inv = posted_invocation(instance, id)
     if not inv then
       return reply(req, 400, json.encode{errorType = "InvalidRequestID",
                                          errorMessage = "no invocation " .. id .. " is running"})
@@ -175,38 +186,83 @@ local function runtime_api(fn, instance, req)
   return reply(req, 404, json.encode{errorType = "NotFound", errorMessage = method .. " " .. path})
 end
 
--- ---- the child ----
+-- ---- instances ----
 
-function Function:start()
-  local instance = {alive = true, sockets = {}}
+-- Counts for the view and for the limit: instances (alive and not being stopped), running
+-- (with an invocation), waiting (queued invocations).
+function Function:counts()
+  local instances, running = 0, 0
+  for instance in pairs(self.instances) do
+    if not instance.stopping then
+      instances = instances + 1
+      if instance.current then running = running + 1 end
+    end
+  end
+  return {instances = instances, running = running, warm = instances - running, waiting = #self.queue,
+          cold_starts = self.cold_starts, throttled = self.throttled}
+end
+
+-- Something the view counts changed: whoever watches (dev's status line) is told.
+function Function:changed()
+  if self.on_change then self.on_change(self) end
+end
+
+-- Starts one more instance: a cold start.
+function Function:start_instance()
+  local instance = {alive = true, invocations = 0, sockets = {}}
   instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
     handler = function(req) loop.spawn(runtime_api, self, instance, req) end}
   instance.stamp = files.stamp(self.spec.code_dir)
   instance.port = instance.server:port()
   local address = "127.0.0.1:" .. instance.port
+  self.instances[instance] = true
+  self.cold_starts = self.cold_starts + 1
   instance.child = process.spawn{
     argv = {self.exe},
     env = child_environment(self, address),
     cwd = self.spec.code_dir,
     on_output = function(_, line)
       self.view.output(self.name, line)
-      -- for the invoke API's X-Amz-Log-Type: Tail. The last invocation handed out, not the
-      -- current one: its answer may be read before the lines it wrote just before it.
-      local inv = self.handed
+      -- for the invoke API's X-Amz-Log-Type: Tail. The last invocation this instance was
+      -- handed, not its current one: its answer may be read before the lines it wrote just
+      -- before it.
+      local inv = instance.handed
       if inv then inv.log[#inv.log + 1] = line end
     end,
     on_exit = function(code, signal) self:exited(instance, code, signal) end,
   }
-  self.instance = instance
+  self:changed()
+  return instance
+end
+
+-- As many instances as the queued events need, within the limit: an idle instance (warm, or
+-- starting) takes a queued event before a new one is started.
+function Function:scale()
+  if self.stopping then return end
+  local idle, count = 0, 0
+  for instance in pairs(self.instances) do
+    if not instance.stopping then
+      count = count + 1
+      if not instance.current then idle = idle + 1 end
+    elseif instance.reloading then
+      idle = idle + 1 -- its successor starts when it has gone (exited() scales again)
+    end
+  end
+  for _ = 1, math.min(#self.queue - idle, self.limit - count) do self:start_instance() end
+end
+
+-- The first instance, started with dev so that a first request finds it warm.
+function Function:start()
+  if self.limit > 0 then self:start_instance().prewarmed = true end
 end
 
 function Function:exited(instance, code, signal)
   instance.alive = false
   instance.server:close()
-  if self.instance == instance then self.instance = nil end
+  self.instances[instance] = nil
   loop.notify(instance)
-  local inv = self.current
-  if inv and not instance.stopping then
+  local inv = instance.current
+  if inv and not inv.outcome then
     local status = code and ("exit status " .. code) or ("signal " .. tostring(signal))
     if instance.init_error then
       finish(self, inv, {ok = false, payload = instance.init_error})
@@ -219,14 +275,19 @@ function Function:exited(instance, code, signal)
     for _, queued in ipairs(self.queue) do finish(self, queued, {ok = false, payload = instance.init_error}) end
     self.queue = {}
   end
-  if self.queue[1] and not self.stopping then self:start() end -- events are waiting for it
+  self:changed()
+  self:scale() -- events may be waiting for it
 end
 
--- Stops the child: SIGTERM (its shutdown function runs), then SIGKILL if it lingers.
-function Function:stop_instance()
-  local instance = self.instance
-  if not instance then return end
+-- Stops one instance: SIGTERM (its shutdown function runs), then SIGKILL if it lingers. With
+-- replace_at_once (a timed-out instance), a successor may start while it stops; otherwise (a
+-- reload) only once it has gone, so that the old code's shutdown ends before the new code runs.
+function Function:stop_instance(instance, replace_at_once)
+  if not instance.alive then return end
   instance.stopping = true
+  instance.reloading = not replace_at_once
+  loop.notify(self) -- its GET /next, if waiting, gives up
+  if replace_at_once then self:scale() end
   instance.child:kill("TERM")
   local deadline = loop.monotonic() + STOP_GRACE_S
   while instance.alive and loop.monotonic() < deadline do
@@ -236,52 +297,94 @@ function Function:stop_instance()
   while instance.alive do loop.wait(instance, 1) end
 end
 
+-- Kills every instance at once (a second Ctrl-C).
+function Function:kill_all()
+  for instance in pairs(self.instances) do instance.child:kill("KILL") end
+end
+
+-- ---- invoking ----
+
+function Function:arn()
+  return arn(self)
+end
+
+local function throttled(fn)
+  fn.throttled = fn.throttled + 1
+  fn:changed()
+  return {ok = false, throttled = true, reason = fn.limit_reason, duration_ms = 0}
+end
+
 -- Invokes the function with event (JSON text) and waits for the outcome:
--- {ok = true, payload = json_text} or {ok = false, payload = error_json}.
-function Function:invoke(event, trigger)
+-- {ok = true, payload = json_text} or {ok = false, payload = error_json}; with options.sync
+-- (a synchronous invocation) and every instance the limit allows busy, {throttled = true,
+-- reason = Lambda's throttle reason} at once, as Lambda answers 429.
+function Function:invoke(event, trigger, options)
+  options = options or {}
+  if options.sync then
+    local counts = self:counts()
+    if counts.running + counts.waiting >= self.limit then return throttled(self) end
+  end
   local inv = {
-    id = uuid.v4(),
+    id = options.request_id or uuid.v4(),
     event = event,
     trigger = trigger,
-    deadline_ms = loop.now_ms() + math.floor((self.spec.timeout or 3) * 1000),
     trace_id = string.format("Root=1-%08x-%s;Parent=%s;Sampled=0", os.time(),
                              uuid.v4():gsub("-", ""):sub(1, 24), uuid.v4():gsub("-", ""):sub(1, 16)),
     queued = loop.monotonic(),
     log = {},
   }
-  if not self.instance then self:start() end
   self.queue[#self.queue + 1] = inv
+  self:scale()
   loop.notify(self)
+  self:changed()
   local limit = (self.spec.timeout or 3) + TIMEOUT_GRACE_S
   while not inv.outcome do
-    -- the timeout counts from the start, as on Lambda; waiting in the queue is not counted
+    -- the timeout counts from when an instance took the event, as on Lambda
     local waited = loop.wait(inv, inv.started and (inv.started + limit - loop.monotonic()) or 1)
     if not waited and inv.started and not inv.outcome and loop.monotonic() >= inv.started + limit then
+      local instance = inv.instance
       finish(self, inv, {ok = false, payload = lambda_error("Sandbox.Timedout", string.format(
         "RequestId: %s Error: Task timed out after %.2f seconds", inv.id, self.spec.timeout or 3))})
-      self:stop_instance() -- the runtime did not stop the handler: a fresh one takes the next
+      -- the runtime did not stop the handler: a fresh instance takes the next event
+      if instance then loop.spawn(self.stop_instance, self, instance, true) end
     end
-    if not inv.outcome and not self.instance then self:start() end
+    if not inv.outcome and not inv.started then self:scale() end
   end
   local outcome = inv.outcome
   outcome.duration_ms = ((loop.monotonic() - (inv.started or inv.queued)) * 1000)
   outcome.request_id = inv.id
   outcome.log = inv.log
+  outcome.cold = inv.cold
   return outcome
 end
 
 function Function:stop()
   self.stopping = true
-  self:stop_instance()
+  local pending = 0
+  for instance in pairs(self.instances) do
+    pending = pending + 1
+    loop.spawn(function()
+      self:stop_instance(instance)
+      pending = pending - 1
+      loop.notify(self.instances)
+    end)
+  end
+  while pending > 0 do loop.wait(self.instances, 1) end
 end
 
 -- spec: one of the template model's functions. options: exe (moonrun), env (every child's base
--- environment), region, account, view.
+-- environment), region, account, view, max_concurrency (the limit of a function without
+-- ReservedConcurrentExecutions; default 10), on_change (called when its counts change).
 function M.new(spec, options)
+  local limit, reason = spec.reserved_concurrency, "ReservedFunctionConcurrentInvocationLimitExceeded"
+  if limit == nil then
+    limit, reason = options.max_concurrency or M.DEFAULT_MAX_CONCURRENCY, "ConcurrentInvocationLimitExceeded"
+  end
   return setmetatable({
     spec = spec, name = spec.name, exe = options.exe, base_env = options.env or {},
     region = options.region, account = options.account, view = options.view,
-    queue = {},
+    on_change = options.on_change, limit = limit, limit_reason = reason,
+    queue = {}, instances = {}, cold_starts = 0, throttled = 0,
   }, Function)
 end
 

@@ -18,7 +18,8 @@
 --   a batch_size above 10 needs window_s > 0, as Lambda requires; none for FIFO queues),
 --   report_batch_item_failures (default false), region, function_timeout_s (default 3),
 --   function_name, enabled (false: exit at once), endpoint (the SQS endpoint, instead of the
---   environment's).
+--   environment's), filters (FilterCriteria's patterns, a list of JSON texts, at most 5: a
+--   record that matches none is deleted without invoking, as Lambda does; filter.lua).
 --
 -- Stopping: SIGTERM ends the process at once (moonrun run keeps the default action), even in
 -- the middle of a 20 s long poll. Messages received and not yet deleted come back after their
@@ -45,7 +46,7 @@ local null = json.null
 local KNOWN = {queue_url = "string", queue_arn = "string", queue_name = "string", invoke_url = "string",
                batch_size = "number", window_s = "number", report_batch_item_failures = "boolean",
                region = "string", function_timeout_s = "number", function_name = "string",
-               enabled = "boolean", endpoint = "string"}
+               enabled = "boolean", endpoint = "string", filters = "table"}
 
 local function read_config_text(argument)
   if argument == nil or argument == "" then
@@ -123,6 +124,17 @@ function M.parse_config(argument)
   if config.batch_size > 10 and config.window_s <= 0 then
     return nil, string.format("a batch_size above 10 (%d) needs window_s (MaximumBatchingWindowInSeconds) of at least 1, as Lambda requires",
       config.batch_size)
+  end
+  if config.filters then
+    if not json.is_array(config.filters) and next(config.filters) ~= nil then
+      return nil, "'filters' must be a list of patterns (JSON texts)"
+    end
+    for i, text in ipairs(config.filters) do
+      if type(text) ~= "string" then return nil, string.format("'filters'[%d] must be a pattern's JSON text", i) end
+    end
+    local matcher, why = require("moonrun.dev.filter").compile_all(config.filters)
+    if not matcher then return nil, "'filters': " .. why end
+    config.matches = matcher
   end
   if config.function_timeout_s <= 0 then
     return nil, "'function_timeout_s' must be positive, got " .. tostring(config.function_timeout_s)
@@ -293,7 +305,9 @@ function Poller:invoke(text)
   local config = self.config
   local res, err = http.request{
     method = "POST", url = config.invoke_url, body = text,
-    headers = {["Content-Type"] = "application/json", ["X-Moonrun-Trigger"] = "sqs " .. config.queue_name},
+    headers = {["Content-Type"] = "application/json", ["X-Moonrun-Trigger"] = "sqs " .. config.queue_name,
+               -- so that the view judges the answer as this poller will
+               ["X-Moonrun-Report-Batch-Item-Failures"] = config.report_batch_item_failures and "true" or nil},
     -- the function may take its whole timeout; the invoke endpoint may add a cold start
     timeout = config.function_timeout_s + 30, connect_timeout = 5,
   }
@@ -306,6 +320,12 @@ function Poller:invoke(text)
       detail = string.format(": %s: %s", tostring(answer.errorType), tostring(answer.errorMessage))
     end
     return false, "the function failed (" .. function_error .. ")" .. detail
+  end
+  if res.status == 429 then
+    -- the function runs as many instances as it may: the batch waits in the queue (its
+    -- messages come back after their visibility timeout) and this poller slows down
+    self.throttled = true
+    return false, "the function is throttled (429 TooManyRequestsException: every instance its concurrency allows is busy)"
   end
   if res.status ~= 200 then
     return false, string.format("the invoke endpoint answered status %d: %s", res.status, res.body:sub(1, 200))
@@ -379,8 +399,21 @@ end
 -- One batch: invoke (in events of at most 6 MB), then delete what succeeded. From a FIFO
 -- queue, once part of the batch failed the rest is not invoked, so a group keeps its order.
 function Poller:process(messages)
-  local records = {}
-  for i, message in ipairs(messages) do records[i] = M.record(message, self.config) end
+  local records, filtered_out = {}, {}
+  for _, message in ipairs(messages) do
+    local record = M.record(message, self.config)
+    if not self.config.matches or self.config.matches(record) then
+      records[#records + 1] = record
+    else
+      filtered_out[#filtered_out + 1] = record
+    end
+  end
+  if #filtered_out > 0 then
+    -- as Lambda does: a record no filter pattern matches is deleted, never invoked
+    self:log(string.format("%d message%s matched no filter pattern: deleted without invoking", #filtered_out,
+      #filtered_out == 1 and "" or "s"))
+    self:delete(filtered_out)
+  end
   local to_delete, failed_before = {}, false
   for _, event in ipairs(M.events(records)) do
     if failed_before and self.config.fifo then break end
@@ -433,6 +466,10 @@ end
 function Poller:step()
   local messages, err = self:gather()
   if #messages > 0 then self:process(messages) end
+  if self.throttled then
+    self.throttled = false
+    time.sleep(0.5 + 0.5 * math.random())
+  end
   if err then
     self:sqs_failed("cannot receive messages", err)
     self:backoff()

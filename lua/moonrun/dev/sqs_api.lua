@@ -914,6 +914,17 @@ function Api:dispatch(req)
   return operation(self, params, context)
 end
 
+--- Runs one operation for moonrun dev itself (no HTTP, no signature), such as the SendMessage
+--- of an asynchronous invocation's destination: its result, or nil and "Code: message".
+function Api:call(name, params)
+  local operation = assert(rawget(operations, name), "sqs_api.call: no operation " .. tostring(name))
+  local ok, result = pcall(operation, self, params, {sender = self.store.account})
+  self.store:flush()
+  if ok then return result end
+  if getmetatable(result) == api_error_mt then return nil, result.code .. ": " .. result.message end
+  error(result, 0)
+end
+
 --- Answers one HTTP request: status, headers, body. Never raises: anything else than an
 -- answer is an InternalFailure error answer (and a warning).
 function Api:handle(req)

@@ -276,7 +276,37 @@ function Loader:build()
       self:warn(where, "%s is not run by moonrun dev", r.type)
     end
   end
+  self:check_visibility(model)
   return model
+end
+
+-- Lambda's rule for an SQS trigger: the queue's visibility timeout must be at least the
+-- function's timeout (else CreateEventSourceMapping fails), and AWS advises six times the
+-- timeout plus the batching window, so that a batch retried after throttling is not received
+-- twice. Checked for the template's own queues (another queue's attributes are not known here).
+function Loader:check_visibility(model)
+  local by_arn = {}
+  for _, q in ipairs(model.queues) do by_arn[q.arn] = q end
+  for _, fn in ipairs(model.functions) do
+    for _, e in ipairs(fn.sqs_events) do
+      local q = by_arn[e.queue_arn]
+      if q then
+        local where = string.format("Resources.%s.Properties.Events.%s.Properties.Queue", fn.logical_id, e.name)
+        local visibility = tonumber(q.attributes.VisibilityTimeout or "30")
+        if fn.timeout > visibility then
+          self:fail(where, "Queue visibility timeout: %d seconds is less than Function timeout: %d seconds " ..
+            "(Lambda refuses this trigger: raise %s's VisibilityTimeout or lower %s's Timeout)",
+            visibility, fn.timeout, q.logical_id, fn.logical_id)
+        end
+        local advised = 6 * fn.timeout + (e.window_s or 0)
+        if visibility < advised then
+          self:warn(where, "%s's VisibilityTimeout (%d s) is less than six times %s's Timeout%s (%d s), " ..
+            "which AWS advises so that a batch retried after throttling is not delivered twice",
+            q.logical_id, visibility, fn.logical_id, (e.window_s or 0) > 0 and " plus the batching window" or "", advised)
+        end
+      end
+    end
+  end
 end
 
 local function read_file(path, abs)

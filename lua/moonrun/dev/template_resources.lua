@@ -8,6 +8,8 @@
 -- template), which template.lua takes into its class.
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
+local filter = require "moonrun.dev.filter"
+local cron = require "moonrun.dev.cron"
 
 local NULL = values.NULL
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
@@ -31,21 +33,20 @@ local FUNCTION_DEPLOY_ONLY = {
 
 -- Function properties that moonrun dev does not emulate: it runs without them, and says so.
 local FUNCTION_NOT_EMULATED = {
-  DeadLetterQueue = "asynchronous invocations are not emulated",
-  EventInvokeConfig = "asynchronous invocations are not emulated",
   EphemeralStorage = "/tmp is the machine's own",
   FileSystemConfigs = "EFS is not mounted",
   FunctionUrlConfig = "no function URL is served (use the HTTP front or the invoke endpoint)",
   LoggingConfig = "logs go to the terminal in moonrun's own format",
-  ProvisionedConcurrencyConfig = "concurrency is not emulated",
-  ReservedConcurrentExecutions = "concurrency is not emulated",
+  ProvisionedConcurrencyConfig = "instances start on demand (the view shows cold starts)",
   VpcConfig = "the function runs on this machine's network",
 }
 
 -- The ones moonrun dev reads.
 local FUNCTION_READ = {
-  CodeUri = true, Environment = true, Events = true, FunctionName = true, Handler = true,
-  MemorySize = true, PackageType = true, Runtime = true, Timeout = true,
+  CodeUri = true, DeadLetterQueue = true, Environment = true, EventInvokeConfig = true,
+  Events = true, FunctionName = true, Handler = true,
+  MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
+  Timeout = true,
 }
 
 local FUNCTION_UNSUPPORTED = {
@@ -266,14 +267,46 @@ end
 
 local SQS_EVENT_PROPERTIES = {Queue = true, BatchSize = true, MaximumBatchingWindowInSeconds = true,
                               FunctionResponseTypes = true, Enabled = true, ScalingConfig = true,
-                              KmsKeyArn = true, MetricsConfig = true}
+                              KmsKeyArn = true, MetricsConfig = true, FilterCriteria = true}
+
+-- FilterCriteria: {Filters: [{Pattern: JSON text}, ...]}, each pattern checked here so that a
+-- mistake is an error at start, not a trigger that drops every message.
+function Loader:filter_criteria(props, where)
+  local criteria = self:property(props, "FilterCriteria", where)
+  if criteria == nil then return nil end
+  local at = where .. ".FilterCriteria"
+  if not is_map(criteria) then self:fail(at, "expected a mapping with Filters") end
+  for k in pairs(criteria) do
+    if k ~= "Filters" then self:fail(at .. "." .. k, "not a key of FilterCriteria (Filters)") end
+  end
+  local filters = self:property(criteria, "Filters", at)
+  if filters == nil then return nil end
+  if not is_list(filters) then self:fail(at .. ".Filters", "expected a list of {Pattern: ...}") end
+  local texts = list()
+  for i, f in ipairs(filters) do
+    local fat = string.format("%s.Filters[%d]", at, i - 1)
+    if not is_map(f) then self:fail(fat, "expected a mapping with Pattern") end
+    for k in pairs(f) do
+      if k ~= "Pattern" then self:fail(fat .. "." .. k, "not a key of a filter (Pattern)") end
+    end
+    local pattern = self:property(f, "Pattern", fat)
+    if pattern == nil then self:fail(fat .. ".Pattern", "missing (a JSON object, such as '{\"body\": {\"kind\": [\"order\"]}}')") end
+    if type(pattern) ~= "string" then
+      self:fail(fat .. ".Pattern", "is JSON text, as CloudFormation takes it: quote it, such as '{\"body\": {\"kind\": [\"order\"]}}'")
+    end
+    local ok, why = filter.compile(pattern)
+    if not ok then self:fail(fat .. ".Pattern", "%s", why) end
+    texts[#texts + 1] = pattern
+  end
+  if #texts > filter.MAX_PATTERNS then
+    self:fail(at .. ".Filters", "%d patterns: Lambda takes at most %d", #texts, filter.MAX_PATTERNS)
+  end
+  return texts
+end
 
 function Loader:sqs_event(name, props, where)
   for _, k in ipairs(sorted_keys(props)) do
     if not SQS_EVENT_PROPERTIES[k] then
-      if k == "FilterCriteria" then
-        self:fail(where .. ".FilterCriteria", "event filtering is not supported by moonrun dev: filter in the handler")
-      end
       self:fail(where .. "." .. k, "not a property of an SQS event that moonrun dev knows")
     end
   end
@@ -314,11 +347,150 @@ function Loader:sqs_event(name, props, where)
   end
   local enabled = self:property(props, "Enabled", where)
   enabled = enabled == nil or self:boolean(enabled, where .. ".Enabled")
-  if present(props.ScalingConfig) then
-    self:warn(where .. ".ScalingConfig", "the trigger runs one batch at a time locally")
+  local max_concurrency
+  local scaling = self:property(props, "ScalingConfig", where)
+  if scaling ~= nil then
+    if not is_map(scaling) then self:fail(where .. ".ScalingConfig", "expected a mapping with MaximumConcurrency") end
+    for k in pairs(scaling) do
+      if k ~= "MaximumConcurrency" then
+        self:fail(where .. ".ScalingConfig." .. k, "not a key of ScalingConfig (MaximumConcurrency)")
+      end
+    end
+    local n = self:property(scaling, "MaximumConcurrency", where .. ".ScalingConfig")
+    if n ~= nil then max_concurrency = self:integer(n, where .. ".ScalingConfig.MaximumConcurrency", 2, 1000) end
   end
   return {name = name, queue_arn = arn, queue_name = queue_name, queue_url = url, batch_size = batch,
-          window_s = window, report_batch_item_failures = report, enabled = enabled}
+          window_s = window, report_batch_item_failures = report, enabled = enabled,
+          max_concurrency = max_concurrency, filters = self:filter_criteria(props, where)}
+end
+
+-- ---- asynchronous invocations: EventInvokeConfig and DeadLetterQueue ----
+
+-- Where a destination's ARN leads locally: {type = "SQS", arn, queue_name} or {type = "Lambda",
+-- arn, function_name}; another type is kept for a warning.
+local DESTINATION_TYPES = {SQS = true, SNS = true, Lambda = true, EventBridge = true, S3 = true}
+
+function Loader:destination(props, where, type_key, arn_key)
+  if not is_map(props) then self:fail(where, "expected a mapping with %s and %s", type_key, arn_key) end
+  for k in pairs(props) do
+    if k ~= type_key and k ~= arn_key then self:fail(where .. "." .. k, "not a key of it (%s, %s)", type_key, arn_key) end
+  end
+  local kind = self:property(props, type_key, where)
+  if kind == nil then self:fail(where .. "." .. type_key, "missing (SQS, SNS, Lambda, EventBridge or S3)") end
+  kind = self:text(kind, where .. "." .. type_key)
+  if not DESTINATION_TYPES[kind] then
+    self:fail(where .. "." .. type_key, "%s is not SQS, SNS, Lambda, EventBridge or S3", kind)
+  end
+  local arn = self:property(props, arn_key, where)
+  if arn == nil then self:fail(where .. "." .. arn_key, "missing (the destination's ARN, such as !GetAtt Queue.Arn)") end
+  arn = self:text(arn, where .. "." .. arn_key)
+  local out = {type = kind, arn = arn}
+  if kind == "SQS" then
+    out.queue_name = arn:match("^arn:[^:]+:sqs:[^:]*:[^:]*:([^:]+)$")
+    if not out.queue_name then self:fail(where .. "." .. arn_key, "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
+    if out.queue_name:match("%.fifo$") then
+      self:fail(where .. "." .. arn_key, "%s is a FIFO queue: Lambda sends asynchronous invocation records to standard queues only", out.queue_name)
+    end
+  elseif kind == "Lambda" then
+    out.function_name = arn:match("^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)")
+    if not out.function_name then self:fail(where .. "." .. arn_key, "%q is not a function's ARN (use !GetAtt Function.Arn)", arn) end
+  else
+    self:warn(where, "a %s destination is not emulated: nothing is sent there", kind)
+    return nil
+  end
+  return out
+end
+
+function Loader:event_invoke_config(props, base)
+  local config = {max_retries = 2, max_age_s = 21600}
+  local where = base .. ".EventInvokeConfig"
+  local eic = self:property(props, "EventInvokeConfig", base)
+  if eic ~= nil then
+    if not is_map(eic) then self:fail(where, "expected a mapping") end
+    for k in pairs(eic) do
+      if k ~= "MaximumRetryAttempts" and k ~= "MaximumEventAgeInSeconds" and k ~= "DestinationConfig" then
+        self:fail(where .. "." .. k, "not a key of EventInvokeConfig (MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig)")
+      end
+    end
+    local retries = self:property(eic, "MaximumRetryAttempts", where)
+    if retries ~= nil then config.max_retries = self:integer(retries, where .. ".MaximumRetryAttempts", 0, 2) end
+    local age = self:property(eic, "MaximumEventAgeInSeconds", where)
+    if age ~= nil then config.max_age_s = self:integer(age, where .. ".MaximumEventAgeInSeconds", 60, 21600) end
+    local destinations = self:property(eic, "DestinationConfig", where)
+    if destinations ~= nil then
+      local at = where .. ".DestinationConfig"
+      if not is_map(destinations) then self:fail(at, "expected a mapping with OnSuccess and/or OnFailure") end
+      for k in pairs(destinations) do
+        if k ~= "OnSuccess" and k ~= "OnFailure" then self:fail(at .. "." .. k, "not a key of DestinationConfig (OnSuccess, OnFailure)") end
+      end
+      for key, field in pairs{OnSuccess = "on_success", OnFailure = "on_failure"} do
+        local d = self:property(destinations, key, at)
+        if d ~= nil then config[field] = self:destination(d, at .. "." .. key, "Type", "Destination") end
+      end
+    end
+  end
+  local dlq = self:property(props, "DeadLetterQueue", base)
+  if dlq ~= nil then
+    config.dead_letter = self:destination(dlq, base .. ".DeadLetterQueue", "Type", "TargetArn")
+    if config.dead_letter and config.dead_letter.type ~= "SQS" then
+      self:fail(base .. ".DeadLetterQueue.Type", "%s: a dead-letter queue is an SQS queue (or an SNS topic)", config.dead_letter.type)
+    end
+  end
+  return config
+end
+
+-- ---- schedules: Schedule (an EventBridge rule) and ScheduleV2 (EventBridge Scheduler) ----
+
+local SCHEDULE_PROPERTIES = {
+  Schedule = {Schedule = true, Input = true, Enabled = true, State = true, Name = true, Description = true,
+              DeadLetterConfig = "failed deliveries are the function's own asynchronous retries here",
+              RetryPolicy = "failed deliveries are the function's own asynchronous retries here"},
+  ScheduleV2 = {ScheduleExpression = true, Input = true, State = true, Name = true, Description = true,
+                GroupName = true, KmsKeyArn = true, OmitName = true, PermissionsBoundary = true, RoleArn = true,
+                ScheduleExpressionTimezone = "schedules run in UTC locally",
+                FlexibleTimeWindow = "the schedule fires on time locally",
+                StartDate = "the schedule runs whenever moonrun dev does", EndDate = "the schedule runs whenever moonrun dev does",
+                DeadLetterConfig = "failed deliveries are the function's own asynchronous retries here",
+                RetryPolicy = "failed deliveries are the function's own asynchronous retries here"},
+}
+
+function Loader:schedule_event(name, etype, props, where, fn_id)
+  local known = SCHEDULE_PROPERTIES[etype]
+  for _, k in ipairs(sorted_keys(props)) do
+    if not known[k] then self:fail(where .. "." .. k, "not a property of a %s event that moonrun dev knows", etype) end
+    if type(known[k]) == "string" and self:property(props, k, where) ~= nil then
+      if not (k == "ScheduleExpressionTimezone" and self:property(props, k, where) == "UTC") then
+        self:warn(where .. "." .. k, "ignored: %s", known[k])
+      end
+    end
+  end
+  local key = etype == "Schedule" and "Schedule" or "ScheduleExpression"
+  local text = self:property(props, key, where)
+  if text == nil then self:fail(where .. "." .. key, "missing (such as rate(5 minutes) or cron(0 12 * * ? *))") end
+  text = self:text(text, where .. "." .. key)
+  local expression, why = cron.parse(text, {at = etype == "ScheduleV2"})
+  if not expression then self:fail(where .. "." .. key, "%s", why) end
+  local input = self:property(props, "Input", where)
+  if input ~= nil then
+    input = self:text(input, where .. ".Input")
+    local ok, decoded = pcall(json.decode, input)
+    if not ok or type(decoded) ~= "table" then
+      self:fail(where .. ".Input", "is the event, as JSON text: quote it, such as '{\"job\": \"report\"}'")
+    end
+  end
+  local enabled = true
+  local flag = self:property(props, "Enabled", where)
+  if flag ~= nil then enabled = self:boolean(flag, where .. ".Enabled") end
+  local state = self:property(props, "State", where)
+  if state ~= nil then
+    state = self:text(state, where .. ".State")
+    if state ~= "ENABLED" and state ~= "DISABLED" then self:fail(where .. ".State", "%s is not ENABLED or DISABLED", state) end
+    if flag ~= nil then self:fail(where .. ".State", "Enabled and State together: SAM takes one") end
+    enabled = state == "ENABLED"
+  end
+  local rule = self:property(props, "Name", where)
+  rule = rule and self:text(rule, where .. ".Name") or (fn_id .. name)
+  return {name = name, type = etype, expression = text, input = input, enabled = enabled, rule_name = rule}
 end
 
 function Loader:events(events, where, fn)
@@ -341,8 +513,11 @@ function Loader:events(events, where, fn)
       fn.http_events[#fn.http_events + 1] = self:http_event(name, etype, props, at .. ".Properties")
     elseif etype == "SQS" then
       fn.sqs_events[#fn.sqs_events + 1] = self:sqs_event(name, props, at .. ".Properties")
+    elseif etype == "Schedule" or etype == "ScheduleV2" then
+      fn.schedule_events = fn.schedule_events or list()
+      fn.schedule_events[#fn.schedule_events + 1] = self:schedule_event(name, etype, props, at .. ".Properties", fn.logical_id)
     else
-      self:fail(at, "event type %s is not supported by moonrun dev (supported: HttpApi, Api, SQS)", etype)
+      self:fail(at, "event type %s is not supported by moonrun dev (supported: HttpApi, Api, SQS, Schedule, ScheduleV2)", etype)
     end
   end
 end
@@ -377,13 +552,17 @@ function Loader:func(logical_id, r, globals)
   end
   local timeout = self:property(props, "Timeout", base)
   local memory = self:property(props, "MemorySize", base)
+  local reserved = self:property(props, "ReservedConcurrentExecutions", base)
   local fn = {
     logical_id = logical_id, name = id.name, handler = self:text(handler, base .. ".Handler"),
     code_dir = self:code_dir(self:property(props, "CodeUri", base), base .. ".CodeUri"),
     runtime = runtime,
     timeout = timeout and self:integer(timeout, base .. ".Timeout", 1, 900) or 3,
     memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
+    -- 0 is allowed, as on Lambda: every invocation is throttled
+    reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
     environment = {}, http_events = list(), sqs_events = list(),
+    async = self:event_invoke_config(props, base),
   }
   local env = self:property(props, "Environment", base)
   if env ~= nil then

@@ -1,12 +1,14 @@
 -- The terminal view of `moonrun dev`: one line per invocation (time, function, trigger,
--- duration, result), the functions' own output under their name, and the queues' depths: on a
--- terminal in a status line kept at the bottom, otherwise as a line whenever they change.
+-- duration, result), the functions' own output under their name, the queues' depths and each
+-- function's instances (running, warm, throttled, asynchronous events waiting): on a terminal
+-- in a status line kept at the bottom, otherwise as a line whenever they change.
 local M = {}
 
 local out = io.stdout
 local tty = false
 local color = false
 local status_line = ""
+local queues_text, functions_text = nil, nil
 local name_width = 8
 
 local function paint(code, text)
@@ -47,12 +49,22 @@ function M.output(name, text)
   line(paint("2", clock() .. "  " .. string.format("%-" .. name_width .. "s", name) .. " |") .. " " .. text)
 end
 
--- entry: {name, trigger, duration_ms, ok, summary}
+-- entry: {name, trigger, duration_ms, ok, summary, cold (the first of a new instance)}
 function M.invocation(entry)
   local result = entry.ok and paint("32", entry.summary) or paint("31", entry.summary)
+  if entry.cold then result = result .. paint("36", "  (cold start)") end
   line(string.format("%s  %s  %-22s %8.1f ms  %s", paint("2", clock()),
     paint("1", string.format("%-" .. name_width .. "s", entry.name)), entry.trigger,
     entry.duration_ms, result))
+end
+
+local function redraw()
+  local parts = {}
+  if queues_text then parts[#parts + 1] = queues_text end
+  if functions_text then parts[#parts + 1] = functions_text end
+  status_line = paint("7", " " .. table.concat(parts, "  |  ") .. " ")
+  out:write("\r\27[K", status_line)
+  out:flush()
 end
 
 -- depths: the store's {name, visible, in_flight, delayed} list.
@@ -65,12 +77,36 @@ function M.queues(depths)
     parts[#parts + 1] = text
   end
   local text = "queues: " .. (#parts > 0 and table.concat(parts, "  ·  ") or "none")
+  queues_text = text
   if tty then
-    status_line = paint("7", " " .. text .. " ")
-    out:write("\r\27[K", status_line)
-    out:flush()
+    redraw()
   else
     line(paint("2", clock()) .. "  " .. text)
+  end
+end
+
+--- The functions' text: for each, its instances running and warm, and, when there are any,
+--- the synchronous invocations throttled so far and the asynchronous events not yet settled.
+--- counts: a list of {name, running, warm, throttled, async}.
+function M.functions_text(counts)
+  local parts = {}
+  for _, c in ipairs(counts) do
+    local text = string.format("%s %d running, %d warm", c.name, c.running, c.warm)
+    if c.throttled > 0 then text = text .. string.format(", %d throttled", c.throttled) end
+    if c.async > 0 then text = text .. string.format(", %d async pending", c.async) end
+    parts[#parts + 1] = text
+  end
+  return "functions: " .. (#parts > 0 and table.concat(parts, "  ·  ") or "none")
+end
+
+-- On a terminal, part of the status line; otherwise a line (dev calls this at most once a
+-- second, and only when something changed, so a burst does not flood the output).
+function M.functions(counts)
+  functions_text = M.functions_text(counts)
+  if tty then
+    redraw()
+  else
+    line(paint("2", clock()) .. "  " .. functions_text)
   end
 end
 
@@ -78,6 +114,7 @@ end
 function M.close()
   if tty and status_line ~= "" then out:write("\r\27[K") end
   status_line = ""
+  queues_text, functions_text = nil, nil
   out:flush()
 end
 
