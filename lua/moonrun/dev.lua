@@ -30,6 +30,9 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
                           moonrun dev being killed), sync (fdatasync before each answer:
                           survives an OS crash or power loss), interval[=MS] (fdatasync every
                           MS milliseconds, default 1000)
+  --reset                 start afresh: delete what the state folder keeps (the embedded SQS's
+                          queues and messages, pending asynchronous events), after asking on
+                          a terminal
   --max-concurrency N     instances a function may run at once when the template gives it no
                           ReservedConcurrentExecutions (default 10)
   --parameter NAME=VALUE  a template parameter (repeatable)
@@ -108,6 +111,7 @@ local function parse_args(args)
       options.env[k] = v
     elseif a == "--verify-signatures" then options.verify = true
     elseif a == "--sqs-only" then options.sqs_only = true
+    elseif a == "--reset" then options.reset = true
     elseif a:sub(1, 1) == "-" then error("unknown option " .. a, 0)
     elseif options.template then error("one template at a time (" .. options.template .. " and " .. a .. ")", 0)
     else options.template = a end
@@ -379,10 +383,28 @@ end
 
 -- ---- start and stop ----
 
+-- The queues the embedded SQS keeps that the template does not declare (an earlier template's).
+local function kept_queues(dev, model)
+  local declared, kept = {}, {}
+  for _, q in ipairs(model.queues) do declared[q.name] = true end
+  for _, name in ipairs(dev.store:names()) do
+    if not declared[name] then kept[#kept + 1] = name end
+  end
+  return kept
+end
+
 local function banner(dev, model)
   view.note(string.format("moonrun dev: %s", model.path))
   if dev.store then
     view.note(string.format("  sqs      %s  (embedded; messages kept in %s)", dev.sqs_url, dev.state_dir))
+    local declared = {}
+    for _, q in ipairs(model.queues) do declared[#declared + 1] = q.name end
+    if #declared > 0 then view.note("  queues   " .. table.concat(declared, ", ") .. "  (the template's)") end
+    local kept = kept_queues(dev, model)
+    if #kept > 0 then
+      view.note(string.format("  kept     %s  (not in this template: queues of an earlier one, kept in " ..
+        "%s with their messages; moonrun dev --reset starts afresh)", table.concat(kept, ", "), dev.state_dir))
+    end
   else
     view.note(string.format("  sqs      %s", dev.sqs_url))
   end
@@ -432,6 +454,36 @@ local function run_until_stopped(dev)
   view.close()
 end
 
+-- The files of the state folder that --reset deletes.
+local STATE_FILES = {"sqs.journal", "sqs.journal.tmp", "async.journal"}
+
+-- --reset: deletes the state files, after asking when someone can answer. Raises when the
+-- answer is no (nothing is started then) or a file cannot be deleted.
+local function reset_state(dir, host)
+  local present = {}
+  for _, name in ipairs(STATE_FILES) do
+    local f = io.open(dir .. "/" .. name, "rb")
+    if f then
+      present[#present + 1] = string.format("%s (%d bytes)", name, f:seek("end"))
+      f:close()
+    end
+  end
+  if #present == 0 then return view.note("--reset: " .. dir .. " keeps nothing yet") end
+  if host.interactive then
+    io.stdout:write(string.format("moonrun dev --reset deletes %s in %s: every queue and message of " ..
+      "the embedded SQS, and pending asynchronous events. Delete them? [y/N] ", table.concat(present, ", "), dir))
+    io.stdout:flush()
+    local answer = io.stdin:read("l")
+    if not answer or not answer:lower():match("^%s*ye?s?%s*$") then error("--reset: nothing was deleted", 0) end
+  end
+  for _, name in ipairs(STATE_FILES) do
+    local path = dir .. "/" .. name
+    local ok, why, code = os.remove(path)
+    if not ok and code ~= 2 then error("--reset: cannot delete " .. tostring(why), 0) end -- 2: ENOENT
+  end
+  view.note("--reset: deleted " .. table.concat(present, ", ") .. " in " .. dir)
+end
+
 local function start(options, host)
   local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT, counts_changed = {}}
   dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
@@ -439,6 +491,7 @@ local function start(options, host)
 
   if options.sqs_only then
     dev.state_dir = options.state or ".moonrun"
+    if options.reset then reset_state(dev.state_dir, host) end
     serve_sqs(dev, options)
     view.note(string.format("moonrun dev: SQS at %s (messages kept in %s)", dev.sqs_url, dev.state_dir))
     watch_depths(dev)
@@ -448,6 +501,7 @@ local function start(options, host)
 
   local template_path = options.template or find_template()
   dev.state_dir = options.state or (directory_of(template_path) .. "/.moonrun")
+  if options.reset then reset_state(dev.state_dir, host) end
   if options.sqs_endpoint then
     dev.sqs_url = options.sqs_endpoint
   else
