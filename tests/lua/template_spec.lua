@@ -790,6 +790,20 @@ Resources:
       event("            Queue: !Ref Q\n", at .. ".Queue: \"" .. queue_url("Q") .. "\" is not a queue's ARN")
       event("            BatchSize: 1\n", at .. ".Queue: missing")
     end)
+    it("a function property SAM does not have is an error, with the closest name", function()
+      local at = "Resources.F.Properties"
+      assert_fails(with("Resources:\n" .. fn("F", "      Enviroment:\n        Variables: {A: b}\n")),
+        at .. ".Enviroment: not an AWS::Serverless::Function property (did you mean Environment?)")
+      assert_fails(with("Resources:\n" .. fn("F", "      timeout: 3\n")),
+        at .. ".timeout: not an AWS::Serverless::Function property (did you mean Timeout?)")
+      local message = assert_fails(with("Resources:\n" .. fn("F", "      Banana: 1\n")),
+        at .. ".Banana: not an AWS::Serverless::Function property")
+      assert.is_nil(message:find("did you mean", 1, true))
+      -- known but deploy-only: a warning-free run
+      local model = load(with("Resources:\n" .. fn("F", "      Tracing: Active\n      Description: orders\n")))
+      assert.are.same({}, model.warnings)
+    end)
+
     it("queue errors", function()
       local function queue(props, ...)
         return assert_fails(with("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n" .. props), ...)
@@ -798,6 +812,8 @@ Resources:
       queue("      VisibilityTimeout: 43201\n", at .. ".VisibilityTimeout: 43201 is out of range (0 to 43200)")
       queue("      DelaySeconds: 901\n", at .. ".DelaySeconds: 901 is out of range (0 to 900)")
       queue("      Colour: blue\n", at .. ".Colour: not an AWS::SQS::Queue property moonrun dev knows")
+      queue("      VisibiltyTimeout: 30\n", at .. ".VisibiltyTimeout: not an AWS::SQS::Queue property moonrun dev knows " ..
+        "(did you mean VisibilityTimeout?)")
       queue("      ContentBasedDeduplication: true\n", at .. ".ContentBasedDeduplication: only a FIFO queue (FifoQueue: true) takes it")
       queue("      FifoQueue: true\n      QueueName: jobs\n", at .. '.QueueName: "jobs": a FIFO queue\'s name ends with .fifo')
       queue("      QueueName: jobs.fifo\n", at .. '.QueueName: "jobs.fifo" ends with .fifo, but FifoQueue is not true')

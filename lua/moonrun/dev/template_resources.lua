@@ -29,6 +29,8 @@ local FUNCTION_DEPLOY_ONLY = {
   PropagateTags = true, RecursiveLoop = true, Role = true, RolePath = true,
   RuntimeManagementConfig = true, SnapStart = true, SourceKMSKeyArn = true, Tags = true,
   Tracing = true, VersionDescription = true, VersionDeletionPolicy = true,
+  CapacityProviderConfig = true, FunctionScalingConfig = true, PublishToLatestPublished = true,
+  TenancyConfig = true,
 }
 
 -- Function properties that moonrun dev does not emulate: it runs without them, and says so.
@@ -39,6 +41,7 @@ local FUNCTION_NOT_EMULATED = {
   LoggingConfig = "logs go to the terminal in moonrun's own format",
   ProvisionedConcurrencyConfig = "instances start on demand (the view shows cold starts)",
   VpcConfig = "the function runs on this machine's network",
+  DurableConfig = "durable executions are not emulated: each invocation runs once, as a plain one",
 }
 
 -- The ones moonrun dev reads.
@@ -164,7 +167,8 @@ function Loader:queue(logical_id, r)
   props = present(props) and props or {}
   for _, k in ipairs(sorted_keys(props)) do
     if not (QUEUE_PROPERTIES[k] or QUEUE_RANGES[k] or QUEUE_DEPLOY_ONLY[k]) then
-      self:fail(base .. "." .. k, "not an AWS::SQS::Queue property moonrun dev knows")
+      self:fail(base .. "." .. k, "not an AWS::SQS::Queue property moonrun dev knows%s",
+        values.suggestion(k, QUEUE_PROPERTIES, QUEUE_RANGES, QUEUE_DEPLOY_ONLY))
     end
   end
   local id = self:identity(logical_id, base)
@@ -531,7 +535,9 @@ function Loader:func(logical_id, r, globals)
   for _, k in ipairs(sorted_keys(props)) do
     if FUNCTION_UNSUPPORTED[k] then self:fail(base .. "." .. k, FUNCTION_UNSUPPORTED[k]) end
     if not (FUNCTION_READ[k] or FUNCTION_DEPLOY_ONLY[k] or FUNCTION_NOT_EMULATED[k]) then
-      self:warn(base .. "." .. k, "not a property moonrun dev knows: ignored")
+      -- SAM refuses it too: a typo (Enviroment) would otherwise leave the function running without it
+      self:fail(base .. "." .. k, "not an AWS::Serverless::Function property%s",
+        values.suggestion(k, FUNCTION_READ, FUNCTION_DEPLOY_ONLY, FUNCTION_NOT_EMULATED, FUNCTION_UNSUPPORTED))
     end
     if FUNCTION_NOT_EMULATED[k] and self:property(props, k, base) ~= nil then
       self:warn(base .. "." .. k, "ignored: %s", FUNCTION_NOT_EMULATED[k])
@@ -592,4 +598,15 @@ function Loader:func(logical_id, r, globals)
   return fn
 end
 
-return {methods = Loader, merge_properties = merge_properties}
+-- Every AWS::Serverless::Function property moonrun dev knows, in whatever way (for the tests,
+-- which hold it against SAM's own list).
+local function function_properties()
+  local names = {}
+  for _, set in ipairs{FUNCTION_READ, FUNCTION_DEPLOY_ONLY, FUNCTION_NOT_EMULATED, FUNCTION_UNSUPPORTED} do
+    for name in pairs(set) do names[#names + 1] = name end
+  end
+  table.sort(names)
+  return names
+end
+
+return {methods = Loader, merge_properties = merge_properties, function_properties = function_properties}

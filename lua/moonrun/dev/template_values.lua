@@ -51,7 +51,37 @@ local function describe(v)
   return tostring(v)
 end
 
+-- Edit distance, ignoring case: how far a typo is from the name it meant.
+local function distance(a, b)
+  a, b = a:lower(), b:lower()
+  local previous = {}
+  for j = 0, #b do previous[j] = j end
+  for i = 1, #a do
+    local current = {[0] = i}
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      current[j] = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+    end
+    previous = current
+  end
+  return previous[#b]
+end
+
+--- " (did you mean X?)" for the known name closest to name, when one is close enough to be a
+--- typo of it; "" otherwise. known: a set (names as keys) or several sets.
+local function suggestion(name, ...)
+  local best, best_distance = nil, math.max(2, #name // 3) + 1
+  for _, set in ipairs{...} do
+    for known in pairs(set) do
+      local d = distance(name, known)
+      if d < best_distance or (d == best_distance and best and known < best) then best, best_distance = known, d end
+    end
+  end
+  return best and string.format(" (did you mean %s?)", best) or ""
+end
+
 M.NULL, M.NO_VALUE = NULL, NO_VALUE
+M.suggestion = suggestion
 M.present, M.sorted_keys, M.is_map, M.is_list = present, sorted_keys, is_map, is_list
 M.list, M.single_key, M.describe = list, single_key, describe
 
