@@ -14,7 +14,8 @@
 static const char checker[] =
     "local template = require 'moonrun.dev.template'\n"
     "local base = io.open('/dev/shm', 'r') and '/dev/shm' or '/tmp'\n"
-    "local path = base .. '/moonrun-template-fuzz-' .. tostring(os.time()) .. '-' .. tostring(math.random(1e9)) .. '.yaml'\n"
+    "local path = base .. '/moonrun-template-fuzz-' .. tostring(os.time()) .. '-' .. "
+    "tostring(math.random(1e9)) .. '.yaml'\n"
     "return function(text)\n"
     "  local f = assert(io.open(path, 'wb'))\n"
     "  f:write(text)\n"

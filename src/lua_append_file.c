@@ -4,10 +4,9 @@
  *   append_file.open(path) -> file | nil, message   created 0600 if missing
  *   file:append(data [, sync]) -> true | nil, message   all of data, or none of it (with sync,
  *                                                        on the disk itself before it returns)
- *   file:sync()            -> true | nil, message   fdatasync: what was appended survives an OS crash
- *   file:size()            -> bytes
- *   file:close()
- *   append_file.private_dir(path) -> true | nil, message   path and its missing parents, made 0700
+ *   file:sync()            -> true | nil, message   fdatasync: what was appended survives an OS
+ * crash file:size()            -> bytes file:close() append_file.private_dir(path) -> true | nil,
+ * message   path and its missing parents, made 0700
  *
  * Lua's io library cannot give "none of it": when a buffered write fails half-way (a full disk),
  * part of a record stays at the end of the file and the next record is appended to it, so a
@@ -64,7 +63,8 @@ static int l_private_dir(lua_State *L)
         }
         if (!slash) break;
         *slash = '/';
-        while (slash[1] == '/') slash++;
+        while (slash[1] == '/')
+            slash++;
     }
     free(copy);
     struct stat st;
@@ -147,9 +147,10 @@ static int l_close(lua_State *L)
 
 int luaopen_moonrun_append_file(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"append", l_append}, {"sync", l_sync},   {"size", l_size},
+    static const luaL_Reg methods[] = {{"append", l_append}, {"sync", l_sync},  {"size", l_size},
                                        {"close", l_close},   {"__gc", l_close}, {NULL, NULL}};
-    static const luaL_Reg functions[] = {{"open", l_open}, {"private_dir", l_private_dir}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {
+        {"open", l_open}, {"private_dir", l_private_dir}, {NULL, NULL}};
     luaL_newmetatable(L, APPEND_FILE);
     luaL_setfuncs(L, methods, 0);
     lua_pushvalue(L, -1);

@@ -34,7 +34,8 @@ static unsigned long find_inode(const char *table, unsigned client_port, unsigne
     while (!found && fgets(line, sizeof line, f)) {
         unsigned local_port, remote_port, state;
         unsigned long inode;
-        if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%X %*[0-9A-Fa-f]:%X %X %*X:%*X %*X:%*X %*X %*u %*u %lu",
+        if (sscanf(line,
+                   " %*u: %*[0-9A-Fa-f]:%X %*[0-9A-Fa-f]:%X %X %*X:%*X %*X:%*X %*X %*u %*u %lu",
                    &local_port, &remote_port, &state, &inode) == 4 &&
             local_port == client_port && remote_port == server_port && state == TCP_ESTABLISHED)
             found = inode;
