@@ -186,17 +186,9 @@ local function serve_sqs(dev, options)
   dev.sqs_api = sqs_api.new{store = dev.store, sched = loop, credentials = credentials}
 end
 
--- Queues without a redrive policy first, so that each dead-letter queue exists before its source.
-local function in_creation_order(queues)
-  local ordered = {}
-  for _, q in ipairs(queues) do if not q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
-  for _, q in ipairs(queues) do if q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
-  return ordered
-end
-
 local function create_embedded_queues(dev, load)
   local model = load(ACCOUNT, {})
-  for _, q in ipairs(in_creation_order(model.queues)) do dev.store:ensure_queue(q.name, q.attributes) end
+  for _, q in ipairs(require("moonrun.dev.template").in_creation_order(model.queues)) do dev.store:ensure_queue(q.name, q.attributes) end
   return model
 end
 

@@ -265,14 +265,6 @@ end
 
 -- ---- the embedded SQS ----
 
--- Dead-letter queues first, as `moonrun dev` creates them.
-local function in_creation_order(queues)
-  local ordered = {}
-  for _, q in ipairs(queues) do if not q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
-  for _, q in ipairs(queues) do if q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
-  return ordered
-end
-
 --- Starts the embedded SQS (moonrun.testing.sqs) with options.queues, or by default the
 --- project template's queues; while it runs, handlers' moonrun.sqs calls reach it and the
 --- template's !Ref Queue values are its URLs. Close it with :close() (after_each).
@@ -284,7 +276,7 @@ function M.sqs(options)
       parameters = settings.parameters, region = region(),
       queue_url = function(name) return require("moonrun.testing.sqs").ENDPOINT .. "/000000000000/" .. name end,
     })
-    queues = in_creation_order(model.queues)
+    queues = require("moonrun.dev.template").in_creation_order(model.queues)
   end
   local started = require("moonrun.testing.sqs").new{queues = queues, region = region(), now_ms = options.now_ms}
   local close = started.close

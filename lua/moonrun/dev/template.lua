@@ -365,4 +365,14 @@ end
 -- For tests: SAM's merge of a Globals section into a resource's properties.
 M.merge_globals = resources.merge_properties
 
+--- The model's queues in an order that creates each dead-letter queue before the queues that
+--- redrive to it (those without a redrive policy first): what moonrun dev and moonrun.testing
+--- create.
+function M.in_creation_order(queues)
+  local ordered = {}
+  for _, q in ipairs(queues) do if not q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
+  for _, q in ipairs(queues) do if q.attributes.RedrivePolicy then ordered[#ordered + 1] = q end end
+  return ordered
+end
+
 return M
