@@ -1,7 +1,10 @@
 /* The `moonrun.httpd` module: HTTP servers for `moonrun dev`, on libmicrohttpd driven from one
  * thread by httpd.poll.
  *
- *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes}
+ *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes,
+ *                         idle_timeout = s, request_timeout = s, max_connections = n}
+ *     (the last three default to MOONRUN_DEV_IDLE_TIMEOUT, 60; MOONRUN_DEV_REQUEST_TIMEOUT, 30;
+ *     MOONRUN_DEV_MAX_CONNECTIONS, else a share of the open-files limit; see httpd_conns.h)
  *   server:port(), server:close()
  *   httpd.respond(id, status, headers, body) -> true, or false when the client has gone
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "httpd_conns.h"
 #include "httpd_lib.h"
 #include "modules.h"
 #include "process_poll.h"
@@ -49,6 +53,7 @@ struct server {
     struct MHD_Daemon *daemon;
     int listen_fd, handler_ref, port;
     size_t max_body;
+    struct httpd_conns conns;
     struct request *pending; /* dispatched, not answered yet */
 };
 
@@ -66,6 +71,8 @@ static struct {
 
 /* ---- the request's life, as libmicrohttpd reports it ---- */
 
+static struct httpd_conn *conn_of(struct MHD_Connection *connection);
+
 static void *on_request_start(void *cls, const char *uri, struct MHD_Connection *connection)
 {
     struct request *req = calloc(1, sizeof *req);
@@ -74,6 +81,10 @@ static void *on_request_start(void *cls, const char *uri, struct MHD_Connection 
     req->connection = connection;
     req->id = ++httpd.next_id;
     req->target = strdup(uri ? uri : "/");
+    /* The request timeout runs from the request line, or from the connection's last idle start
+     * when that is later: a request dribbled byte by byte cannot hold its connection. */
+    struct httpd_conn *conn = conn_of(connection);
+    if (conn) conn->since = httpd_now();
     return req;
 }
 
@@ -90,9 +101,11 @@ static void unlink_pending(struct request *req)
 static void on_request_done(void *cls, struct MHD_Connection *connection, void **con_cls,
                             enum MHD_RequestTerminationCode code)
 {
-    (void)cls, (void)connection, (void)code;
+    (void)cls, (void)code;
     struct request *req = *con_cls;
     if (!req) return;
+    struct httpd_conn *conn = conn_of(connection);
+    if (conn) httpd_conn_set_busy(conn, false); /* answered or abandoned: idle from now */
     unlink_pending(req);
     if (httpd.dispatching == req) httpd.dispatching = NULL;
     if (req->response) httpd.mhd->destroy_response(req->response);
@@ -100,6 +113,28 @@ static void on_request_done(void *cls, struct MHD_Connection *connection, void *
     free(req->target);
     free(req);
     *con_cls = NULL;
+}
+
+static struct httpd_conn *conn_of(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        httpd.mhd->get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Every connection is tracked from accept to close, so the sweep can find the oldest idle. */
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *server = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            httpd.mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info ? httpd_conns_add(&server->conns, info->connect_fd) : NULL;
+    } else if (*socket_context) {
+        httpd_conns_remove(&server->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* ---- the request as a Lua table ---- */
@@ -260,6 +295,8 @@ static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connect
     if (req->too_large) return answer_too_large(req);
     if (!req->dispatched) {
         req->dispatched = true;
+        struct httpd_conn *conn = conn_of(connection);
+        if (conn) httpd_conn_set_busy(conn, true); /* held on purpose until answered */
         call_handler(req, method);
         if (*con_cls != req) return MHD_NO;
     }
@@ -374,6 +411,31 @@ static const struct httpd_lib *load_mhd(lua_State *L)
 
 static void install_stop_signals(lua_State *L);
 
+/* A number of seconds (or connections) from the listen table, else from the environment
+ * variable env, else fallback; anything else is an error naming where it came from. */
+static lua_Integer listen_setting(lua_State *L, const char *field, const char *env,
+                                  lua_Integer fallback, lua_Integer max)
+{
+    lua_Integer value = fallback;
+    const char *from = NULL;
+    if (lua_getfield(L, 1, field) != LUA_TNIL) {
+        int is_integer = 0;
+        value = lua_tointegerx(L, -1, &is_integer);
+        if (!is_integer) value = -1;
+        from = field;
+    } else if (getenv(env) && *getenv(env)) {
+        char *end = NULL;
+        long long parsed = strtoll(getenv(env), &end, 10);
+        value = *end ? -1 : (lua_Integer)parsed;
+        from = env;
+    }
+    lua_pop(L, 1);
+    if (from && (value < 0 || value > max))
+        luaL_error(L, "%s must be a whole number from 0 to %lld (0: no limit), got %s", from,
+                   (long long)max, from == env ? getenv(env) : luaL_tolstring(L, -1, NULL));
+    return value;
+}
+
 static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -387,6 +449,12 @@ static int l_listen(lua_State *L)
     lua_Integer port = luaL_optinteger(L, -1, 0);
     lua_getfield(L, 1, "max_body");
     lua_Integer max_body = luaL_optinteger(L, -1, 16 * 1024 * 1024);
+    lua_Integer idle_timeout =
+        listen_setting(L, "idle_timeout", "MOONRUN_DEV_IDLE_TIMEOUT", 60, 86400);
+    lua_Integer request_timeout =
+        listen_setting(L, "request_timeout", "MOONRUN_DEV_REQUEST_TIMEOUT", 30, 86400);
+    lua_Integer max_connections =
+        listen_setting(L, "max_connections", "MOONRUN_DEV_MAX_CONNECTIONS", 0, 1000000);
     lua_getfield(L, 1, "handler");
     luaL_argcheck(L, lua_isfunction(L, -1), 1, "handler must be a function");
     luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port must be between 0 and 65535");
@@ -399,10 +467,17 @@ static int l_listen(lua_State *L)
     server->listen_fd = open_listen_socket(L, host, (int)port);
     server->port = bound_port(server->listen_fd);
     server->max_body = max_body > 0 ? (size_t)max_body : 0;
+    size_t limit = (size_t)max_connections;
+    if (limit == 0) limit = httpd_conns_default_limit();
+    httpd_conns_init(&server->conns, limit, (double)request_timeout);
+    /* MHD's idle timeout skips suspended connections: a long poll is never cut by it. */
     server->daemon = httpd.mhd->start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request_data, server,
         MHD_OPTION_LISTEN_SOCKET, server->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_request_start,
-        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server, MHD_OPTION_END);
+        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, server, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle_timeout,
+        MHD_OPTION_END);
     if (!server->daemon) {
         close(server->listen_fd);
         server->listen_fd = -1;
@@ -512,6 +587,10 @@ static int l_poll(lua_State *L)
             mhd_timeout < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
             timeout_ms = (int)mhd_timeout;
     }
+    for (int i = 0; i < httpd.server_count; i++) {
+        int sweep_ms = httpd_conns_next_ms(&httpd.servers[i]->conns);
+        if (sweep_ms >= 0 && sweep_ms < timeout_ms) timeout_ms = sweep_ms;
+    }
     if (httpd.resumed) timeout_ms = 0;
     httpd.resumed = false;
     int process_first = n;
@@ -521,8 +600,11 @@ static int l_poll(lua_State *L)
 
     httpd.L = L;
     /* Each server is run whatever poll said: MHD also has timeouts and resumed connections. */
-    for (int i = 0; i < httpd.server_count; i++)
+    for (int i = 0; i < httpd.server_count; i++) {
+        /* what the sweep shuts down, MHD closes in the same run */
+        httpd_conns_sweep(&httpd.servers[i]->conns);
         httpd.mhd->run(httpd.servers[i]->daemon);
+    }
     process_poll_dispatch(L, fds + process_first, n - process_first);
     lua_pushboolean(L, 1); /* a signal that came during this call is reported by the next one */
     return 1;
