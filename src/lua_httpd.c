@@ -2,7 +2,12 @@
  * thread by httpd.poll.
  *
  *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes,
- *                         idle_timeout = s, request_timeout = s, max_connections = n}
+ *                         idle_timeout = s, request_timeout = s, max_connections = n,
+ *                         body_limit = fn}
+ *     body_limit(req) (req without its body) -> bytes[, status, headers, body]: this request's
+ *     limit under max_body, and the answer to a larger body (413 "Request Entity Too Large" by
+ *     default). A body declared larger is refused unread; one sent chunked is dropped as it
+ *     comes once past the limit: never kept whole.
  *     (the last three default to MOONRUN_DEV_IDLE_TIMEOUT, 60; MOONRUN_DEV_REQUEST_TIMEOUT, 30;
  *     MOONRUN_DEV_MAX_CONNECTIONS, else a share of the open-files limit; see httpd_conns.h)
  *   server:port(), server:close()
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,14 +50,15 @@ struct request {
     lua_Integer id;
     char *target; /* the request target as sent: path and query, still %-encoded */
     struct buffer body;
-    bool started, too_large, dispatched, suspended;
+    size_t max_body; /* the server's, or less when its body_limit says so for this request */
+    bool started, too_large, refused, dispatched, suspended;
     struct MHD_Response *response; /* the answer, until MHD takes it */
     unsigned int status;
 };
 
 struct server {
     struct MHD_Daemon *daemon;
-    int listen_fd, handler_ref, port;
+    int listen_fd, handler_ref, limit_ref, port;
     size_t max_body;
     struct httpd_conns conns;
     struct request *pending; /* dispatched, not answered yet */
@@ -262,11 +269,66 @@ static enum MHD_Result queue_answer(struct request *req)
 
 static enum MHD_Result answer_too_large(struct request *req)
 {
-    static char text[] = "{\"message\":\"Request Entity Too Large\"}";
-    req->response =
-        httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
-    req->status = 413;
+    if (req->refused) return MHD_YES; /* answered already, from the headers */
+    req->refused = true;
+    if (!req->response) {
+        static char text[] = "{\"message\":\"Request Entity Too Large\"}";
+        req->response =
+            httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
+        req->status = 413;
+    }
     return req->response ? queue_answer(req) : MHD_NO;
+}
+
+static void add_response_headers(lua_State *L, struct MHD_Response *response, int index);
+
+/* The server's body_limit(req) decides, from the headers alone, how large this request's body
+ * may be and what answers a larger one: it returns bytes[, status, headers, body]. */
+static void apply_body_limit(struct request *req, const char *method)
+{
+    req->max_body = req->server->max_body;
+    if (req->server->limit_ref == LUA_NOREF) return;
+    lua_State *L = httpd.L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, req->server->limit_ref);
+    push_request(L, req, method);
+    if (lua_pcall(L, 1, 4, 0) != LUA_OK) {
+        const char *message = lua_tostring(L, -1);
+        fprintf(stderr, "moonrun dev: a body_limit function failed: %s\n",
+                message ? message : "(error object is not a string)");
+    } else if (lua_isinteger(L, top + 1) && lua_tointeger(L, top + 1) >= 0) {
+        size_t limit = (size_t)lua_tointeger(L, top + 1);
+        if (limit < req->max_body) req->max_body = limit;
+        if (lua_isinteger(L, top + 2)) {
+            size_t len = 0;
+            const char *body = lua_tolstring(L, top + 4, &len);
+            req->response = httpd.mhd->create_response_from_buffer(
+                body ? len : 0, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+            req->status = (unsigned int)lua_tointeger(L, top + 2);
+            if (req->response && lua_istable(L, top + 3))
+                add_response_headers(L, req->response, top + 3);
+        }
+    }
+    lua_settop(L, top);
+}
+
+static enum MHD_Result find_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "Content-Length") != 0 || !value) return MHD_YES;
+    char *end = NULL;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (end != value && *end == '\0') *(unsigned long long *)cls = n;
+    return MHD_NO;
+}
+
+/* The declared Content-Length, or 0 when there is none (chunked: counted as it arrives). */
+static unsigned long long declared_length(struct MHD_Connection *connection)
+{
+    unsigned long long length = 0;
+    httpd.mhd->get_connection_values(connection, MHD_HEADER_KIND, find_content_length, &length);
+    return length;
 }
 
 static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connection,
@@ -280,19 +342,33 @@ static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connect
     req->connection = connection;
     if (!req->started) { /* the first call has the headers only; the body comes next */
         req->started = true;
+        apply_body_limit(req, method);
+        /* A body declared too large is refused before a byte of it is read; MHD closes the
+         * connection after the answer, as the rest of the body is not read. */
+        if (declared_length(connection) > req->max_body) {
+            req->too_large = true;
+            return answer_too_large(req);
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         if (!req->too_large) {
-            if (req->body.len + *upload_data_size > req->server->max_body)
+            if (req->body.len + *upload_data_size > req->max_body) {
+                /* what was kept is freed now: the rest is read and dropped, never stored */
                 req->too_large = true;
-            else if (!buffer_append(&req->body, upload_data, *upload_data_size))
+                buffer_free(&req->body);
+            } else if (!buffer_append(&req->body, upload_data, *upload_data_size)) {
                 return MHD_NO;
+            }
         }
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (req->too_large) return answer_too_large(req);
+    if (req->response && !req->dispatched) { /* a body_limit answer the body did not need */
+        httpd.mhd->destroy_response(req->response);
+        req->response = NULL;
+    }
     if (!req->dispatched) {
         req->dispatched = true;
         struct httpd_conn *conn = conn_of(connection);
@@ -462,7 +538,7 @@ static int l_listen(lua_State *L)
     struct server *server = lua_newuserdatauv(L, sizeof *server, 0);
     memset(server, 0, sizeof *server);
     server->listen_fd = -1;
-    server->handler_ref = LUA_NOREF;
+    server->handler_ref = server->limit_ref = LUA_NOREF;
     luaL_setmetatable(L, SERVER_TYPE);
     server->listen_fd = open_listen_socket(L, host, (int)port);
     server->port = bound_port(server->listen_fd);
@@ -485,6 +561,9 @@ static int l_listen(lua_State *L)
     }
     lua_pushvalue(L, -2); /* the handler */
     server->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, 1, "body_limit");
+    server->limit_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+    if (server->limit_ref == LUA_NOREF) lua_pop(L, 1);
     httpd.servers[httpd.server_count++] = server;
     return 1;
 }
@@ -530,7 +609,8 @@ static int l_server_close(lua_State *L)
     close(server->listen_fd);
     server->listen_fd = -1;
     luaL_unref(L, LUA_REGISTRYINDEX, server->handler_ref);
-    server->handler_ref = LUA_NOREF;
+    luaL_unref(L, LUA_REGISTRYINDEX, server->limit_ref);
+    server->handler_ref = server->limit_ref = LUA_NOREF;
     for (int i = 0; i < httpd.server_count; i++) {
         if (httpd.servers[i] == server) {
             httpd.servers[i] = httpd.servers[--httpd.server_count];

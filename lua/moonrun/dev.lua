@@ -384,6 +384,7 @@ local function start(options, host)
                                                   region = dev.region, account = dev.account}
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
+    body_limit = require("moonrun.dev.payload_limits").front,
     handler = function(req)
       loop.spawn(function()
         local invoke = req.path:sub(1, #INVOKE_PATH) == INVOKE_PATH
