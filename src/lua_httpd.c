@@ -6,8 +6,8 @@
  *                         body_limit = fn}
  *     body_limit(req) (req without its body) -> bytes[, status, headers, body]: this request's
  *     limit under max_body, and the answer to a larger body (413 "Request Entity Too Large" by
- *     default). A body declared larger is refused unread; one sent chunked is dropped as it
- *     comes once past the limit: never kept whole.
+ *     default). A body declared larger, or growing past it, is read and dropped as it comes,
+ *     never kept, and then answered.
  *     (the last three default to MOONRUN_DEV_IDLE_TIMEOUT, 60; MOONRUN_DEV_REQUEST_TIMEOUT, 30;
  *     MOONRUN_DEV_MAX_CONNECTIONS, else a share of the open-files limit; see httpd_conns.h)
  *   server:port(), server:close()
@@ -343,12 +343,11 @@ static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connect
     if (!req->started) { /* the first call has the headers only; the body comes next */
         req->started = true;
         apply_body_limit(req, method);
-        /* A body declared too large is refused before a byte of it is read; MHD closes the
-         * connection after the answer, as the rest of the body is not read. */
-        if (declared_length(connection) > req->max_body) {
-            req->too_large = true;
-            return answer_too_large(req);
-        }
+        /* A body declared too large is not kept from its first byte. It is still read (and
+         * dropped) before the answer: a client still sending when the server closes gets a
+         * reset, not the 413 (urllib and others report a broken pipe). The request timeout
+         * bounds how long that can take. */
+        if (declared_length(connection) > req->max_body) req->too_large = true;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
