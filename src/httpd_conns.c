@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define RESERVED_FILES 256  /* pipes to children, the journal, libcurl, dlopen'd libraries */
-#define SERVERS_SHARING 4   /* the front, the SQS endpoint and a few Runtime APIs at once */
+#define RESERVED_FILES 256 /* pipes to children, the journal, libcurl, dlopen'd libraries */
+#define SERVERS_SHARING 4  /* the front, the SQS endpoint and a few Runtime APIs at once */
 #define MIN_LIMIT 32
 #define MAX_LIMIT 4096
 #define SWEEP_INTERVAL_S 0.25 /* the request timeout is checked this often */

@@ -15,8 +15,9 @@
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
- * headers, header_list, trailers, body, remote, remote_port}. It may answer at once or later (long polls): a
- * request not answered when the handler returns is suspended, and resumed by its httpd.respond. */
+ * headers, header_list, trailers, body, remote, remote_port}. It may answer at once or later (long
+ * polls): a request not answered when the handler returns is suspended, and resumed by its
+ * httpd.respond. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -549,10 +550,9 @@ static int l_listen(lua_State *L)
     server->daemon = httpd.mhd->start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request_data, server,
         MHD_OPTION_LISTEN_SOCKET, server->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_request_start,
-        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, server, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle_timeout,
-        MHD_OPTION_END);
+        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, server, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle_timeout, MHD_OPTION_END);
     if (!server->daemon) {
         close(server->listen_fd);
         server->listen_fd = -1;
