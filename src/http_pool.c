@@ -10,6 +10,11 @@
 #define KEEP_SLOTS 16           /* idle handles kept after a large request_many */
 #define KEEP_BUFFER (64 * 1024) /* a buffer larger than this shrinks back after the call */
 #define POLL_INTERVAL_MS 1000   /* curl_multi_poll wakes earlier for any event or timeout */
+/* At most this many transfers run at once, as the AWS SDKs' connection pools (botocore's
+ * max_pool_connections is 10, the Java SDK's 50): a request_many of thousands would otherwise
+ * open as many sockets, exhaust Lambda's 1,024 open files and queue behind each other at the
+ * server until their timeouts, which only start when a transfer is added, run out. */
+#define MAX_IN_FLIGHT 50
 
 enum caller_header { GIVEN_ACCEPT = 1, GIVEN_EXPECT = 2, GIVEN_CONTENT_TYPE = 4 };
 
@@ -304,23 +309,46 @@ static void fail_unfinished(struct http_pool *pool, CURLMcode code)
     }
 }
 
+/* Adds waiting slots to the multi handle until MAX_IN_FLIGHT run; false when the multi failed
+ * (then every unfinished slot has failed). */
+static bool add_waiting(struct http_pool *pool, size_t *in_flight)
+{
+    for (size_t i = 0; i < pool->slot_count && *in_flight < MAX_IN_FLIGHT; i++) {
+        struct http_slot *slot = pool->slots[i];
+        if (!slot->taken || slot->done || slot->in_multi) continue;
+        CURLMcode mc = pool->curl->multi_add_handle(pool->multi, slot->easy);
+        if (mc != CURLM_OK) {
+            fail_unfinished(pool, mc);
+            return false;
+        }
+        slot->in_multi = true;
+        (*in_flight)++;
+    }
+    return true;
+}
+
+static size_t count_in_multi(const struct http_pool *pool)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < pool->slot_count; i++)
+        if (pool->slots[i]->in_multi) n++;
+    return n;
+}
+
 void http_pool_perform(struct http_pool *pool)
 {
     const struct curl_lib *curl = pool->curl;
-    for (size_t i = 0; i < pool->slot_count; i++) {
-        struct http_slot *slot = pool->slots[i];
-        if (!slot->taken || slot->done || slot->in_multi) continue;
-        CURLMcode mc = curl->multi_add_handle(pool->multi, slot->easy);
-        if (mc != CURLM_OK) {
-            fail_unfinished(pool, mc);
-            return;
-        }
-        slot->in_multi = true;
-    }
-    int running = 1;
-    while (running > 0) {
+    size_t in_flight = 0;
+    if (!add_waiting(pool, &in_flight)) return;
+    while (in_flight > 0) {
+        int running = 0;
         CURLMcode mc = curl->multi_perform(pool->multi, &running);
-        if (mc == CURLM_OK) collect_finished(pool);
+        if (mc == CURLM_OK) {
+            collect_finished(pool);
+            in_flight = count_in_multi(pool);
+            if (!add_waiting(pool, &in_flight)) return;
+            if (in_flight > (size_t)running) continue; /* new transfers: start them now */
+        }
         if (mc == CURLM_OK && running > 0)
             mc = curl->multi_poll(pool->multi, NULL, 0, POLL_INTERVAL_MS, NULL);
         if (mc != CURLM_OK) {

@@ -1,7 +1,7 @@
 /* The `moonrun.http` module: http.request{...} for one request, http.request_many{...} for
  * several at once, over the pooled libcurl client in http_pool.h (libcurl is loaded on the
  * first request). A complete HTTP response, whatever its status, is a result; only a transfer
- * that got no complete response is an error value ({kind, message, curl_code}), so the AWS
+ * that got no complete response is an error value ({kind, message, curl_code, sent}), so the AWS
  * layer decides what a 4xx or 5xx means. Bad arguments raise errors beginning "http:". */
 #include <lauxlib.h>
 #include <math.h>
@@ -291,6 +291,12 @@ static void push_failure(lua_State *L, const struct http_pool *pool, const struc
     lua_setfield(L, -2, "message");
     lua_pushinteger(L, slot->result);
     lua_setfield(L, -2, "curl_code");
+    /* Once the connection was ready the request may have reached the server: a failure after
+     * that leaves its outcome unknown, and a resend may repeat what it did. */
+    curl_off_t pretransfer_us = 0;
+    pool->curl->easy_getinfo(slot->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+    lua_pushboolean(L, pretransfer_us > 0);
+    lua_setfield(L, -2, "sent");
 }
 
 static struct http_pool *start(lua_State *L)

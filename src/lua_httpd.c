@@ -1,14 +1,23 @@
 /* The `moonrun.httpd` module: HTTP servers for `moonrun dev`, on libmicrohttpd driven from one
  * thread by httpd.poll.
  *
- *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes}
+ *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes,
+ *                         idle_timeout = s, request_timeout = s, max_connections = n,
+ *                         body_limit = fn}
+ *     body_limit(req) (req without its body) -> bytes[, status, headers, body]: this request's
+ *     limit under max_body, and the answer to a larger body (413 "Request Entity Too Large" by
+ *     default). A body declared larger, or growing past it, is read and dropped as it comes,
+ *     never kept, and then answered.
+ *     (the last three default to MOONRUN_DEV_IDLE_TIMEOUT, 60; MOONRUN_DEV_REQUEST_TIMEOUT, 30;
+ *     MOONRUN_DEV_MAX_CONNECTIONS, else a share of the open-files limit; see httpd_conns.h)
  *   server:port(), server:close()
  *   httpd.respond(id, status, headers, body) -> true, or false when the client has gone
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
- * headers, header_list, trailers, body, remote, remote_port}. It may answer at once or later (long polls): a
- * request not answered when the handler returns is suspended, and resumed by its httpd.respond. */
+ * headers, header_list, trailers, body, remote, remote_port}. It may answer at once or later (long
+ * polls): a request not answered when the handler returns is suspended, and resumed by its
+ * httpd.respond. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <lauxlib.h>
@@ -19,10 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "buffer.h"
+#include "httpd_conns.h"
 #include "httpd_lib.h"
 #include "modules.h"
 #include "process_poll.h"
@@ -40,15 +51,17 @@ struct request {
     lua_Integer id;
     char *target; /* the request target as sent: path and query, still %-encoded */
     struct buffer body;
-    bool started, too_large, dispatched, suspended;
+    size_t max_body; /* the server's, or less when its body_limit says so for this request */
+    bool started, too_large, refused, dispatched, suspended;
     struct MHD_Response *response; /* the answer, until MHD takes it */
     unsigned int status;
 };
 
 struct server {
     struct MHD_Daemon *daemon;
-    int listen_fd, handler_ref, port;
+    int listen_fd, handler_ref, limit_ref, port;
     size_t max_body;
+    struct httpd_conns conns;
     struct request *pending; /* dispatched, not answered yet */
 };
 
@@ -66,6 +79,8 @@ static struct {
 
 /* ---- the request's life, as libmicrohttpd reports it ---- */
 
+static struct httpd_conn *conn_of(struct MHD_Connection *connection);
+
 static void *on_request_start(void *cls, const char *uri, struct MHD_Connection *connection)
 {
     struct request *req = calloc(1, sizeof *req);
@@ -74,6 +89,10 @@ static void *on_request_start(void *cls, const char *uri, struct MHD_Connection 
     req->connection = connection;
     req->id = ++httpd.next_id;
     req->target = strdup(uri ? uri : "/");
+    /* The request timeout runs from the request line, or from the connection's last idle start
+     * when that is later: a request dribbled byte by byte cannot hold its connection. */
+    struct httpd_conn *conn = conn_of(connection);
+    if (conn) conn->since = httpd_now();
     return req;
 }
 
@@ -90,9 +109,11 @@ static void unlink_pending(struct request *req)
 static void on_request_done(void *cls, struct MHD_Connection *connection, void **con_cls,
                             enum MHD_RequestTerminationCode code)
 {
-    (void)cls, (void)connection, (void)code;
+    (void)cls, (void)code;
     struct request *req = *con_cls;
     if (!req) return;
+    struct httpd_conn *conn = conn_of(connection);
+    if (conn) httpd_conn_set_busy(conn, false); /* answered or abandoned: idle from now */
     unlink_pending(req);
     if (httpd.dispatching == req) httpd.dispatching = NULL;
     if (req->response) httpd.mhd->destroy_response(req->response);
@@ -100,6 +121,28 @@ static void on_request_done(void *cls, struct MHD_Connection *connection, void *
     free(req->target);
     free(req);
     *con_cls = NULL;
+}
+
+static struct httpd_conn *conn_of(struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        httpd.mhd->get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Every connection is tracked from accept to close, so the sweep can find the oldest idle. */
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *server = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            httpd.mhd->get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = info ? httpd_conns_add(&server->conns, info->connect_fd) : NULL;
+    } else if (*socket_context) {
+        httpd_conns_remove(&server->conns, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 /* ---- the request as a Lua table ---- */
@@ -227,11 +270,66 @@ static enum MHD_Result queue_answer(struct request *req)
 
 static enum MHD_Result answer_too_large(struct request *req)
 {
-    static char text[] = "{\"message\":\"Request Entity Too Large\"}";
-    req->response =
-        httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
-    req->status = 413;
+    if (req->refused) return MHD_YES; /* answered already, from the headers */
+    req->refused = true;
+    if (!req->response) {
+        static char text[] = "{\"message\":\"Request Entity Too Large\"}";
+        req->response =
+            httpd.mhd->create_response_from_buffer(sizeof text - 1, text, MHD_RESPMEM_PERSISTENT);
+        req->status = 413;
+    }
     return req->response ? queue_answer(req) : MHD_NO;
+}
+
+static void add_response_headers(lua_State *L, struct MHD_Response *response, int index);
+
+/* The server's body_limit(req) decides, from the headers alone, how large this request's body
+ * may be and what answers a larger one: it returns bytes[, status, headers, body]. */
+static void apply_body_limit(struct request *req, const char *method)
+{
+    req->max_body = req->server->max_body;
+    if (req->server->limit_ref == LUA_NOREF) return;
+    lua_State *L = httpd.L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, req->server->limit_ref);
+    push_request(L, req, method);
+    if (lua_pcall(L, 1, 4, 0) != LUA_OK) {
+        const char *message = lua_tostring(L, -1);
+        fprintf(stderr, "moonrun dev: a body_limit function failed: %s\n",
+                message ? message : "(error object is not a string)");
+    } else if (lua_isinteger(L, top + 1) && lua_tointeger(L, top + 1) >= 0) {
+        size_t limit = (size_t)lua_tointeger(L, top + 1);
+        if (limit < req->max_body) req->max_body = limit;
+        if (lua_isinteger(L, top + 2)) {
+            size_t len = 0;
+            const char *body = lua_tolstring(L, top + 4, &len);
+            req->response = httpd.mhd->create_response_from_buffer(
+                body ? len : 0, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+            req->status = (unsigned int)lua_tointeger(L, top + 2);
+            if (req->response && lua_istable(L, top + 3))
+                add_response_headers(L, req->response, top + 3);
+        }
+    }
+    lua_settop(L, top);
+}
+
+static enum MHD_Result find_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "Content-Length") != 0 || !value) return MHD_YES;
+    char *end = NULL;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (end != value && *end == '\0') *(unsigned long long *)cls = n;
+    return MHD_NO;
+}
+
+/* The declared Content-Length, or 0 when there is none (chunked: counted as it arrives). */
+static unsigned long long declared_length(struct MHD_Connection *connection)
+{
+    unsigned long long length = 0;
+    httpd.mhd->get_connection_values(connection, MHD_HEADER_KIND, find_content_length, &length);
+    return length;
 }
 
 static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connection,
@@ -245,21 +343,36 @@ static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connect
     req->connection = connection;
     if (!req->started) { /* the first call has the headers only; the body comes next */
         req->started = true;
+        apply_body_limit(req, method);
+        /* A body declared too large is not kept from its first byte. It is still read (and
+         * dropped) before the answer: a client still sending when the server closes gets a
+         * reset, not the 413 (urllib and others report a broken pipe). The request timeout
+         * bounds how long that can take. */
+        if (declared_length(connection) > req->max_body) req->too_large = true;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         if (!req->too_large) {
-            if (req->body.len + *upload_data_size > req->server->max_body)
+            if (req->body.len + *upload_data_size > req->max_body) {
+                /* what was kept is freed now: the rest is read and dropped, never stored */
                 req->too_large = true;
-            else if (!buffer_append(&req->body, upload_data, *upload_data_size))
+                buffer_free(&req->body);
+            } else if (!buffer_append(&req->body, upload_data, *upload_data_size)) {
                 return MHD_NO;
+            }
         }
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (req->too_large) return answer_too_large(req);
+    if (req->response && !req->dispatched) { /* a body_limit answer the body did not need */
+        httpd.mhd->destroy_response(req->response);
+        req->response = NULL;
+    }
     if (!req->dispatched) {
         req->dispatched = true;
+        struct httpd_conn *conn = conn_of(connection);
+        if (conn) httpd_conn_set_busy(conn, true); /* held on purpose until answered */
         call_handler(req, method);
         if (*con_cls != req) return MHD_NO;
     }
@@ -374,6 +487,31 @@ static const struct httpd_lib *load_mhd(lua_State *L)
 
 static void install_stop_signals(lua_State *L);
 
+/* A number of seconds (or connections) from the listen table, else from the environment
+ * variable env, else fallback; anything else is an error naming where it came from. */
+static lua_Integer listen_setting(lua_State *L, const char *field, const char *env,
+                                  lua_Integer fallback, lua_Integer max)
+{
+    lua_Integer value = fallback;
+    const char *from = NULL;
+    if (lua_getfield(L, 1, field) != LUA_TNIL) {
+        int is_integer = 0;
+        value = lua_tointegerx(L, -1, &is_integer);
+        if (!is_integer) value = -1;
+        from = field;
+    } else if (getenv(env) && *getenv(env)) {
+        char *end = NULL;
+        long long parsed = strtoll(getenv(env), &end, 10);
+        value = *end ? -1 : (lua_Integer)parsed;
+        from = env;
+    }
+    lua_pop(L, 1);
+    if (from && (value < 0 || value > max))
+        luaL_error(L, "%s must be a whole number from 0 to %lld (0: no limit), got %s", from,
+                   (long long)max, from == env ? getenv(env) : luaL_tolstring(L, -1, NULL));
+    return value;
+}
+
 static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -387,6 +525,12 @@ static int l_listen(lua_State *L)
     lua_Integer port = luaL_optinteger(L, -1, 0);
     lua_getfield(L, 1, "max_body");
     lua_Integer max_body = luaL_optinteger(L, -1, 16 * 1024 * 1024);
+    lua_Integer idle_timeout =
+        listen_setting(L, "idle_timeout", "MOONRUN_DEV_IDLE_TIMEOUT", 60, 86400);
+    lua_Integer request_timeout =
+        listen_setting(L, "request_timeout", "MOONRUN_DEV_REQUEST_TIMEOUT", 30, 86400);
+    lua_Integer max_connections =
+        listen_setting(L, "max_connections", "MOONRUN_DEV_MAX_CONNECTIONS", 0, 1000000);
     lua_getfield(L, 1, "handler");
     luaL_argcheck(L, lua_isfunction(L, -1), 1, "handler must be a function");
     luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port must be between 0 and 65535");
@@ -394,15 +538,21 @@ static int l_listen(lua_State *L)
     struct server *server = lua_newuserdatauv(L, sizeof *server, 0);
     memset(server, 0, sizeof *server);
     server->listen_fd = -1;
-    server->handler_ref = LUA_NOREF;
+    server->handler_ref = server->limit_ref = LUA_NOREF;
     luaL_setmetatable(L, SERVER_TYPE);
     server->listen_fd = open_listen_socket(L, host, (int)port);
     server->port = bound_port(server->listen_fd);
     server->max_body = max_body > 0 ? (size_t)max_body : 0;
+    size_t limit = (size_t)max_connections;
+    if (limit == 0) limit = httpd_conns_default_limit();
+    httpd_conns_init(&server->conns, limit, (double)request_timeout);
+    /* MHD's idle timeout skips suspended connections: a long poll is never cut by it. */
     server->daemon = httpd.mhd->start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request_data, server,
         MHD_OPTION_LISTEN_SOCKET, server->listen_fd, MHD_OPTION_URI_LOG_CALLBACK, on_request_start,
-        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server, MHD_OPTION_END);
+        server, MHD_OPTION_NOTIFY_COMPLETED, on_request_done, server, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, server, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)idle_timeout, MHD_OPTION_END);
     if (!server->daemon) {
         close(server->listen_fd);
         server->listen_fd = -1;
@@ -410,6 +560,9 @@ static int l_listen(lua_State *L)
     }
     lua_pushvalue(L, -2); /* the handler */
     server->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, 1, "body_limit");
+    server->limit_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+    if (server->limit_ref == LUA_NOREF) lua_pop(L, 1);
     httpd.servers[httpd.server_count++] = server;
     return 1;
 }
@@ -455,7 +608,8 @@ static int l_server_close(lua_State *L)
     close(server->listen_fd);
     server->listen_fd = -1;
     luaL_unref(L, LUA_REGISTRYINDEX, server->handler_ref);
-    server->handler_ref = LUA_NOREF;
+    luaL_unref(L, LUA_REGISTRYINDEX, server->limit_ref);
+    server->handler_ref = server->limit_ref = LUA_NOREF;
     for (int i = 0; i < httpd.server_count; i++) {
         if (httpd.servers[i] == server) {
             httpd.servers[i] = httpd.servers[--httpd.server_count];
@@ -512,6 +666,10 @@ static int l_poll(lua_State *L)
             mhd_timeout < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
             timeout_ms = (int)mhd_timeout;
     }
+    for (int i = 0; i < httpd.server_count; i++) {
+        int sweep_ms = httpd_conns_next_ms(&httpd.servers[i]->conns);
+        if (sweep_ms >= 0 && sweep_ms < timeout_ms) timeout_ms = sweep_ms;
+    }
     if (httpd.resumed) timeout_ms = 0;
     httpd.resumed = false;
     int process_first = n;
@@ -521,8 +679,11 @@ static int l_poll(lua_State *L)
 
     httpd.L = L;
     /* Each server is run whatever poll said: MHD also has timeouts and resumed connections. */
-    for (int i = 0; i < httpd.server_count; i++)
+    for (int i = 0; i < httpd.server_count; i++) {
+        /* what the sweep shuts down, MHD closes in the same run */
+        httpd_conns_sweep(&httpd.servers[i]->conns);
         httpd.mhd->run(httpd.servers[i]->daemon);
+    }
     process_poll_dispatch(L, fds + process_first, n - process_first);
     lua_pushboolean(L, 1); /* a signal that came during this call is reported by the next one */
     return 1;

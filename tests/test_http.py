@@ -405,7 +405,7 @@ class TestFailures(unittest.TestCase):
         port = closed_port()
         r = self.failure(f"http://127.0.0.1:{port}/")
         self.assertNotIn("res", r)
-        self.assertEqual(r["err"], {"kind": "connect", "curl_code": 7, "message":
+        self.assertEqual(r["err"], {"kind": "connect", "curl_code": 7, "sent": False, "message":
                                     f"cannot connect to 127.0.0.1:{port}: Connection refused"})
 
     def test_dns_failure(self):
@@ -422,6 +422,7 @@ class TestFailures(unittest.TestCase):
         self.assertEqual(r["err"]["curl_code"], 28)
         self.assertIn(f"127.0.0.1:{silent.port}", r["err"]["message"])
         self.assertIn("timed out", r["err"]["message"])
+        self.assertIs(r["err"]["sent"], True, "connected and sent: the outcome is unknown")
         self.assertGreaterEqual(r["elapsed"], 0.45)
         self.assertLess(r["elapsed"], 2.0, "returns within the timeout and a margin")
 
@@ -440,6 +441,7 @@ class TestFailures(unittest.TestCase):
         self.addCleanup(lambda: [s.close() for s in fillers])
         r = self.failure(f"http://127.0.0.1:{full.port}/", connect_timeout=0.4, timeout=20)
         self.assertEqual(r["err"]["kind"], "timeout", r)
+        self.assertIs(r["err"]["sent"], False, "never connected: surely not sent")
         self.assertLess(r["elapsed"], 3.0)
 
     def test_truncated_body(self):

@@ -212,7 +212,10 @@ end
 
 --- Makes several calls concurrently: calls[i] = {operation, params, call_options}. Returns a
 -- list in the same order, each a result table or an error value (never raised). Calls that fail
--- in a retryable way are retried together, with the same strategy as call.
+-- in a retryable way are retried together, with the same strategy as call; a call whose
+-- call_options has retry_if_sent = false is not retried once its request may have reached the
+-- service (err.sent: a timeout or a cut connection after sending), since doing it again could
+-- do it twice. At most 50 requests are in flight at once (moonrun.http's bound).
 function Client:call_many(calls)
   local http = require "moonrun.http"
   local results, pending, attempt = {}, {}, 0
@@ -233,7 +236,8 @@ function Client:call_many(calls)
       if result then
         retry.release(self.strategy, 0)
         results[i] = result
-      elseif self:retry_allowed(err, attempt) then
+      elseif not (err.sent and calls[i][3] and calls[i][3].retry_if_sent == false)
+          and self:retry_allowed(err, attempt) then
         again[#again + 1] = i
       else
         err.attempts = attempt

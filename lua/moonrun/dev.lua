@@ -523,6 +523,7 @@ local function start(options, host)
                                                   region = dev.region, account = dev.account}
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
+    body_limit = require("moonrun.dev.payload_limits").front,
     handler = function(req)
       loop.spawn(function()
         -- the invoke endpoint and dev's own (firing a schedule) are for tools, not web pages

@@ -19,6 +19,7 @@ local http = {}
 ---@field kind string
 ---@field message string
 ---@field curl_code? integer
+---@field sent? boolean true: the request may have reached the server before the failure
 
 ---One request: the response whatever its status, or nil and why no response came.
 ---@param request MoonrunHttpRequest

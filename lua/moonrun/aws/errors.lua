@@ -56,6 +56,8 @@ function M.from_transport(http_error, operation)
     message = http_error.message,
     kind = http_error.kind,
     operation = operation,
+    -- the request may have reached the service before the failure: its effect is unknown
+    sent = http_error.sent == true,
     -- a certificate that cannot be verified will not verify on the next attempt either
     retryable = http_error.kind ~= "tls",
   }

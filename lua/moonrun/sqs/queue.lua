@@ -67,16 +67,28 @@ local function sorted_by_index(list)
   return list
 end
 
--- Runs the batch operation `name` over many entries: batches of 10 sent concurrently, each
--- result mapped back to the position of its entry. prepared[k] = {index = i, entry = {...}}.
--- A batch that fails as a whole (its attempts spent) fails each of its entries with its error.
-local function run_batches(queue, name, prepared, sizes, successful, failed)
+-- Whether a failed batch may nonetheless have been carried out: its request may have reached
+-- SQS (a timeout or a cut connection after sending), so its entries may be queued or deleted.
+local function outcome_unknown(err)
+  return err.kind ~= nil and err.sent == true
+end
+
+-- Runs the batch operation `name` over many entries: batches of 10 sent concurrently (at most
+-- 50 requests in flight), each result mapped back to the position of its entry.
+-- prepared[k] = {index = i, entry = {...}}. A batch that fails as a whole (its attempts spent)
+-- fails each of its entries with its error, or, when SQS may have carried it out, lists them in
+-- unknown. A send batch is not retried after such a failure: a resend could queue it twice.
+local function run_batches(queue, name, prepared, sizes, successful, failed, unknown)
   local groups = batches(prepared, sizes)
   local calls, sent = {}, {}
   for g, group in ipairs(groups) do
     local entries = json.array{}
     for k, item in ipairs(group) do entries[k] = item.entry end
     local operation, params, options = queue.client:prepare_call(name, {QueueUrl = queue.url, Entries = entries})
+    if name == "send_message_batch" then
+      options = options or {}
+      options.retry_if_sent = false
+    end
     calls[g], sent[g] = {operation, params, options}, params
   end
   local results = queue.client.aws:call_many(calls)
@@ -85,8 +97,9 @@ local function run_batches(queue, name, prepared, sizes, successful, failed)
     for _, item in ipairs(group) do by_id[item.entry.Id] = item end
     local result = results[g]
     if aws.is_error(result) then
+      local list = outcome_unknown(result) and unknown or failed
       for _, item in ipairs(group) do
-        failed[#failed + 1] = {Index = item.index, Id = item.id, Code = result.code,
+        list[#list + 1] = {Index = item.index, Id = item.id, Code = result.code,
           Message = tostring(result), SenderFault = result.status ~= nil and result.status < 500}
       end
     else
@@ -107,11 +120,14 @@ end
 
 --- Sends many messages: each item a body (string) or an entry table (MessageBody,
 -- DelaySeconds, MessageAttributes, MessageGroupId, ...; an Id is optional). Returns
--- {Successful = {...}, Failed = {...}}, both ordered by Index, the item's position: every
--- item is in one of them. Items SQS would refuse are Failed without being sent.
+-- {Successful = {...}, Failed = {...}, Unknown = {...}}, each ordered by Index, the item's
+-- position: every item is in exactly one of them. Failed items were not queued (resending them
+-- is safe); Unknown items were in a request that may have reached SQS before it failed (a
+-- timeout after sending), so they may or may not be queued: resending them may duplicate them.
+-- Items SQS would refuse are Failed without being sent.
 function Queue:send_messages(items)
   if type(items) ~= "table" then error("sqs: send_messages takes a list of messages", 2) end
-  local successful, failed = json.array{}, json.array{}
+  local successful, failed, unknown = json.array{}, json.array{}, json.array{}
   local prepared, sizes = {}, {}
   for i, item in ipairs(items) do
     local entry = type(item) == "table" and item or {MessageBody = item}
@@ -128,23 +144,26 @@ function Queue:send_messages(items)
       sizes[#prepared] = checks.message_size(copy.MessageBody, copy.MessageAttributes)
     end
   end
-  run_batches(self, "send_message_batch", prepared, sizes, successful, failed)
-  return {Successful = sorted_by_index(successful), Failed = sorted_by_index(failed)}
+  run_batches(self, "send_message_batch", prepared, sizes, successful, failed, unknown)
+  return {Successful = sorted_by_index(successful), Failed = sorted_by_index(failed),
+          Unknown = sorted_by_index(unknown)}
 end
 
 --- Deletes many received messages (message tables or receipt handles), in concurrent batches
--- of 10; returns {Successful, Failed} as send_messages does.
+-- of 10; returns {Successful, Failed, Unknown} as send_messages does (a delete is retried even
+-- after a timeout, since deleting twice does no harm).
 function Queue:delete_messages(messages)
   if type(messages) ~= "table" then error("sqs: delete_messages takes a list of messages", 2) end
-  local successful, failed = json.array{}, json.array{}
+  local successful, failed, unknown = json.array{}, json.array{}, json.array{}
   local prepared, sizes = {}, {}
   for i, message in ipairs(messages) do
     prepared[i] = {index = i, id = tostring(i),
       entry = {Id = tostring(i), ReceiptHandle = receipt_handle(message)}}
     sizes[i] = 0
   end
-  run_batches(self, "delete_message_batch", prepared, sizes, successful, failed)
-  return {Successful = sorted_by_index(successful), Failed = sorted_by_index(failed)}
+  run_batches(self, "delete_message_batch", prepared, sizes, successful, failed, unknown)
+  return {Successful = sorted_by_index(successful), Failed = sorted_by_index(failed),
+          Unknown = sorted_by_index(unknown)}
 end
 
 return M

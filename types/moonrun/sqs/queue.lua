@@ -16,7 +16,7 @@ function Queue:delete(message) end
 ---@return table<string, string>
 function Queue:attributes(names) end
 ---@param items (string|table)[]
----@return table
+---@return table result {Successful, Failed, Unknown}: Unknown entries may or may not be queued
 function Queue:send_messages(items) end
 ---@param messages (table|string)[]
 ---@return table
