@@ -25,7 +25,9 @@ from test_dev import MOONRUN, DevTestCase, Dev, children_of, client_env  # noqa:
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-CONNECTIONS = 3000  # per server: a third idle, a third half-sent and held, a third abandoned
+# per server: a third idle, a third half-sent and held, a third abandoned (the sanitized build
+# runs fewer, set in CMakeLists.txt, to keep the suite's time in CI reasonable)
+CONNECTIONS = int(os.environ.get("MOONRUN_STARVATION_CONNECTIONS", "3000"))
 PROBE_EVERY = 250
 SERVED_WITHIN = 1.0 * SCALE  # seconds a normal client may wait, whatever else is going on
 TIMEOUT = 3  # MOONRUN_DEV_REQUEST_TIMEOUT and MOONRUN_DEV_IDLE_TIMEOUT for these tests
@@ -301,18 +303,16 @@ class TestSendManyEmbedded(DevTestCase, SendFifteenThousand):
 class TestSendManyMoto(DevTestCase, SendFifteenThousand):
     """moto's server takes ~10 s for 1,000 messages and slows as its queue grows (~100 s for
     3,000 alone, some batches past the 30 s timeout, several minutes beside other tests):
-    15,000 would take far too long, so 2,000 here."""
+    15,000 would take far too long, so 1,000 here, in a process limited to 1,024 open files
+    (the case that failed entries at once before the client had a pool)."""
 
     def setUp(self):
         super().setUp()
         self.moto = MotoServer().start()
         self.addCleanup(self.moto.stop)
 
-    def test_2000_messages(self):
-        self.check_send(self.moto.url, count=2000, unknown_allowed=True)
-
-    def test_2000_messages_with_1024_open_files(self):
-        self.check_send(self.moto.url, rlimit=1024, count=2000, unknown_allowed=True)
+    def test_1000_messages_with_1024_open_files(self):
+        self.check_send(self.moto.url, rlimit=1024, count=1000, unknown_allowed=True)
 
 
 if __name__ == "__main__":
