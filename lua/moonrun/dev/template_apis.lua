@@ -28,7 +28,7 @@ local IAM_REFUSED = "AWS_IAM authorization (SigV4-signed requests checked agains
   "emulated by moonrun dev: use a Lambda or JWT authorizer for these routes, or Authorizer: NONE on " ..
   "the event to run it open locally"
 
-function Loader:string_list(v, where)
+function Loader:text_list(v, where)
   if type(v) == "string" then return {v} end
   if not is_list(v) then self:fail(where, "expected a list of strings, got %s", describe(v)) end
   local out = {}
@@ -51,7 +51,7 @@ function Loader:http_cors(v, where)
   end
   local function strings(k)
     local x = self:property(v, k, where)
-    return x and self:string_list(x, where .. "." .. k) or {}
+    return x and self:text_list(x, where .. "." .. k) or {}
   end
   local cors = {kind = "http", origins = strings("AllowOrigins"), methods = strings("AllowMethods"),
                 headers = strings("AllowHeaders"), expose = strings("ExposeHeaders")}
@@ -115,7 +115,7 @@ function Loader:identity_lists(identity, where, keys)
   local out = {headers = {}, query = {}}
   for key, field in pairs{Headers = "headers", QueryStrings = "query"} do
     local x = self:property(identity, key, where)
-    if x ~= nil then out[field] = self:string_list(x, where .. "." .. key) end
+    if x ~= nil then out[field] = self:text_list(x, where .. "." .. key) end
   end
   for _, k in ipairs(sorted_keys(identity)) do
     if not keys[k] then self:fail(where .. "." .. k, "not a key of Identity%s", values.suggestion(k, keys)) end
@@ -142,7 +142,7 @@ function Loader:http_authorizer(name, a, where)
     for k, v in pairs(config) do
       local lower = k:lower()
       if lower == "issuer" then issuer = self:text(v, where .. ".JwtConfiguration." .. k)
-      elseif lower == "audience" then audience = self:string_list(v, where .. ".JwtConfiguration." .. k)
+      elseif lower == "audience" then audience = self:text_list(v, where .. ".JwtConfiguration." .. k)
       else self:fail(where .. ".JwtConfiguration." .. k, "not a key of JwtConfiguration (issuer, audience)") end
     end
     if not issuer then self:fail(where .. ".JwtConfiguration.issuer", "missing (the token issuer's URL)") end
@@ -158,7 +158,7 @@ function Loader:http_authorizer(name, a, where)
     local scopes = self:property(a, "AuthorizationScopes", where)
     return {name = name, kind = "jwt", issuer = issuer, audience = audience,
             header = header and header:lower(), query = query,
-            scopes = scopes and self:string_list(scopes, where .. ".AuthorizationScopes") or {}}
+            scopes = scopes and self:text_list(scopes, where .. ".AuthorizationScopes") or {}}
   end
   local known = {FunctionArn = true, FunctionInvokeRole = true, Identity = true, AuthorizerPayloadFormatVersion = true,
                  EnableSimpleResponses = true, EnableFunctionDefaultPermissions = true}
@@ -347,7 +347,7 @@ function Loader:event_api(etype, props, where, apis)
       name = chosen ~= "NONE" and chosen or nil
     end
     local s = self:property(auth, "AuthorizationScopes", where .. ".Auth")
-    if s ~= nil then scopes = self:string_list(s, where .. ".Auth.AuthorizationScopes") end
+    if s ~= nil then scopes = self:text_list(s, where .. ".Auth.AuthorizationScopes") end
   end
   local authorizer = name and api.authorizers[name]
   if authorizer and not scopes then scopes = authorizer.scopes end
