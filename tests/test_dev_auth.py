@@ -108,6 +108,7 @@ return {handler = function(event)
   local token = event.headers["x-token"]
   assert(event.type == "REQUEST" and event.identitySource[1] == token and event.routeArn)
   if token == "unauthorized" then error("Unauthorized", 0) end
+  if token == "broken" then return {isAuthorized = "yes"} end
   return {isAuthorized = token == "allow", context = {user = "alice", level = 3}}
 end}
 """
@@ -244,8 +245,13 @@ class TestAuthorizers(DevTestCase):
         self.assertEqual((status, body), (403, {"message": "Forbidden"}))
         status, _, body = self.get("/custom", [("X-Token", "unauthorized")])
         self.assertEqual((status, body), (401, {"message": "Unauthorized"}))
-        self.dev.wait_for(r"authorizer Simple", count=3)
-        self.assertEqual(self.dev.count(r"authorizer Simple"), 3, self.dev.stdout())
+        status, _, body = self.get("/custom", [("X-Token", "broken")])
+        self.assertEqual((status, body), (500, {"message": "Internal Server Error"}))
+        self.dev.wait_for(r"isAuthorized true or false")
+        self.dev.wait_for(r"authorizer Simple", count=4)
+        # allow once (then cached), deny, unauthorized, broken; the route's function ran 4 times
+        self.assertEqual(self.dev.count(r"authorizer Simple\b.*\bok\b|authorizer Simple\b.*Unauthorized"), 4, self.dev.stdout())
+        self.assertEqual(self.dev.count(r"http GET /custom"), 4, self.dev.stdout())
 
     def test_rest_token_authorizer_policies(self):
         status, hdrs, body = self.get("/legacy/7", [("Authorization", "allow")])
