@@ -20,8 +20,8 @@ typedef void (*pkey_free_fn)(EVP_PKEY *key);
 typedef const EVP_MD *(*md_fn)(void);
 typedef EVP_MD_CTX *(*md_ctx_new_fn)(void);
 typedef void (*md_ctx_free_fn)(EVP_MD_CTX *ctx);
-typedef int (*verify_init_fn)(EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx, const EVP_MD *type,
-                              ENGINE *e, EVP_PKEY *pkey);
+typedef int (*verify_init_fn)(EVP_MD_CTX *ctx, EVP_PKEY_CTX **pctx, const EVP_MD *type, ENGINE *e,
+                              EVP_PKEY *pkey);
 typedef int (*verify_fn)(EVP_MD_CTX *ctx, const unsigned char *sig, size_t siglen,
                          const unsigned char *tbs, size_t tbslen);
 typedef void (*clear_error_fn)(void);

@@ -171,8 +171,8 @@ function M.check(token, key_set, options)
   local scopes = token_scopes(claims)
   if options.scopes and #options.scopes > 0 then
     local found = false
-    for _, s in ipairs(scopes) do
-      for _, want in ipairs(options.scopes) do if s == want then found = true end end
+    for _, have in ipairs(scopes) do
+      for _, want in ipairs(options.scopes) do if have == want then found = true end end
     end
     if not found then return nil, "the token has none of the route's scopes", true end
   end

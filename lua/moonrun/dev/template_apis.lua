@@ -234,6 +234,11 @@ function Loader:api_model(id, etype, props, where)
   if #ignored > 0 then
     self:warn(where, "%s not applied locally (the routes come from the functions' events)", table.concat(ignored, ", "))
   end
+  local raw = props[etype == "HttpApi" and "CorsConfiguration" or "Cors"]
+  if etype == "HttpApi" and type(raw) == "string" and raw ~= "true" and raw ~= "false" then
+    -- SAM takes true, a mapping, or an intrinsic (its AllowOrigins); text is its error too
+    self:fail(where .. ".CorsConfiguration", "%q: SAM takes true or a mapping (AllowOrigins: [%q], ...)", raw, raw)
+  end
   local cors = self:property(props, etype == "HttpApi" and "CorsConfiguration" or "Cors", where)
   if cors ~= nil then
     local at = where .. "." .. (etype == "HttpApi" and "CorsConfiguration" or "Cors")
