@@ -52,6 +52,11 @@ Resources:
             FunctionArn: !GetAtt Policy.Arn
             Identity:
               ReauthorizeEvery: 0
+          Req:
+            FunctionArn: !GetAtt Policy.Arn
+            FunctionPayloadType: REQUEST
+            Identity:
+              QueryStrings: [key]
   App:
     Type: AWS::Serverless::Function
     Properties:
@@ -86,6 +91,13 @@ Resources:
             Path: "/legacy/{{id}}"
             Method: GET
             RestApiId: !Ref Rest
+        Items:
+          Type: Api
+          Properties:
+            Path: "/items/{{id}}"
+            Method: GET
+            RestApiId: !Ref Rest
+            Auth: {{Authorizer: Req}}
   Authorizer:
     Type: AWS::Serverless::Function
     Properties: {{CodeUri: fn/, Handler: authz.handler, Runtime: provided.al2023}}
@@ -116,8 +128,9 @@ end}
 # A TOKEN authorizer answering IAM policies: "allow" for this method, "deny" explicitly.
 POLICY_LUA = """\
 return {handler = function(event)
-  assert(event.type == "TOKEN")
-  local effect = event.authorizationToken == "allow" and "Allow" or "Deny"
+  local token = event.authorizationToken
+  if event.type == "REQUEST" then token = event.queryStringParameters.key end
+  local effect = token == "allow" and "Allow" or "Deny"
   return {principalId = "user-7", context = {tier = "gold"},
           policyDocument = {Version = "2012-10-17",
                             Statement = {{Action = "execute-api:Invoke", Effect = effect, Resource = event.methodArn}}}}
@@ -268,6 +281,44 @@ class TestAuthorizers(DevTestCase):
         # ReauthorizeEvery: 0, so each request with a token ran the authorizer
         self.dev.wait_for(r"authorizer Token", count=2)
         self.assertEqual(self.dev.count(r"authorizer Token"), 2)
+
+    def test_rest_request_authorizer_caches_its_policy(self):
+        status, _, body = self.get("/items/1")
+        self.assertEqual((status, body), (401, {"message": "Unauthorized"}))  # no ?key: not invoked
+        status, _, body = self.get("/items/1?key=allow")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.get("/items/1?key=allow")[0], 200)
+        # the cached policy (300 s by default) names /items/1 only: another item is refused, as on
+        # API Gateway, without running the authorizer again
+        status, _, body = self.get("/items/2?key=allow")
+        self.assertEqual(status, 403, body)
+        self.dev.wait_for(r"authorizer Req")
+        self.assertEqual(self.dev.count(r"authorizer Req"), 1, self.dev.stdout())
+
+    def test_jwks_from_a_url(self):
+        import http.server
+        import threading
+        directory = self.tmp
+
+        class Files(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **k):
+                super().__init__(*a, directory=directory, **k)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+        other = self.start_dev(self.path("template.yaml"), "--jwks", url, state=self.path("state2"), embedded=True)
+        status, _, body = http_request(other.front + "/private", headers=[("Authorization", self.good.token(**self.claims()))])
+        self.assertEqual(status, 200, body)
+        missing = self.run_dev(self.path("template.yaml"), "--port", "0", "--sqs-port", "0", "--state", self.path("s3"),
+                               "--jwks", url.replace("jwks.json", "none.json"))
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("cannot read the key set: " + url.replace("jwks.json", "none.json") + " answered 404", missing.stderr)
 
 
 IAM_TEMPLATE = """\
