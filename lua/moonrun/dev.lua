@@ -434,7 +434,9 @@ local function banner(dev, model)
   for _, fn in ipairs(dev.functions) do
     for _, e in ipairs(fn.spec.http_events or {}) do
       local route = e.path and (e.method:upper() .. " " .. e.path) or "$default"
-      view.note(string.format("  http     %-30s -> %s", dev.front_url .. " " .. route, fn.name))
+      local guard = e.authorizer and string.format("  (authorizer %s, %s)", e.authorizer.name,
+        e.authorizer.kind == "jwt" and "JWT" or "Lambda " .. e.authorizer.function_name) or ""
+      view.note(string.format("  http     %-30s -> %s%s", dev.front_url .. " " .. route, fn.name, guard))
     end
     for _, e in ipairs(fn.spec.sqs_events or {}) do
       view.note(string.format("  trigger  sqs %-26s -> %s (batch %d)", e.queue_name, fn.name, e.batch_size or 10))
