@@ -70,6 +70,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.uuid", luaopen_moonrun_uuid},
                                          {"moonrun.time", luaopen_moonrun_time},
                                          {"moonrun.digest", luaopen_moonrun_digest},
+                                         {"moonrun.signature", luaopen_moonrun_signature},
                                          {"moonrun.http", luaopen_moonrun_http},
                                          {"moonrun.sigv4", luaopen_moonrun_sigv4},
                                          {"moonrun.textcheck", luaopen_moonrun_textcheck},

@@ -8,6 +8,7 @@ int luaopen_moonrun_json(lua_State *L); /* lua_json.c */
 int luaopen_moonrun_uuid(lua_State *L); /* lua_uuid.c */
 int luaopen_moonrun_time(lua_State *L); /* lua_time.c */
 int luaopen_moonrun_digest(lua_State *L); /* lua_digest.c */
+int luaopen_moonrun_signature(lua_State *L); /* lua_signature.c */
 int luaopen_moonrun_http(lua_State *L); /* lua_http.c */
 int luaopen_moonrun_sigv4(lua_State *L); /* lua_sigv4.c */
 int luaopen_moonrun_textcheck(lua_State *L); /* lua_textcheck.c */

@@ -37,6 +37,8 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
                           ReservedConcurrentExecutions (default 10)
   --parameter NAME=VALUE  a template parameter (repeatable)
   --env NAME=VALUE        an environment variable for every function (repeatable)
+  --jwks [ISSUER=]FILE|URL  the key set (JWKS) a JWT authorizer checks tokens of ISSUER with
+                          (read at start; without ISSUER=, for every issuer; repeatable)
   --region REGION         (default: AWS_REGION, AWS_DEFAULT_REGION, or us-east-1)
   --verify-signatures     the embedded SQS checks each request's SigV4 signature against the
                           credentials moonrun dev gives the functions
@@ -78,7 +80,7 @@ local function parse_durability(text)
 end
 
 local function parse_args(args)
-  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {},
+  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {}, jwks = {},
     durability = "write"}
   local i = 1
   local function value(flag)
@@ -109,6 +111,10 @@ local function parse_args(args)
     elseif a == "--env" then
       local k, v = parse_pair(value(a), a)
       options.env[k] = v
+    elseif a == "--jwks" then
+      local text = value(a)
+      local issuer, source = text:match("^(https?://[^=]+)=(.+)$")
+      options.jwks[#options.jwks + 1] = {issuer = issuer, source = source or text}
     elseif a == "--verify-signatures" then options.verify = true
     elseif a == "--sqs-only" then options.sqs_only = true
     elseif a == "--reset" then options.reset = true
@@ -373,6 +379,30 @@ local function watch_counts(dev)
   end)
 end
 
+-- ---- the JWT authorizers' key sets ----
+
+-- --jwks, read once at start (a URL with moonrun.http); a JWT authorizer whose issuer has no
+-- key set is said at start, and its routes answer 401.
+local function read_key_sets(options, model)
+  local sets = require("moonrun.dev.authorizers").key_sets(options.jwks, function(url)
+    local response, failure = require("moonrun.http").request{url = url, timeout = 10, connect_timeout = 5}
+    if not response then return nil, failure.message end
+    if response.status ~= 200 then return nil, string.format("%s answered %d", url, response.status) end
+    return response.body
+  end)
+  local said = {}
+  for _, api in pairs(model.apis or {}) do
+    for name, a in pairs(api.authorizers) do
+      if a.kind == "jwt" and not sets[a.issuer] and not sets["*"] and not said[a.issuer] then
+        said[a.issuer] = true
+        view.warn(string.format("%s: JWT authorizer %s: no key set for the issuer %s, so its routes answer 401: " ..
+          "start moonrun dev with --jwks %s=FILE|URL", api.id, name, a.issuer, a.issuer))
+      end
+    end
+  end
+  return sets
+end
+
 -- ---- start and stop ----
 
 -- The queues the embedded SQS keeps that the template does not declare (an earlier template's).
@@ -404,7 +434,9 @@ local function banner(dev, model)
   for _, fn in ipairs(dev.functions) do
     for _, e in ipairs(fn.spec.http_events or {}) do
       local route = e.path and (e.method:upper() .. " " .. e.path) or "$default"
-      view.note(string.format("  http     %-30s -> %s", dev.front_url .. " " .. route, fn.name))
+      local guard = e.authorizer and string.format("  (authorizer %s, %s)", e.authorizer.name,
+        e.authorizer.kind == "jwt" and "JWT" or "Lambda " .. e.authorizer.function_name) or ""
+      view.note(string.format("  http     %-30s -> %s%s", dev.front_url .. " " .. route, fn.name, guard))
     end
     for _, e in ipairs(fn.spec.sqs_events or {}) do
       view.note(string.format("  trigger  sqs %-26s -> %s (batch %d)", e.queue_name, fn.name, e.batch_size or 10))
@@ -520,7 +552,8 @@ local function start(options, host)
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil, names = names}
 
   dev.front = require("moonrun.dev.front").new{functions = dev.functions, view = view,
-                                                  region = dev.region, account = dev.account}
+                                                  region = dev.region, account = dev.account,
+                                                  apis = model.apis, key_sets = read_key_sets(options, model)}
   dev.front_server = listen("the HTTP front", "--port", {
     host = options.host, port = options.port, max_body = 10 << 20,
     body_limit = require("moonrun.dev.payload_limits").front,

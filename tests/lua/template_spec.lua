@@ -125,7 +125,11 @@ describe("moonrun.dev.template", function()
            code_dir = ROOT .. "/handlers", runtime = "provided.al2023", timeout = 10, memory = 128,
            environment = {}, sqs_events = {}, async = {max_retries = 2, max_age_s = 21600},
            http_events = {{name = "Send", type = "HttpApi", method = "POST", path = "/send",
-                           payload_version = "2.0"}}},
+                           payload_version = "2.0", api = "ServerlessHttpApi", scopes = {}}}},
+        },
+        apis = {
+          ServerlessHttpApi = {id = "ServerlessHttpApi", type = "HttpApi", authorizers = {}},
+          ServerlessRestApi = {id = "ServerlessRestApi", type = "Api", authorizers = {}},
         },
         warnings = {},
       }
@@ -309,14 +313,16 @@ Resources:
         {Environment = {["Fn::If"] = json.array{"C", {}, {}}}})
       assert.are.same({["Fn::If"] = {"C", {}, {}}}, replaced.Environment)
     end)
-    it("Globals for APIs are not applied, and say so", function()
-      local model = load(with("Globals:\n  HttpApi:\n    CorsConfiguration:\n      AllowOrigins: ['*']\nResources:\n" .. fn("F", [[
+    it("Globals for APIs: CORS is applied, deploy-only settings are said to be ignored", function()
+      local model = load(with("Globals:\n  HttpApi:\n    CorsConfiguration:\n      AllowOrigins: ['*']\n    Tags: {team: a}\nResources:\n" .. fn("F", [[
       Events:
         E:
           Type: HttpApi
           Properties: {Path: /x, Method: GET}
 ]])))
-      assert.are.same({"Globals.HttpApi: not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events"}, model.warnings)
+      assert.are.same({"Globals.HttpApi: Tags not applied locally (the routes come from the functions' events)"}, model.warnings)
+      assert.are.same({kind = "http", origins = {"*"}, methods = {}, headers = {}, expose = {}, credentials = false},
+        model.apis.ServerlessHttpApi.cors)
     end)
     it("an event's properties cannot come from Fn::If (SAM refuses it too)", function()
       assert_fails(with("Conditions:\n  Always: !Equals [a, a]\nResources:\n" .. fn("F", [[
@@ -569,10 +575,14 @@ Resources:
           Properties: {Path: /rest, Method: post}
 ]])))
       assert.are.same({
-        {name = "Any", type = "HttpApi", method = "ANY", path = "/items/{id}", payload_version = "2.0"},
-        {name = "Default", type = "HttpApi", payload_version = "2.0"}, -- the $default route
-        {name = "Proxy", type = "HttpApi", method = "GET", path = "/files/{proxy+}", payload_version = "1.0"},
-        {name = "Rest", type = "Api", method = "POST", path = "/rest", payload_version = "1.0"},
+        {name = "Any", type = "HttpApi", method = "ANY", path = "/items/{id}", payload_version = "2.0",
+         api = "ServerlessHttpApi", scopes = {}},
+        {name = "Default", type = "HttpApi", payload_version = "2.0", -- the $default route
+         api = "ServerlessHttpApi", scopes = {}},
+        {name = "Proxy", type = "HttpApi", method = "GET", path = "/files/{proxy+}", payload_version = "1.0",
+         api = "ServerlessHttpApi", scopes = {}},
+        {name = "Rest", type = "Api", method = "POST", path = "/rest", payload_version = "1.0",
+         api = "ServerlessRestApi", scopes = {}},
       }, model.functions[1].http_events)
     end)
     it("two $default routes are an error", function()
@@ -585,8 +595,8 @@ Resources:
       assert_fails(with("Resources:\n" .. fn("A", events) .. fn("B", events)),
         "Resources.B.Properties.Events.Send: the HttpApi route POST /send is also Resources.A.Properties.Events.Send's")
     end)
-    it("an authorizer is not applied, and says so", function()
-      local model = load(with("Resources:\n" .. fn("F", [[
+    it("AWS_IAM is refused at start", function()
+      assert_fails(with("Resources:\n" .. fn("F", [[
       Events:
         E:
           Type: Api
@@ -594,8 +604,9 @@ Resources:
             Path: /x
             Method: GET
             Auth: {Authorizer: AWS_IAM}
-]])))
-      assert.is_true(has_warning(model, "Resources.F.Properties.Events.E.Properties.Auth: authorizers are not applied locally"))
+]])), "Resources.F.Properties.Events.E.Properties.Auth.Authorizer: AWS_IAM authorization")
+      assert_fails(with("Globals:\n  HttpApi:\n    Auth: {DefaultAuthorizer: AWS_IAM}\nResources:\n" .. fn("F", "")),
+        "Globals.HttpApi.Auth.DefaultAuthorizer: AWS_IAM authorization")
     end)
     it("errors", function()
       local function event(body, ...)

@@ -82,6 +82,8 @@ local function new_route(fn, event, options, order)
     fn = fn, function_name = fn.name, logical_id = fn.logical_id, event_name = event.name,
     type = kind, order = order,
     account = options.account, region = options.region, api_id = options.api_id,
+    -- its API (for CORS) and authorizer, as template_apis.lua resolved them
+    api = event.api, authorizer = event.authorizer, scopes = event.scopes or {},
   }
   -- SAM: an HttpApi event without Path and Method is the API's $default route, which catches
   -- every request no other route matches. A REST API has no such route.
@@ -214,6 +216,11 @@ local function better(a, b)
     if a[i] ~= b[i] then return a[i] < b[i] end
   end
   return false
+end
+
+--- Whether raw_path is one of route's paths (whatever the method).
+function M.path_matches(route, raw_path)
+  return match_segments(route, (request_segments(raw_path or "/"))) ~= nil
 end
 
 --- The route for a request and its path parameters (decoded), or nil when none matches.
@@ -349,6 +356,7 @@ local function event_v2(route, req, params, options)
               userAgent = r.user_agent},
       requestId = options and options.request_id or short_request_id(), routeKey = route.route_key,
       stage = route.stage, time = clf_time(r.now_ms), timeEpoch = r.now_ms,
+      authorizer = options and options.authorizer, -- what the route's authorizer passed on
     },
     body = body, isBase64Encoded = encoded,
   }
@@ -402,7 +410,7 @@ local function event_v1(route, req, params, options)
     protocol = r.protocol, requestId = request_id,
     requestTime = clf_time(r.now_ms), requestTimeEpoch = r.now_ms,
     resourceId = rest and route.resource_id or route.route_key, resourcePath = route.resource,
-    stage = route.stage,
+    stage = route.stage, authorizer = options and options.authorizer,
   }
   return {
     version = not rest and "1.0" or nil,

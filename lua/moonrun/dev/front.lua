@@ -2,6 +2,8 @@
 -- and the invoke endpoint of Lambda's Invoke API (the one AWS's Runtime Interface Emulator
 -- serves), so `aws lambda invoke --endpoint-url` and the SDKs work against it.
 local apigw = require "moonrun.dev.apigw"
+local authorizers = require "moonrun.dev.authorizers"
+local cors = require "moonrun.dev.cors"
 local event_text = require "moonrun.event_text"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
@@ -159,11 +161,19 @@ local function streamed_result(outcome)
 end
 
 function Front:api_route(req)
+  local status, headers, body = cors.preflight(self.router, self.apis, req)
+  if status then return status, headers, body end
   local route, params = self.router:match(req.method, req.path)
   if not route then return apigw.not_found(self.router) end
+  local allowed, authorizer, h, b = self.auth:check(route, req, params)
+  if not allowed then return cors.finish(self.apis, route, req, authorizer, h, b) end
+  return cors.finish(self.apis, route, req, self:invoke_route(route, req, params, authorizer))
+end
+
+function Front:invoke_route(route, req, params, authorizer)
   local fn = self.functions[route.function_name]
   local trigger = "http " .. req.method .. " " .. req.path
-  local outcome = fn:invoke(apigw.event_json(route, req, params), trigger, {sync = true})
+  local outcome = fn:invoke(apigw.event_json(route, req, params, {authorizer = authorizer}), trigger, {sync = true})
   if outcome.throttled then
     -- API Gateway does not pass Lambda's 429 on: its client sees the integration failure
     self:log(fn, trigger, outcome, throttle_summary(outcome))
@@ -195,7 +205,7 @@ function Front:handle(req)
 end
 
 -- options: functions (the dev.functions instances, in the template's order), view, region,
--- account.
+-- account, apis (the template's APIs: CORS, authorizers), key_sets (--jwks, read).
 function M.new(options)
   local by_name = {}
   local specs = {}
@@ -204,9 +214,14 @@ function M.new(options)
     specs[#specs + 1] = fn.spec
   end
   local router = apigw.router(specs, {region = options.region, account = options.account})
-  return setmetatable({functions = by_name, order = options.functions, router = router,
+  local front = setmetatable({functions = by_name, order = options.functions, router = router,
                        warnings = router.warnings, view = options.view, region = options.region,
-                       account = options.account, active = {}}, Front)
+                       account = options.account, active = {}, apis = options.apis or {}}, Front)
+  front.auth = authorizers.new{functions = by_name, key_sets = options.key_sets, region = options.region,
+    account = options.account,
+    log = function(text) if options.view then options.view.warn(text) end end,
+    log_invocation = function(fn, trigger, outcome) front:log(fn, trigger, outcome) end}
+  return front
 end
 
 

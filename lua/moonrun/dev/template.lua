@@ -14,6 +14,7 @@ local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
 local intrinsics = require "moonrun.dev.template_intrinsics"
 local resources = require "moonrun.dev.template_resources"
+local apis = require "moonrun.dev.template_apis"
 
 local M = {}
 
@@ -136,7 +137,7 @@ end
 
 -- The resolving of values (template_intrinsics.lua) and the reading of functions and queues
 -- (template_resources.lua) are methods of the loader too.
-for _, part in ipairs{intrinsics, resources} do
+for _, part in ipairs{intrinsics, resources, apis} do
   for name, method in pairs(part.methods) do Loader[name] = method end
 end
 
@@ -238,6 +239,8 @@ end
 function Loader:build()
   local model = {path = self.path, dir = self.dir, queues = list(), functions = list(), warnings = self.warnings}
   local globals = self:function_globals()
+  self.api_models = self:apis(resources.merge_properties)
+  model.apis = self.api_models
   local ids = sorted_keys(self.resources)
   for _, id in ipairs(ids) do
     local r = self.resources[id]
@@ -271,13 +274,31 @@ function Loader:build()
       end
       model.functions[#model.functions + 1] = fn
     elseif r.type == "AWS::Serverless::Api" or r.type == "AWS::Serverless::HttpApi" then
-      self:warn(where, "%s: its routes come from the functions' events; its own settings (Auth, CORS, domains, stages) are not applied locally", r.type)
+      -- read by self:apis() (template_apis.lua): its CORS and authorizers apply to its routes
     elseif not IGNORED_QUIETLY[r.type] and not r.type:match("^AWS::IAM::") then
       self:warn(where, "%s is not run by moonrun dev", r.type)
     end
   end
   self:check_visibility(model)
+  self:check_authorizer_functions(model)
   return model
+end
+
+-- A Lambda authorizer runs one of the template's functions: another cannot be run locally.
+function Loader:check_authorizer_functions(model)
+  local names = {}
+  for _, fn in ipairs(model.functions) do names[fn.name] = true end
+  for _, id in ipairs(sorted_keys(model.apis)) do
+    local api = model.apis[id]
+    for _, name in ipairs(sorted_keys(api.authorizers)) do
+      local a = api.authorizers[name]
+      if a.kind == "lambda" and not names[a.function_name] then
+        self:fail(string.format("%s.Auth.Authorizers.%s.FunctionArn", self.resources[id] and ("Resources." .. id .. ".Properties") or
+          ("Globals." .. api.type), name), "%s is not a function of this template: moonrun dev runs an authorizer " ..
+          "that the template defines", a.function_name)
+      end
+    end
+  end
 end
 
 -- Lambda's rule for an SQS trigger: the queue's visibility timeout must be at least the

@@ -117,11 +117,6 @@ function Loader:function_globals()
   local globals = self.doc.Globals
   if not present(globals) then return {} end
   if not is_map(globals) then self:fail("Globals", "expected a mapping") end
-  for _, section in ipairs(sorted_keys(globals)) do
-    if section == "Api" or section == "HttpApi" then
-      self:warn("Globals." .. section, "not applied locally (Auth, CORS, domains, stages): the routes come from the functions' events")
-    end
-  end
   local g = globals.Function
   if not present(g) then return {} end
   if not is_map(g) then self:fail("Globals.Function", "expected a mapping") end
@@ -242,7 +237,8 @@ function Loader:http_event(name, etype, props, where)
       self:fail(where .. "." .. k, "not a property of a %s event that moonrun dev knows", etype)
     end
   end
-  if present(props.Auth) then self:warn(where .. ".Auth", "authorizers are not applied locally: every request reaches the function") end
+  -- its API (CORS) and authorizer, checked here so that a wrong name fails the start
+  local edge = self:event_api(etype, props, where, self.api_models)
   local path = self:property(props, "Path", where)
   local method = self:property(props, "Method", where)
   if etype == "HttpApi" and path == nil and method == nil then
@@ -266,7 +262,8 @@ function Loader:http_event(name, etype, props, where)
     end
     payload = version
   end
-  return {name = name, type = etype, method = method, path = path, payload_version = payload}
+  return {name = name, type = etype, method = method, path = path, payload_version = payload,
+          api = edge.api, authorizer = edge.authorizer, scopes = edge.scopes}
 end
 
 local SQS_EVENT_PROPERTIES = {Queue = true, BatchSize = true, MaximumBatchingWindowInSeconds = true,
