@@ -552,6 +552,7 @@ SLOW_LUA = """\
 local M = {}
 local pid = io.open("/proc/self/stat"):read("l"):match("^(%d+)")
 function M.handler(event)
+  if event.started then io.open(event.started, "w"):close() end
   if event.sleep then os.execute("sleep " .. event.sleep) end
   if event.size then return {n = event.n, text = string.rep("x", event.size)} end
   return {n = event.n, pid = pid, version = "VERSION", length = event.data and #event.data or 0}
@@ -594,9 +595,13 @@ class TestInvocationsTogether(DevTestCase):
 
     def test_an_edit_during_an_invocation_applies_to_the_next(self):
         answer = {}
-        t = threading.Thread(target=lambda: answer.update(self.invoke_ok(self.dev, "Slow", {"n": 1, "sleep": 1})))
+        started = self.path("started")
+        t = threading.Thread(target=lambda: answer.update(
+            self.invoke_ok(self.dev, "Slow", {"n": 1, "sleep": 1, "started": started})))
         t.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + seconds(30)  # the edit must come while the handler runs
+        while not os.path.exists(started) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.write("fn/app.lua", SLOW_LUA.replace("VERSION", "new"))
         t.join(seconds(30))
         self.assertEqual(answer.get("version"), "old", "the running invocation finishes with its code")
