@@ -12,9 +12,12 @@ json.null = nil
 function json.encode(value) end
 
 ---The value of a JSON text: objects are tables, arrays are tables marked as arrays, null is json.null.
+---With i and j, the text is text:sub(i, j), read in place (no copy of the slice is made).
 ---@param text string
+---@param i? integer
+---@param j? integer
 ---@return any
-function json.decode(text) end
+function json.decode(text, i, j) end
 
 ---Marks t (or a new table) as a JSON array, so that an empty one writes as [].
 ---@generic T: table
