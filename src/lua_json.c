@@ -73,20 +73,11 @@ static int json_encode_lua(lua_State *L)
     return 1;
 }
 
-/* json.decode(text [, i [, j]]): the value that text:sub(i, j) holds, read in place, so a
- * reader of a big chunk of JSON lines (the SQS journal's replay) makes no string per line. */
 static int json_decode_lua(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
-    lua_Integer first = luaL_optinteger(L, 2, 1), last = luaL_optinteger(L, 3, (lua_Integer)len);
-    /* the positions string.sub takes: negative ones count from the end, the rest clipped */
-    if (first < 0) first = first < -(lua_Integer)len ? 1 : (lua_Integer)len + first + 1;
-    if (last < 0) last = last < -(lua_Integer)len ? 0 : (lua_Integer)len + last + 1;
-    if (first < 1) first = 1;
-    if (last > (lua_Integer)len) last = (lua_Integer)len;
-    if (last < first) json_decode(L, text, 0);
-    else json_decode(L, text + first - 1, (size_t)(last - first + 1));
+    json_decode(L, text, len);
     return 1;
 }
 

@@ -229,24 +229,6 @@ describe("moonrun.json", function()
     end)
   end)
 
-  describe("decode of a slice (text, i, j)", function()
-    local lines = '{"a":1}\n[2,3]\n"s\\n"\n'
-    it("reads only text:sub(i, j), positions as string.sub takes them", function()
-      assert.are.same({a = 1}, json.decode(lines, 1, 7))
-      assert.are.same({2, 3}, json.decode(lines, 9, 13))
-      assert.are.equal("s\n", json.decode(lines, 15, -2))
-      assert.are.equal(3, json.decode(lines, 12, 12))
-      assert.are.same({a = 1}, json.decode(lines, -100, 7)) -- clipped, as string.sub clips
-      assert.are.same({a = 1}, json.decode('{"a":1}', 1, 100))
-    end)
-    it("fails on what the slice cuts, and an empty slice, with positions in the slice", function()
-      assert_fails(function() json.decode(lines, 1, 6) end, "line 1, column 7", "unterminated object")
-      assert_fails(function() json.decode(lines, 1, 8) end, "unexpected data after")
-      assert_fails(function() json.decode(lines, 5, 4) end, "line 1, column 1", "unexpected end")
-      assert_fails(function() json.decode(lines, 3) end, "unexpected")
-    end)
-  end)
-
   describe("decode errors name the problem and where it is", function()
     local cases = {
       {"{\"a\":1,}", "line 1, column 8", "expected a string key in object"},

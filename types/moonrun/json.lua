@@ -12,12 +12,9 @@ json.null = nil
 function json.encode(value) end
 
 ---The value of a JSON text: objects are tables, arrays are tables marked as arrays, null is json.null.
----With i and j, the text is text:sub(i, j), read in place (no copy of the slice is made).
 ---@param text string
----@param i? integer
----@param j? integer
 ---@return any
-function json.decode(text, i, j) end
+function json.decode(text) end
 
 ---A file of JSON lines being read (json.open_lines).
 ---@class moonrun.json.Lines
