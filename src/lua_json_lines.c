@@ -88,7 +88,10 @@ static size_t read_block(lua_State *L, struct json_lines *r)
     for (;;) {
         ssize_t n = read(r->fd, r->data + r->len, BLOCK_BYTES);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) luaL_error(L, "cannot read JSON lines: %s", strerror(errno));
+        if (n < 0) { /* no "file:line:" of the caller: the cause is the file's, not the code's */
+            lua_pushfstring(L, "cannot read JSON lines: %s", strerror(errno));
+            lua_error(L);
+        }
         if (n > 0) r->ends_whole = r->data[r->len + (size_t)n - 1] == '\n';
         r->len += (size_t)n;
         return (size_t)n;
