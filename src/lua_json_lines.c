@@ -1,11 +1,11 @@
 /* json.open_lines(path): a file of JSON lines (the embedded SQS's journal), read a line at a
  * time and decoded in place.
  *
- *   local lines, why, errno = json.open_lines(path)   nil, a message and errno when it cannot be opened
- *   lines:next() -> number, true, value         the next line that is not empty, decoded
- *                -> number, false, message      a line that is not JSON (the message says why)
- *                -> nil                         the end of the file (an error if a read failed)
- *   lines:ends_whole() -> boolean               after the end: whether the file ended on "\n"
+ *   json.open_lines(path) -> lines | nil, message, errno   (as io.open)
+ *   lines:next() -> number, true, value      the next line that is not empty, decoded
+ *                -> number, false, message   a line that is not JSON (the message says why)
+ *                -> nil                      the end of the file (an error if a read failed)
+ *   lines:ends_whole() -> boolean            after the end: whether the file ended on "\n"
  *   lines:close()
  *
  * Why not io.lines and json.decode: Lua reads a line a byte at a time and makes a string of
@@ -27,11 +27,11 @@
 
 struct json_lines {
     int fd;
-    char *data;         /* data[start, len) is read and not consumed yet */
+    char *data; /* data[start, len) is read and not consumed yet */
     size_t start, len, cap;
     lua_Integer number; /* of the last line returned */
     int eof;
-    int ends_whole;     /* the last byte of the file was a newline (or it was empty) */
+    int ends_whole; /* the last byte of the file was a newline (or it was empty) */
 };
 
 static struct json_lines *check_lines(lua_State *L)
@@ -148,10 +148,8 @@ static int l_close(lua_State *L)
 
 int json_lines_open(lua_State *L)
 {
-    static const luaL_Reg methods[] = {{"next", l_next},
-                                       {"ends_whole", l_ends_whole},
-                                       {"close", l_close},
-                                       {NULL, NULL}};
+    static const luaL_Reg methods[] = {
+        {"next", l_next}, {"ends_whole", l_ends_whole}, {"close", l_close}, {NULL, NULL}};
     if (luaL_newmetatable(L, JSON_LINES)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
