@@ -75,7 +75,7 @@ function M.new(options)
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
     durability = durability, spawn = options.spawn, pause = options.pause,
     queues = {}, deleted = {}, order = 0,
-    pending = {}, records = 0, journal_bytes = 0,
+    records = 0, journal_bytes = 0,
   }, Store)
   if options.state_dir then
     local dir = options.state_dir
