@@ -27,4 +27,7 @@ void json_push_array_marker(lua_State *L);
  * work space that must survive a Lua error unwinding past the C code that uses it. */
 struct buffer *json_scratch_buffer(lua_State *L, const void *key);
 
+/* Pushes json.open_lines (lua_json_lines.c), registering its metatable. */
+int json_lines_open(lua_State *L);
+
 #endif

@@ -1,4 +1,4 @@
-/* The `moonrun.json` module: encode, decode, null, array. */
+/* The `moonrun.json` module: encode, decode, null, array (open_lines: lua_json_lines.c). */
 #include <lauxlib.h>
 
 #include "json.h"
@@ -112,5 +112,7 @@ int luaopen_moonrun_json(lua_State *L)
     luaL_newlib(L, functions);
     json_push_null(L);
     lua_setfield(L, -2, "null");
+    json_lines_open(L);
+    lua_setfield(L, -2, "open_lines");
     return 1;
 }

@@ -279,4 +279,93 @@ describe("moonrun.json", function()
       assert_fails(function() json.encode(json.array{x = 1}) end, "not an index")
     end)
   end)
+
+  describe("open_lines: a file of JSON lines, decoded in place", function()
+    local path = os.tmpname()
+    after_each(function() os.remove(path) end)
+    local function write(text)
+      local file = assert(io.open(path, "wb"))
+      file:write(text)
+      file:close()
+    end
+    -- Every line as {number, decoded, value}, and whether the file ended on a newline.
+    local function read_all()
+      local lines = assert(json.open_lines(path))
+      local got = {}
+      for number, decoded, value in lines.next, lines do got[#got + 1] = {number, decoded, value} end
+      local whole = lines:ends_whole()
+      lines:close()
+      return got, whole
+    end
+
+    it("gives each line that is not empty with its number; an empty file has none", function()
+      write('{"a":1}\n\n[2]\r\n"x"\n')
+      local got, whole = read_all()
+      assert.are.same({{1, true, {a = 1}}, {3, true, {2}}, {4, true, "x"}}, got)
+      assert.is_true(whole)
+      write("")
+      got, whole = read_all()
+      assert.are.same({}, got)
+      assert.is_true(whole)
+    end)
+
+    it("passes a line that is not JSON with the reason, and goes on to the next", function()
+      write('{"a":1}\n{"a":\n{"b":2}\n')
+      local got = read_all()
+      assert.are.equal(3, #got)
+      assert.are.same({1, true, {a = 1}}, got[1])
+      assert.are.equal(2, got[2][1])
+      assert.is_false(got[2][2])
+      assert.is_truthy(tostring(got[2][3]):find("invalid JSON at line 1", 1, true))
+      assert.are.same({3, true, {b = 2}}, got[3])
+    end)
+
+    it("reads a last line without its newline, and says the file did not end whole", function()
+      write('{"a":1}\n{"b":2}')
+      local got, whole = read_all()
+      assert.are.same({{1, true, {a = 1}}, {2, true, {b = 2}}}, got)
+      assert.is_false(whole)
+      write('{"a":1}\n{"b":')
+      got, whole = read_all()
+      assert.are.equal(2, #got)
+      assert.is_false(got[2][2])
+      assert.is_false(whole)
+    end)
+
+    it("keeps lines whole across its 1 MiB blocks, and a line longer than a block", function()
+      local expected, parts = {}, {}
+      local sizes = {1000, 3 * 1024 * 1024, 5, 1024 * 1024 - 3, 700 * 1024}
+      for i = 1, 4000 do sizes[#sizes + 1] = 1000 + i % 97 end
+      for i, size in ipairs(sizes) do
+        local body = string.rep(string.char(97 + i % 26), size)
+        expected[i] = {i, true, {i = i, body = body}}
+        parts[i] = json.encode({i = i, body = body})
+      end
+      write(table.concat(parts, "\n") .. "\n")
+      local got, whole = read_all()
+      assert.is_true(whole)
+      assert.are.equal(#expected, #got)
+      for i = 1, #expected do
+        assert.are.same(expected[i], got[i], "line " .. i)
+      end
+    end)
+
+    it("fails as io.open does for a missing file; a closed reader is an error", function()
+      local lines, why, errno = json.open_lines(path .. ".missing")
+      assert.is_nil(lines)
+      assert.is_truthy(why:find(path .. ".missing: No such file or directory", 1, true))
+      assert.are.equal(2, errno)
+      write("1\n")
+      lines = assert(json.open_lines(path))
+      lines:close()
+      assert_fails(function() lines:next() end, "the JSON lines are closed")
+      lines:close() -- twice is harmless
+    end)
+
+    it("raises an error naming the cause when a read fails", function()
+      local lines = assert(json.open_lines("/")) -- a folder opens, and its read fails
+      assert_fails(function() lines:next() end, "cannot read JSON lines: Is a directory")
+      lines:close()
+    end)
+  end)
 end)

@@ -121,7 +121,10 @@ describe("sqs_api: protocol and errors", function()
     local url = create("q")
     -- the file refuses the append as a full disk does (the real full disk: tests/test_dev_durability.py)
     local file = store.journal
-    store.journal = setmetatable({append = function() return nil, "write: No space left on device" end},
+    store.journal = setmetatable({commit = function()
+        file:discard() -- as a failed commit forgets what was staged
+        return nil, "write: No space left on device"
+      end},
       {__index = function(_, name) return function(_, ...) return file[name](file, ...) end end})
     local status, body = call("SendMessage", {QueueUrl = url, MessageBody = "lost"})
     assert.equal(500, status)

@@ -430,6 +430,60 @@ describe("sqs_store: the journal", function()
     assert.same({"1", "2", "3"}, bodies(store:receive(q, 10)))
   end)
 
+  it("reads a journal written before messages were kept in their compact form", function()
+    -- fixtures/sqs_journal_before_compact_messages.jsonl was written by the store as it was
+    -- before (each message a table of every field, replay through io.lines): a redrive, message
+    -- and system attributes, a delay, a delete, a FIFO group in flight with its deduplication
+    -- ids, and a queue deleted a moment ago
+    local fixture = "tests/lua/fixtures/sqs_journal_before_compact_messages.jsonl"
+    local source = assert(io.open(fixture, "rb"))
+    local file = assert(io.open(dir .. "/sqs.journal", "wb"))
+    file:write(source:read("a"))
+    source:close()
+    file:close()
+    local saved = clock.now
+    clock.now = 1700000011000
+    local store = new_store(dir)
+    assert.same({}, warnings)
+    assert.same({
+      {name = "dead", visible = 2, in_flight = 0, delayed = 0},
+      {name = "jobs.fifo", visible = 1, in_flight = 1, delayed = 0},
+      {name = "orders", visible = 0, in_flight = 0, delayed = 1},
+    }, store:depths())
+    local dead = store:receive(store:queue("dead"), 10)
+    assert.same({"plain", "with attributes"}, bodies(dead))
+    assert.equal(2, dead[2].receives) -- one receive before the move, one now
+    assert.equal(1700000000000, dead[2].sent)
+    assert.equal("AKIDEXAMPLE", dead[2].sender)
+    assert.equal("arn:aws:sqs:us-east-1:000000000000:orders", dead[2].source_arn)
+    assert.same({colour = {DataType = "String", StringValue = "blue"}}, dead[2].attributes)
+    assert.equal("Root=1-5759e988-bd862e3fe1be46a994272793", dead[2].system.AWSTraceHeader.StringValue)
+    local jobs = store:queue("jobs.fifo")
+    assert.same({}, store:receive(jobs, 10)) -- f1 in flight holds its group
+    assert.equal("7bd37a8a-1120-41f3-ad4d-86af2dd3ff6a",
+      store:send(jobs, {body = "f1 again", group = "g", dedup = "d1"}).id)
+    advance(30)
+    local fifo = store:receive(jobs, 10)
+    assert.same({"f1", "f2"}, bodies(fifo))
+    assert.equal("00000000000000000001", fifo[1].sequence)
+    assert.equal(2, fifo[1].receives)
+    local _, code = store:create_queue("gone")
+    assert.equal("QueueDeletedRecently", code)
+    advance(60)
+    assert.same({"delayed"}, bodies(store:receive(store:queue("orders"), 10)))
+    store:close()
+    clock.now = saved
+  end)
+
+  it("refuses to start from a journal it cannot read, and leaves it as it is", function()
+    os.execute("mkdir " .. dir .. "/sqs.journal") -- opens, and every read fails
+    local ok, err = pcall(new_store, dir)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("sqs: cannot replay the journal " .. dir .. "/sqs.journal: " ..
+      "cannot read JSON lines: Is a directory", 1, true), tostring(err))
+    assert.is_true(os.rename(dir .. "/sqs.journal", dir .. "/sqs.journal")) -- still there
+  end)
+
   it("survives a last line cut short, with a warning, and loses no earlier record", function()
     local store = new_store(dir)
     local q = assert(store:create_queue("orders"))

@@ -11,6 +11,25 @@ local AppendFile = {}
 ---@return string? message
 function AppendFile:append(data, sync) end
 
+---Encodes value as one JSON line into the file's own buffer, to be appended by commit (an error
+---if it cannot be encoded; the lines staged before stay).
+---@param value any
+function AppendFile:stage(value) end
+
+---What is staged: lines and bytes.
+---@return integer lines
+---@return integer bytes
+function AppendFile:staged() end
+
+---Appends the staged lines as append does (all or none), and forgets them either way.
+---@param sync? boolean
+---@return true|nil ok
+---@return string? message
+function AppendFile:commit(sync) end
+
+---Forgets the staged lines.
+function AppendFile:discard() end
+
 ---fdatasync: what was appended survives an OS crash.
 ---@return true|nil ok
 ---@return string? message

@@ -16,7 +16,6 @@
 -- Methods of sqs_store.lua's Store, like sqs_journal.lua's; it needs the store's spawn and
 -- pause options (the loop's task functions). Without them, compaction is the synchronous one.
 local append_file = require "moonrun.append_file"
-local json = require "moonrun.json"
 local journal = require "moonrun.dev.sqs_journal"
 local rules = require "moonrun.dev.sqs_rules"
 local time = require "moonrun.time"
@@ -28,13 +27,12 @@ local Store = {}
 -- How long a slice of the compaction may run before the event loop takes its turn.
 local SLICE_S = 0.004
 
--- Moves the lines gathered for the new file to it; false (and the compaction abandoned) on failure.
+-- Appends the lines staged in the new file; false (and the compaction abandoned) on failure.
 local function write_pending(self, c)
-  if #c.pending == 0 then return true end
-  c.pending[#c.pending + 1] = ""
-  local ok, why = c.file:append(table.concat(c.pending, "\n"))
-  c.lines = c.lines + #c.pending - 1
-  c.pending = {}
+  local staged = c.file:staged()
+  if staged == 0 then return true end
+  local ok, why = c.file:commit()
+  c.lines = c.lines + staged
   if not ok then
     self:abandon_compaction("sqs: cannot compact the journal: " .. tostring(why))
     return false
@@ -59,15 +57,15 @@ local function waiting(c, msg)
 end
 
 local function write_message(c, q, msg)
-  if not msg.gone and not q.deleted then c.pending[#c.pending + 1] = json.encode(message_record(q, msg)) end
+  if not msg.gone and not q.deleted then c.file:stage(message_record(q, msg)) end
 end
 
---- Store:write's copy of a record (and its JSON line) for the new file. A message still
+--- Store:write's copy of a record for the new file. A message still
 -- waiting for its turn is written first, as it is now; since the store changes a message
 -- before it writes the record of the change, that copy already holds the change, and the
 -- record is not copied after it. (A deleted message is already out of its queue: its record
 -- is copied, and the message is skipped at its turn.)
-function Store:compaction_copy(record, line)
+function Store:compaction_copy(record)
   local c = self.compaction
   local q = record.q and self.queues[record.q]
   if q and record.id then
@@ -88,7 +86,7 @@ function Store:compaction_copy(record, line)
       end
     end
   end
-  c.pending[#c.pending + 1] = line
+  c.file:stage(record)
 end
 
 --- After a flush: what the journal took goes to the new file too.
@@ -102,7 +100,7 @@ local function begin(self, c, now)
   local names = {}
   for name in pairs(self.queues) do names[#names + 1] = name end
   table.sort(names)
-  local put = function(record) c.pending[#c.pending + 1] = json.encode(record) end
+  local put = function(record) c.file:stage(record) end
   c.message_at, c.queue_at, c.next, c.last = {}, {}, math.huge, 0
   for _, name in ipairs(names) do
     local q = self.queues[name]
@@ -169,7 +167,7 @@ function Store:compact_soon()
   os.remove(path)
   local file, why = append_file.open(path)
   if not file then return self.warn("sqs: cannot compact the journal: " .. tostring(why)) end
-  local c = {file = file, path = path, pending = {}, lines = 0, written_early = setmetatable({}, {__mode = "k"})}
+  local c = {file = file, path = path, lines = 0, written_early = setmetatable({}, {__mode = "k"})}
   self.compaction = c
   self.spawn(run, self, c)
 end

@@ -1,4 +1,4 @@
--- Small containers for moonrun dev's embedded SQS: a double-ended list and a min-heap, both with
+-- Small containers for moonrun dev's embedded SQS: a double-ended list and min-heaps, all with
 -- lazy deletion (entries of messages gone are skipped when reached, and the container is
 -- rebuilt when they dominate).
 --
@@ -67,7 +67,79 @@ local function tie_order(h)
   return indexes
 end
 
+-- A min-heap of items that carry their own keys: ordered by item[key], then item[tie] (both
+-- integers, the tie unique). One array slot per entry instead of four: the queues keep every
+-- message in one (by the time it was sent, for retention), so its size is per message.
+local function new_keyed_heap(key, tie) return {n = 0, key = key, tie = tie} end
+
+local function keyed_before(a, b, key, tie)
+  local ka, kb = a[key], b[key]
+  return ka < kb or (ka == kb and a[tie] < b[tie])
+end
+
+local function keyed_push(h, item)
+  local key, tie = h.key, h.tie
+  local n = h.n + 1
+  h.n = n
+  while n > 1 do
+    local parent = n // 2
+    local above = h[parent]
+    if keyed_before(above, item, key, tie) then break end
+    h[n] = above
+    n = parent
+  end
+  h[n] = item
+end
+
+local function keyed_pop(h)
+  local n = h.n
+  if n == 0 then return nil end
+  local key, tie = h.key, h.tie
+  local top, last = h[1], h[n]
+  h[n] = nil
+  n = n - 1
+  h.n = n
+  if n > 0 then
+    local i = 1
+    while true do
+      local child = 2 * i
+      if child > n then break end
+      if child < n and keyed_before(h[child + 1], h[child], key, tie) then child = child + 1 end
+      if not keyed_before(h[child], last, key, tie) then break end
+      h[i] = h[child]
+      i = child
+    end
+    h[i] = last
+  end
+  return top
+end
+
+-- The heap of the items of h that keep(item) accepts: in place, O(n) (Floyd's heap building).
+local function keyed_filter(h, keep)
+  local key, tie = h.key, h.tie
+  local n = 0
+  for i = 1, h.n do
+    local item = h[i]
+    h[i] = nil
+    if keep(item) then n = n + 1; h[n] = item end
+  end
+  h.n = n
+  for start = n // 2, 1, -1 do
+    local item, i = h[start], start
+    while true do
+      local child = 2 * i
+      if child > n then break end
+      if child < n and keyed_before(h[child + 1], h[child], key, tie) then child = child + 1 end
+      if not keyed_before(h[child], item, key, tie) then break end
+      h[i] = h[child]
+      i = child
+    end
+    h[i] = item
+  end
+end
+
 M.new_list, M.list_push, M.list_size = new_list, list_push, list_size
 M.new_heap, M.heap_push, M.heap_pop, M.tie_order = new_heap, heap_push, heap_pop, tie_order
+M.new_keyed_heap, M.keyed_push, M.keyed_pop, M.keyed_filter = new_keyed_heap, keyed_push, keyed_pop, keyed_filter
 
 return M

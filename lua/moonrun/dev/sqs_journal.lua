@@ -18,7 +18,9 @@ local append_file = require "moonrun.append_file"
 local json = require "moonrun.json"
 local rules = require "moonrun.dev.sqs_rules"
 local list_size = require("moonrun.dev.sqs_containers").list_size
-local new_queue = require("moonrun.dev.sqs_queue").new
+local sqs_queue = require "moonrun.dev.sqs_queue"
+
+local new_queue, new_message = sqs_queue.new, sqs_queue.new_message
 
 -- The journal's own files are private: they hold message bodies.
 local function open_private(path)
@@ -27,22 +29,31 @@ local function open_private(path)
   return file
 end
 
+local M = {}
+
+local ENOENT = 2 -- Linux's errno for a file that does not exist
+
 -- Methods of sqs_store.lua's Store.
 local Store = {}
 
+-- A message's record. The fields every message has go in the constructor, the others only when
+-- set: a constructor naming all seventeen makes a table with room for 32 (some 800 bytes)
+-- for each message sent, garbage as soon as its line is written.
 local function message_record(q, msg)
-  return {op = "msg", q = q.name, id = msg.id, body = msg.body, ma = msg.attributes,
-    sa = msg.system, sent = msg.sent, vis = msg.visible_at, g = msg.group, d = msg.dedup,
-    seq = msg.sequence, sender = msg.sender, n = msg.receives, first = msg.first_receive,
-    h = msg.handle, rat = msg.received_at, src = msg.source_arn}
+  local record = {op = "msg", q = q.name, id = msg.id, body = msg.body, sent = msg.sent,
+    vis = msg.visible_at, n = msg.receives, sender = msg.sender}
+  record.ma, record.sa, record.g, record.d = msg.attributes, msg.system, msg.group, msg.dedup
+  record.seq, record.first, record.h = msg.sequence, msg.first_receive, msg.handle
+  record.rat, record.src = msg.received_at, msg.source_arn
+  return record
 end
 
+-- Stages record's line in the journal (append_file's stage: encoded into the file's own
+-- buffer, not made a Lua string), for the flush that ends the request.
 function Store:write(record)
   if self.replaying or not self.journal then return end
-  local line = json.encode(record)
-  local pending = self.pending
-  pending[#pending + 1] = line
-  if self.compaction then self:compaction_copy(record, line) end
+  self.journal:stage(record)
+  if self.compaction then self:compaction_copy(record) end
 end
 
 -- The error a failed flush raises: sqs_api.lua answers it as InternalFailure.
@@ -51,12 +62,10 @@ local save_failed_mt = {__tostring = function(e) return e.message end}
 -- Appends what was journaled since the last flush; callers answer only after this. When the
 -- append fails, the journal still ends on the last whole flush and the memory is rebuilt from it.
 function Store:flush()
-  local pending = self.pending
-  if not self.journal or #pending == 0 then return end
-  pending[#pending + 1] = ""
-  local data = table.concat(pending, "\n")
-  self.pending = {}
-  local ok, why = self.journal:append(data, self.durability == "sync")
+  if not self.journal then return end
+  local staged = self.journal:staged()
+  if staged == 0 then return end
+  local ok, why = self.journal:commit(self.durability == "sync")
   if not ok then
     self:abandon_compaction()
     self:rebuild()
@@ -64,7 +73,7 @@ function Store:flush()
       self.journal_path, tostring(why))}, save_failed_mt), 0)
   end
   self.unsynced = self.durability == "interval"
-  self.records = self.records + #pending - 1
+  self.records = self.records + staged
   self.journal_bytes = self.journal:size()
   if self.compaction then
     self:compaction_flush()
@@ -112,6 +121,7 @@ end
 -- Rewrites the journal as the live state: a temporary file, then renamed over the journal.
 function Store:compact()
   if not self.journal_path then return end
+  if self.journal and self.journal:staged() > 0 then self:flush() end -- staged lines go with the file
   self:abandon_compaction()
   local now = self.now_ms()
   local temporary = self.journal_path .. ".tmp"
@@ -247,13 +257,12 @@ function Store:apply(record, now)
       end
       if q.fifo and type(record.g) ~= "string" then error("a message of a FIFO queue needs a string group", 0) end
       if q.messages[record.id] then return end
-      local msg = {id = record.id, body = record.body, attributes = record.ma, system = record.sa,
-        sent = record.sent, visible_at = record.vis, group = record.g, dedup = record.d,
-        sequence = record.seq, sender = record.sender, receives = record.n or 0,
-        first_receive = record.first, handle = record.h, received_at = record.rat,
-        source_arn = record.src}
       self.order = self.order + 1
-      msg.order = self.order
+      local msg = new_message(record.id, record.body, record.sent, record.vis, record.n or 0, self.order,
+        record.sender)
+      msg.attributes, msg.system, msg.group, msg.dedup = record.ma, record.sa, record.g, record.d
+      msg.sequence, msg.first_receive, msg.handle = record.seq, record.first, record.h
+      msg.received_at, msg.source_arn = record.rat, record.src
       if msg.sequence then q.sequence = math.max(q.sequence, tonumber(msg.sequence) or 0) end
       q:insert(msg, now)
       if record.d and record.dk then q:remember_dedup(record.dk, record.sent, record.id, record.seq) end
@@ -285,18 +294,19 @@ end
 
 -- Replays the journal; returns whether it should be rewritten before use: a damaged line was
 -- skipped, it does not end on a whole line, or it holds far more records than the live state.
+-- The lines are read and decoded by json.open_lines, in place in a buffer it keeps (a string
+-- per line, as io.lines makes, was most of a restart's time).
 function Store:replay()
-  local file = io.open(self.journal_path, "rb")
-  if not file then return true end
+  local lines, why, errno = json.open_lines(self.journal_path)
+  if not lines and errno == ENOENT then return true end -- a new state folder
+  if not lines then error("sqs: cannot read the journal " .. tostring(why), 0) end
   local now = self.now_ms()
-  local number, records, skipped = 0, 0, 0
+  local records, skipped = 0, 0
   self.replaying = true
-  for line in file:lines() do
-    number = number + 1
-    if line ~= "" then
+  local read, failure = pcall(function()
+    for number, decoded, record in lines.next, lines do
       records = records + 1
-      local ok, record = pcall(json.decode, line)
-      if ok and type(record) == "table" and type(record.op) == "string" then
+      if decoded and type(record) == "table" and type(record.op) == "string" then
         local applied, err = pcall(self.apply, self, record, now)
         if not applied then
           skipped = skipped + 1
@@ -309,14 +319,16 @@ function Store:replay()
           "skipped", self.journal_path, number))
       end
     end
-  end
-  local size = file:seek("end")
-  local ends_whole = size == 0 or (file:seek("set", size - 1) and file:read(1) == "\n")
-  file:close()
+  end)
+  local ends_whole = lines:ends_whole()
+  lines:close()
   self.replaying = false
+  if not read then error(string.format("sqs: cannot replay the journal %s: %s", self.journal_path, tostring(failure)), 0) end
   for _, q in pairs(self.queues) do q:settle(now) end
   self.records = records
   return skipped > 0 or not ends_whole or records > 2 * (self:live_records() + 64)
 end
 
-return {methods = Store, message_record = message_record, queue_record = queue_record}
+M.methods, M.message_record, M.queue_record = Store, message_record, queue_record
+
+return M

@@ -44,7 +44,7 @@ M.SETTABLE = SETTABLE
 M.COMPUTED = COMPUTED
 M.ATTRIBUTE_ORDER = rules.ATTRIBUTE_ORDER
 
-local new_queue, group_head = sqs_queue.new, sqs_queue.group_head
+local new_queue, new_message, group_head = sqs_queue.new, sqs_queue.new_message, sqs_queue.group_head
 local message_record, queue_record = journal.message_record, journal.queue_record
 
 local Store = {}
@@ -75,7 +75,7 @@ function M.new(options)
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
     durability = durability, spawn = options.spawn, pause = options.pause,
     queues = {}, deleted = {}, order = 0,
-    pending = {}, records = 0, journal_bytes = 0,
+    records = 0, journal_bytes = 0,
   }, Store)
   if options.state_dir then
     local dir = options.state_dir
@@ -414,11 +414,8 @@ function Store:send(q, fields)
   end
   local delay = fields.delay_s or q:number("DelaySeconds")
   self.order = self.order + 1
-  local msg = {
-    id = uuid.v4(), body = fields.body, attributes = fields.attributes, system = fields.system,
-    sent = now, visible_at = now + delay * 1000, group = fields.group, dedup = fields.dedup,
-    sender = fields.sender, receives = 0, order = self.order,
-  }
+  local msg = new_message(uuid.v4(), fields.body, now, now + delay * 1000, 0, self.order, fields.sender)
+  msg.attributes, msg.system, msg.group, msg.dedup = fields.attributes, fields.system, fields.group, fields.dedup
   if q.fifo then
     msg.sequence = string.format("%020d", q:next_sequence())
     q:remember_dedup(dedup_key, now, msg.id, msg.sequence)
@@ -443,12 +440,9 @@ function Store:move_to_dead_letter(q, msg, dlq, now)
   q:remove(msg)
   self:write({op = "del", q = q.name, id = msg.id})
   self.order = self.order + 1
-  local moved = {
-    id = msg.id, body = msg.body, attributes = msg.attributes, system = msg.system,
-    sent = dlq.fifo and now or msg.sent, visible_at = now, group = msg.group, dedup = msg.dedup,
-    sender = msg.sender, receives = msg.receives, first_receive = msg.first_receive,
-    order = self.order, source_arn = q.arn,
-  }
+  local moved = new_message(msg.id, msg.body, dlq.fifo and now or msg.sent, now, msg.receives, self.order, msg.sender)
+  moved.attributes, moved.system, moved.group, moved.dedup = msg.attributes, msg.system, msg.group, msg.dedup
+  moved.first_receive, moved.source_arn = msg.first_receive, q.arn
   if dlq.messages[moved.id] then return end
   if dlq.fifo then moved.sequence = string.format("%020d", dlq:next_sequence()) end
   -- the message is visible in the dead-letter queue right away, whatever its receive count
