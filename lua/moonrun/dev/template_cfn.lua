@@ -201,6 +201,15 @@ function Loader:event_source_mapping(logical_id, r)
   local base = "Resources." .. logical_id .. ".Properties"
   local props = properties_of(self, r, base)
   self:known_keys(props, base, "AWS::Lambda::EventSourceMapping", MAPPING_READ, MAPPING_DEPLOY_ONLY, MAPPING_OTHER_SOURCES)
+  -- a stream or table of the template has no ARN here: its type says what it is
+  local raw = props.EventSourceArn
+  local get_att = is_map(raw) and raw["Fn::GetAtt"]
+  local source_id = is_list(get_att) and get_att[1] or (type(get_att) == "string" and get_att:match("^[^.]+"))
+  local source_resource = type(source_id) == "string" and self.resources[source_id]
+  if source_resource and source_resource.type ~= "AWS::SQS::Queue" then
+    self:fail("Resources." .. logical_id, "an event source mapping for %s (%s) is not run by moonrun dev: it runs SQS queues' mappings only",
+      source_id, source_resource.type)
+  end
   local source = self:property(props, "EventSourceArn", base)
   local service = type(source) == "string" and source:match("^arn:[^:]+:([^:]+):")
   if service ~= "sqs" then
