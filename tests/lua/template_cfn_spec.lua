@@ -443,6 +443,68 @@ describe("moonrun.dev.template on CloudFormation", function()
     end)
   end)
 
+  describe("a value of the wrong shape anywhere", function()
+    -- every property of every resource of a full template, given each wrong shape in turn: an
+    -- error naming the file (or a load, where the shape is accepted), never a Lua error
+    local json = require "moonrun.json"
+    local function full()
+      return {
+        AWSTemplateFormatVersion = "2010-09-09",
+        Resources = {
+          Q = {Type = "AWS::SQS::Queue"},
+          Fn = {Type = "AWS::Lambda::Function", Properties = {
+            Code = "./src", Handler = "app.handler", Runtime = "provided.al2023", Timeout = 5,
+            Environment = {Variables = {AB = "b"}}, DeadLetterConfig = {TargetArn = {["Fn::GetAtt"] = {"Q", "Arn"}}}}},
+          Map = {Type = "AWS::Lambda::EventSourceMapping", Properties = {
+            EventSourceArn = {["Fn::GetAtt"] = {"Q", "Arn"}}, FunctionName = {Ref = "Fn"}, BatchSize = 5,
+            ScalingConfig = {MaximumConcurrency = 2}, FunctionResponseTypes = {"ReportBatchItemFailures"},
+            FilterCriteria = {Filters = {{Pattern = '{"body": {"a": ["b"]}}'}}}}},
+          Eic = {Type = "AWS::Lambda::EventInvokeConfig", Properties = {
+            FunctionName = {Ref = "Fn"}, Qualifier = "$LATEST", MaximumRetryAttempts = 1,
+            DestinationConfig = {OnFailure = {Destination = {["Fn::GetAtt"] = {"Q", "Arn"}}}}}},
+          Url = {Type = "AWS::Lambda::Url", Properties = {TargetFunctionArn = {["Fn::GetAtt"] = {"Fn", "Arn"}},
+            AuthType = "NONE", Cors = {AllowOrigins = {"*"}}}},
+          Api = {Type = "AWS::ApiGatewayV2::Api", Properties = {Name = "a", ProtocolType = "HTTP"}},
+          Quick = {Type = "AWS::ApiGatewayV2::Api", Properties = {Name = "q", ProtocolType = "HTTP",
+            Target = {["Fn::GetAtt"] = {"Fn", "Arn"}}, RouteKey = "GET /quick"}},
+          Int = {Type = "AWS::ApiGatewayV2::Integration", Properties = {ApiId = {Ref = "Api"},
+            IntegrationType = "AWS_PROXY", IntegrationUri = {["Fn::GetAtt"] = {"Fn", "Arn"}}, PayloadFormatVersion = "2.0"}},
+          Route = {Type = "AWS::ApiGatewayV2::Route", Properties = {ApiId = {Ref = "Api"}, RouteKey = "GET /a",
+            Target = {["Fn::Sub"] = "integrations/${Int}"}}},
+          Stage = {Type = "AWS::ApiGatewayV2::Stage", Properties = {ApiId = {Ref = "Api"}, StageName = "$default"}},
+        },
+      }
+    end
+    it("is an error message, not a Lua error", function()
+      local wrong = {json.array{1, 2}, {A = 1}, json.null, 42, "x", true}
+      local doc = full()
+      local path = write_template(json.encode(doc), "template.json")
+      assert.is_truthy(pcall(template.load, path, {queue_url = queue_url}))
+      local tried = 0
+      for id, resource in pairs(doc.Resources) do
+        for key in pairs(resource.Properties or {}) do
+          for _, value in ipairs(wrong) do
+            local mutated = full()
+            mutated.Resources[id].Properties[key] = value
+            local f = assert(io.open(path, "w"))
+            f:write(json.encode(mutated))
+            f:close()
+            local ok, err = pcall(template.load, path, {queue_url = queue_url})
+            tried = tried + 1
+            if not ok then
+              local where = string.format("%s.%s = %s", id, key, json.encode(value))
+              assert.are.equal("string", type(err), where)
+              assert.is_truthy(err:find(path .. ": ", 1, true), where .. ": " .. err)
+              assert.is_falsy(err:find("attempt to", 1, true), where .. ": " .. err)
+              assert.is_falsy(err:find("bad argument", 1, true), where .. ": " .. err)
+            end
+          end
+        end
+      end
+      assert.is_true(tried > 150)
+    end)
+  end)
+
   it("every template that loaded passes cfn-lint", function()
     assert.is_true(#valid_templates >= 6)
     local args = {}
