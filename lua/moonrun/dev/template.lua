@@ -1,20 +1,23 @@
--- The SAM template that deploys a service, read as `moonrun dev` runs it: its functions (with
--- their HTTP and SQS events) and its queues, every intrinsic resolved to the value it would have
--- locally. Deploy-only settings are ignored; anything that would make the local run behave
--- differently from the deployed one and that moonrun dev cannot do is an error naming the file,
--- the resource and the property.
+-- The template that deploys a service (SAM, or plain CloudFormation and CDK's), read as
+-- `moonrun dev` runs it: its functions (with their HTTP and SQS triggers) and its queues, every
+-- intrinsic resolved to the value it would have locally. Deploy-only settings are ignored;
+-- anything that would make the local run behave differently from the deployed one and that
+-- moonrun dev cannot do is an error naming the file, the resource and the property.
 --
 --   local model = template.load("bootstrap/template.yaml", {parameters = {QueueName = "q"}})
 --
 -- This file reads the file, its Parameters and Resources, and builds the model; the rest is in
 -- modules of their own: template_intrinsics.lua (Ref, Fn::*, conditions), template_resources.lua
--- (functions, events, queues, Globals) and template_values.lua (the shapes of values).
+-- (SAM's functions, events, queues, Globals), template_cfn.lua (CloudFormation's Lambda
+-- resources, CDK's assets), template_http_api.lua (AWS::ApiGatewayV2 HTTP APIs) and
+-- template_values.lua (the shapes of values).
 local yaml = require "moonrun.yaml"
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
 local intrinsics = require "moonrun.dev.template_intrinsics"
 local resources = require "moonrun.dev.template_resources"
 local cfn = require "moonrun.dev.template_cfn"
+local http_api = require "moonrun.dev.template_http_api"
 
 local M = {}
 
@@ -145,7 +148,7 @@ end
 
 -- The resolving of values (template_intrinsics.lua) and the reading of functions and queues
 -- (template_resources.lua) are methods of the loader too.
-for _, part in ipairs{intrinsics, resources, cfn} do
+for _, part in ipairs{intrinsics, resources, cfn, http_api} do
   for name, method in pairs(part.methods) do Loader[name] = method end
 end
 
