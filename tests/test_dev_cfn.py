@@ -1,6 +1,7 @@
 """End-to-end tests of `moonrun dev` on CloudFormation-native templates: a plain CloudFormation
-template (AWS::Lambda::Function with Code a local folder, an SQS EventSourceMapping, an
-EventInvokeConfig, an AWS::ApiGatewayV2 HTTP API with Lambda proxy integrations) and a CDK-style
+template (AWS::Lambda::Function with Code a local folder and a layer of the template, an SQS
+EventSourceMapping, an EventInvokeConfig, an AWS::ApiGatewayV2 HTTP API with Lambda proxy
+integrations) and a CDK-style
 cdk.out folder (the function's code in the asset folder its Metadata names), each run with HTTP
 requests and messages sent with boto3 to the embedded SQS; `moonrun invoke --template` on the
 same template; and each resource that cannot run refused with its name and the reason.
@@ -38,7 +39,8 @@ function M.handler(event, context)
   return {statusCode = 200, headers = {["content-type"] = "application/json"},
           body = json.encode{route = event.routeKey, id = event.pathParameters and event.pathParameters.id,
                              version = event.version, stage = os.getenv("STAGE"),
-                             name = context.function_name, memory = context.memory_limit_in_mb}}
+                             name = context.function_name, memory = context.memory_limit_in_mb,
+                             layer = require("shop_layer").name}}
 end
 return M
 """
@@ -101,10 +103,17 @@ Resources:
       MemorySize: 256
       Timeout: 5
       Role: !GetAtt Role.Arn
+      Layers: [!Ref ShopLayer]
       Environment:
         Variables:
           STAGE: !Ref Stage
           QUEUE_URL: !Ref Orders
+  ShopLayer:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      LayerName: shop
+      Content: ./layer
+      CompatibleRuntimes: [provided.al2023]
   Worker:
     Type: AWS::Lambda::Function
     Properties:
@@ -307,6 +316,7 @@ class TestPlainCloudFormation(CfnTestCase):
         super().setUp()
         self.write("src/api.lua", API_LUA)
         self.write("src/worker.lua", WORKER_LUA)
+        self.write("layer/lua/shop_layer.lua", 'return {name = "shop"}\n')  # found as in /opt/lua
         self.record = self.path("record.jsonl")
         self.tpl = self.template(CFN_TEMPLATE.replace("RECORD_PATH", self.record))
 
@@ -321,7 +331,7 @@ class TestPlainCloudFormation(CfnTestCase):
         status, _, body = base.http_request(dev.front + "/items/42")
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body), {"route": "GET /items/{id}", "id": "42", "version": "2.0", "stage": "dev",
-                                            "name": "api", "memory": 256})
+                                            "name": "api", "memory": 256, "layer": "shop"})
         status, _, body = base.http_request(dev.front + "/nothing")
         self.assertEqual(status, 404, body)
 
@@ -367,7 +377,7 @@ class TestPlainCloudFormation(CfnTestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         answer = json.loads(json.loads(p.stdout)["body"])
         self.assertEqual(answer, {"route": "GET /items/{id}", "id": "7", "version": "2.0", "stage": "dev",
-                                  "name": "api", "memory": 256})
+                                  "name": "api", "memory": 256, "layer": "shop"})
 
 
 class TestCdkOut(CfnTestCase):

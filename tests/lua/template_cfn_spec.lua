@@ -368,6 +368,59 @@ describe("moonrun.dev.template on CloudFormation", function()
     end)
   end)
 
+  describe("layers", function()
+    it("the template's layer folders are the function's layer_dirs, in its order; others are not mounted", function()
+      local model, path = load(with(fn("F", [[
+      Layers:
+        - !Ref Shared
+        - arn:aws:lambda:us-east-1:123456789012:layer:elsewhere:3
+        - !Ref Packaged
+        - !Ref Own
+]]) .. [[
+  Shared:
+    Type: AWS::Lambda::LayerVersion
+    Properties: {Content: ./src, LayerName: shared}
+  Packaged:
+    Type: AWS::Lambda::LayerVersion
+    Properties:
+      Content: {S3Bucket: my-bucket, S3Key: layer.zip}
+  Own:
+    Type: AWS::Lambda::LayerVersion
+    Properties: {Content: ., CompatibleRuntimes: [provided.al2023]}
+]]))
+      local dir = path:match("^(.*)/")
+      assert.are.same({dir .. "/src", dir}, model.functions[1].layer_dirs)
+    end)
+    it("SAM's LayerVersion too; an archive is not mounted (no layer_dirs)", function()
+      local sam = 'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\nResources:\n' .. [[
+  F:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src, Handler: app.handler, Runtime: provided.al2023, Layers: [!Ref Mods]}
+  G:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src, Handler: app.handler, Runtime: provided.al2023, Layers: [!Ref Zipped]}
+  Mods:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: src/}
+  Zipped:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: dist/layer.zip}
+]]
+      local model, path = load(sam)
+      assert.are.same({path:match("^(.*)/") .. "/src"}, model.functions[1].layer_dirs)
+      assert.is_nil(model.functions[2].layer_dirs)
+      assert.are.same({}, model.warnings)
+    end)
+    it("errors", function()
+      assert_fails(with(fn("F", "      Layers: [!Ref L]\n") .. "  L:\n    Type: AWS::Lambda::LayerVersion\n    Properties: {Content: ./none}\n"),
+        "Resources.L.Properties.Content: ./none (", ") is not a folder")
+      assert_fails(with(fn("F", "      Layers: [my-layer]\n")),
+        'Resources.F.Properties.Layers[0]: "my-layer" is not a layer version\'s ARN')
+      assert_fails(with(fn("F", "      Layers: !Ref AWS::Region\n")),
+        "Resources.F.Properties.Layers: expected a list of layer ARNs")
+    end)
+  end)
+
   describe("a CDK template (cdk.out/*.template.json)", function()
     local function cdk_template(asset)
       return [[
@@ -454,7 +507,8 @@ describe("moonrun.dev.template on CloudFormation", function()
           Q = {Type = "AWS::SQS::Queue"},
           Fn = {Type = "AWS::Lambda::Function", Properties = {
             Code = "./src", Handler = "app.handler", Runtime = "provided.al2023", Timeout = 5,
-            Environment = {Variables = {AB = "b"}}, DeadLetterConfig = {TargetArn = {["Fn::GetAtt"] = {"Q", "Arn"}}}}},
+            Environment = {Variables = {AB = "b"}}, Layers = {{Ref = "Lay"}}, DeadLetterConfig = {TargetArn = {["Fn::GetAtt"] = {"Q", "Arn"}}}}},
+          Lay = {Type = "AWS::Lambda::LayerVersion", Properties = {Content = "./src"}},
           Map = {Type = "AWS::Lambda::EventSourceMapping", Properties = {
             EventSourceArn = {["Fn::GetAtt"] = {"Q", "Arn"}}, FunctionName = {Ref = "Fn"}, BatchSize = 5,
             ScalingConfig = {MaximumConcurrency = 2}, FunctionResponseTypes = {"ReportBatchItemFailures"},

@@ -9,8 +9,8 @@
 -- This file reads the file, its Parameters and Resources, and builds the model; the rest is in
 -- modules of their own: template_intrinsics.lua (Ref, Fn::*, conditions), template_resources.lua
 -- (SAM's functions, events, queues, Globals), template_cfn.lua (CloudFormation's Lambda
--- resources, CDK's assets), template_http_api.lua (AWS::ApiGatewayV2 HTTP APIs) and
--- template_values.lua (the shapes of values).
+-- resources, CDK's assets), template_http_api.lua (AWS::ApiGatewayV2 HTTP APIs),
+-- template_layers.lua (the layers mounted) and template_values.lua (the shapes of values).
 local yaml = require "moonrun.yaml"
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
@@ -18,6 +18,7 @@ local intrinsics = require "moonrun.dev.template_intrinsics"
 local resources = require "moonrun.dev.template_resources"
 local cfn = require "moonrun.dev.template_cfn"
 local http_api = require "moonrun.dev.template_http_api"
+local layers = require "moonrun.dev.template_layers"
 
 local M = {}
 
@@ -148,7 +149,7 @@ end
 
 -- The resolving of values (template_intrinsics.lua) and the reading of functions and queues
 -- (template_resources.lua) are methods of the loader too.
-for _, part in ipairs{intrinsics, resources, cfn, http_api} do
+for _, part in ipairs{intrinsics, resources, cfn, http_api, layers} do
   for name, method in pairs(part.methods) do Loader[name] = method end
 end
 
@@ -363,7 +364,7 @@ function M.load(path, opts)
     file = path, path = abs, dir = dirname(abs),
     region = opts.region or "us-east-1", account = opts.account or "000000000000",
     stack_name = opts.stack_name or "moonrun-dev",
-    parameters = {}, unread_parameters = {}, condition_values = {}, evaluating = {}, resources = {}, queue_ids = {},
+    parameters = {}, unread_parameters = {}, layer_of_arn = {}, condition_values = {}, evaluating = {}, resources = {}, queue_ids = {},
     chain = {}, warnings = list(), warned = {},
     where_of = setmetatable({}, {__mode = "k"}), -- a model table -> where the template declares it
   }, Loader)

@@ -24,12 +24,12 @@ local RUNTIMES = {["provided.al2023"] = true, ["provided.al2"] = true}
 -- said so), refused, and the read-only ones a template cannot set.
 local FUNCTION_READ = {
   Code = true, DeadLetterConfig = true, Environment = true, FunctionName = true, Handler = true,
-  MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
-  Timeout = true,
+  Layers = true, MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true,
+  Runtime = true, Timeout = true,
 }
 local FUNCTION_DEPLOY_ONLY = {
   Architectures = true, CapacityProviderConfig = true, CodeSigningConfigArn = true, Description = true,
-  FunctionScalingConfig = true, KmsKeyArn = true, Layers = true, PublishToLatestPublished = true,
+  FunctionScalingConfig = true, KmsKeyArn = true, PublishToLatestPublished = true,
   RecursiveLoop = true, Role = true, RuntimeManagementConfig = true, SnapStart = true, Tags = true,
   TenancyConfig = true, TracingConfig = true,
 }
@@ -139,7 +139,7 @@ function Loader:lambda_function(logical_id, r)
     memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
     reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
     environment = self:environment(props, base), http_events = list(), sqs_events = list(),
-    async = {max_retries = 2, max_age_s = 21600},
+    async = {max_retries = 2, max_age_s = 21600}, layer_dirs = self:layer_dirs(props, base),
   }
   local dlq = self:property(props, "DeadLetterConfig", base)
   if dlq ~= nil then

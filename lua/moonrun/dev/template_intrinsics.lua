@@ -175,6 +175,7 @@ function Loader:ref(name, where, context)
   -- an HTTP API's parts refer to each other by their IDs (integrations/${Integration}): the
   -- logical ID is that ID locally
   if r.type:match("^AWS::ApiGatewayV2::") then return name end
+  if self:is_layer_type(r.type) then return self:layer_arn(name) end
   self:warn(where, "Ref %s (%s) stands for %q locally", name, r.type, name)
   return name
 end

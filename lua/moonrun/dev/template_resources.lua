@@ -25,7 +25,7 @@ local FUNCTION_DEPLOY_ONLY = {
   Architectures = true, AssumeRolePolicyDocument = true, AutoPublishAlias = true,
   AutoPublishAliasAllProperties = true, AutoPublishCodeSha256 = true,
   CodeSigningConfigArn = true, DeploymentPreference = true, Description = true,
-  KmsKeyArn = true, Layers = true, PermissionsBoundary = true, Policies = true,
+  KmsKeyArn = true, PermissionsBoundary = true, Policies = true,
   PropagateTags = true, RecursiveLoop = true, Role = true, RolePath = true,
   RuntimeManagementConfig = true, SnapStart = true, SourceKMSKeyArn = true, Tags = true,
   Tracing = true, VersionDescription = true, VersionDeletionPolicy = true,
@@ -47,7 +47,7 @@ local FUNCTION_NOT_EMULATED = {
 -- The ones moonrun dev reads.
 local FUNCTION_READ = {
   CodeUri = true, DeadLetterQueue = true, Environment = true, EventInvokeConfig = true,
-  Events = true, FunctionName = true, Handler = true,
+  Events = true, FunctionName = true, Handler = true, Layers = true,
   MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
   Timeout = true,
 }
@@ -619,6 +619,7 @@ function Loader:func(logical_id, r, globals)
     async = self:event_invoke_config(props, base),
   }
   fn.environment = self:environment(props, base)
+  fn.layer_dirs = self:layer_dirs(props, base)
   local events = props.Events
   if is_intrinsic(events) then
     self:fail(base .. ".Events", "SAM reads the events as written: no %s here", single_key(events))
