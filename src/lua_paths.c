@@ -88,7 +88,8 @@ static void add_layer_dirs(luaL_Buffer *b, lua_State *L, const char *pattern)
     const char *end = dirs + strlen(dirs);
     while (end > dirs) {
         const char *start = end;
-        while (start > dirs && start[-1] != ':') start--;
+        while (start > dirs && start[-1] != ':')
+            start--;
         size_t len = (size_t)(end - start);
         if (len > 0 && len < PATH_MAX) {
             char dir[PATH_MAX]; /* a C string: the buffer owns the top of the stack */
