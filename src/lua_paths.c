@@ -77,6 +77,31 @@ static void set_field_from_buffer(lua_State *L, luaL_Buffer *b, int package, con
     lua_pop(L, 1);
 }
 
+/* moonrun dev stands a function's own layers in for /opt: MOONRUN_LAYER_DIRS lists their folders
+ * (':'-separated) in the function's order. Each folder's lua/ is searched, the last layer's
+ * first, since on Lambda a later layer's file overwrites an earlier one's in /opt. pattern
+ * takes the folder twice. */
+static void add_layer_dirs(luaL_Buffer *b, lua_State *L, const char *pattern)
+{
+    const char *dirs = getenv("MOONRUN_LAYER_DIRS");
+    if (!dirs || !*dirs) return;
+    const char *end = dirs + strlen(dirs);
+    while (end > dirs) {
+        const char *start = end;
+        while (start > dirs && start[-1] != ':')
+            start--;
+        size_t len = (size_t)(end - start);
+        if (len > 0 && len < PATH_MAX) {
+            char dir[PATH_MAX]; /* a C string: the buffer owns the top of the stack */
+            memcpy(dir, start, len);
+            dir[len] = '\0';
+            lua_pushfstring(L, pattern, dir, dir);
+            luaL_addvalue(b);
+        }
+        end = start > dirs ? start - 1 : dirs;
+    }
+}
+
 /* What a Lambda function's `require` searches, in this order: its code, its declared
  * dependencies, its layers, moonrun. A layer is unpacked in /opt; moonrun's layer keeps its
  * library in /opt/lua, and so does a dependencies layer (lua_modules mapped to /opt/lua). */
@@ -92,6 +117,7 @@ static void set_lambda_paths(lua_State *L, int package, const char *task_root, c
         snprintf(share, sizeof share, "%s/share/lua/" LUA_DIR, tree);
         add_lua_dir(&b, L, share);
     }
+    add_layer_dirs(&b, L, "%s/lua/?.lua;%s/lua/?/init.lua;");
     add_lua_dir(&b, L, LUA_PATHS_LAYER_DIR);
     if (library && strcmp(library, LUA_PATHS_LAYER_DIR) != 0) add_lua_dir(&b, L, library);
     set_field_from_buffer(L, &b, package, "path");
@@ -103,6 +129,7 @@ static void set_lambda_paths(lua_State *L, int package, const char *task_root, c
         lua_pushfstring(L, "%s/lib/lua/" LUA_DIR "/?.so;", tree);
         luaL_addvalue(&b);
     }
+    add_layer_dirs(&b, L, "%s/lua/?.so;");
     luaL_addstring(&b, LUA_PATHS_LAYER_DIR "/?.so;");
     set_field_from_buffer(L, &b, package, "cpath");
 }

@@ -184,6 +184,27 @@ class TestInvoke(ProjectTestCase):
         _, answer, _ = self.invoke("both", self.root)
         self.assertEqual(answer["value"], "task root")
 
+    def test_layer_dirs_stand_in_for_opt_the_last_layer_first(self):
+        # what moonrun dev sets for a function with layers of its template that are folders
+        first, second = os.path.join(self.tmp, "layer1"), os.path.join(self.tmp, "layer2")
+        self.write("layer1/lua/shared.lua", "return {answer = 'first'}\n")
+        self.write("layer2/lua/shared.lua", "return {answer = 'second'}\n")
+        self.write("layer1/lua/only_first.lua", "return {answer = 'only first'}\n")
+        env = {"MOONRUN_LAYER_DIRS": f"{first}:{second}"}
+        _, answer, _ = self.invoke("shared", self.root, env=env)
+        self.assertEqual(answer["value"], "second", answer)  # a later layer overwrites an earlier one in /opt
+        _, answer, _ = self.invoke("only_first", self.root, env=env)
+        self.assertEqual(answer["value"], "only first", answer)
+        self.assertEqual(answer["path"].split(";")[2:8],
+                         [f"{second}/lua/?.lua", f"{second}/lua/?/init.lua", f"{first}/lua/?.lua",
+                          f"{first}/lua/?/init.lua", "/opt/lua/?.lua", "/opt/lua/?/init.lua"])
+        self.assertEqual(answer["cpath"].split(";"),
+                         [f"{self.root}/?.so", f"{second}/lua/?.so", f"{first}/lua/?.so", "/opt/lua/?.so"])
+        # empty entries (a leading, trailing or doubled ':') are skipped
+        _, answer, _ = self.invoke("shared", self.root, env={"MOONRUN_LAYER_DIRS": f":{first}::"})
+        self.assertEqual(answer["value"], "first", answer)
+        self.assertEqual(answer["cpath"].split(";"), [f"{self.root}/?.so", f"{first}/lua/?.so", "/opt/lua/?.so"])
+
     def test_the_current_folder_does_not_matter(self):
         # a module in the folder invoke runs from, but not in the task root: Lambda would not
         # see it (lua's default path has ./?.lua)

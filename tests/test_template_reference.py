@@ -1,7 +1,8 @@
 """moonrun dev's template model held against AWS's own SAM translator (aws-sam-translator,
 installed for the tests): every AWS::Serverless::Function property SAM knows is one moonrun dev
 knows (read, deploy-only, not emulated or refused with a reason), and no other, so a typo is
-an error (as SAM makes it) and a real property never is.
+an error (as SAM makes it) and a real property never is. The same for AWS::Lambda::Function,
+held against the CloudFormation resource schema cfn-lint carries.
 
 Run from the repository root: python3 -m unittest -v tests/test_template_reference.py
 """
@@ -30,6 +31,15 @@ class TestFunctionProperties(unittest.TestCase):
                     "require('moonrun.dev.template_resources').function_properties()))")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), sorted(SamFunction.property_types))
+
+    def test_the_same_lambda_function_properties_as_cloudformation(self):
+        from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", "AWS::Lambda::Function").schema
+        # read-only properties are in the schema too: moonrun dev knows them, to say they cannot be set
+        p = moonrun("run", "-e", "print(require('moonrun.json').encode("
+                    "require('moonrun.dev.template_cfn').function_properties()))")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), sorted(schema["properties"]))
 
     def test_a_typo_stops_dev_with_the_name_it_meant(self):
         root = tempfile.mkdtemp()

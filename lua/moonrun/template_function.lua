@@ -101,6 +101,12 @@ function M.resolve(template_path, id, env_file_path, region)
       io.stderr:write("moonrun: ", message, "\n")
     end)
   end
+  if fn.layer_dirs then
+    -- the template's layer folders, searched as /opt would be (lua_paths.c)
+    local with_layers = {MOONRUN_LAYER_DIRS = table.concat(fn.layer_dirs, ":")}
+    for k, v in pairs(env) do with_layers[k] = v end
+    env = with_layers
+  end
   return {handler = fn.handler, code_dir = fn.code_dir, timeout = fn.timeout, memory = fn.memory,
           name = fn.name, environment = env}
 end

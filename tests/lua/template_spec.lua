@@ -196,8 +196,13 @@ Resources:
         "Parameters.P.Type: Strin is not a parameter type")
       assert_fails(with("Parameters:\n  P: {Type: String, Default: abc, MaxLength: 2}\nResources:\n" .. fn("F")),
         'Parameters.P: "abc" is longer than its MaxLength 2')
-      assert_fails(with("Parameters:\n  P: {Type: 'AWS::SSM::Parameter::Value<String>', Default: /x}\nResources:\n" .. fn("F")),
-        "Parameters.P: Type AWS::SSM::Parameter::Value<String> reads Parameter Store")
+      -- a Parameter Store parameter is an error where it is used, not where it is declared
+      -- (CDK declares one that only its Rules read)
+      assert_fails(with("Parameters:\n  P: {Type: 'AWS::SSM::Parameter::Value<String>', Default: /x}\nResources:\n" ..
+        fn("F", "      Environment:\n        Variables:\n          V: !Ref P\n")),
+        "Resources.F.Properties.Environment.Variables.V: refers to P, whose Type AWS::SSM::Parameter::Value<String> reads Parameter Store")
+      local model = load(with("Parameters:\n  P: {Type: 'AWS::SSM::Parameter::Value<String>', Default: /x}\nResources:\n" .. fn("F")))
+      assert.are.equal(1, #model.functions)
     end)
     it("pseudo parameters", function()
       local model = load(with("Resources:\n" .. fn("F", [[

@@ -49,6 +49,8 @@ local function child_environment(fn, api_address)
   env.AWS_DEFAULT_REGION = env.AWS_DEFAULT_REGION or fn.region
   env.MOONRUN_MEMORY_LIMIT_MB = env.MOONRUN_MEMORY_LIMIT_MB or tostring(fn.spec.memory or 128)
   env.MOONRUN_DEV_INSTANCE = "1" -- its background processes end with it (runtime_loop.c)
+  -- the template's layer folders, which the runtime searches as it would /opt (lua_paths.c)
+  env.MOONRUN_LAYER_DIRS = fn.spec.layer_dirs and table.concat(fn.spec.layer_dirs, ":") or nil
   return env
 end
 

@@ -1,20 +1,25 @@
--- The SAM template that deploys a service, read as `moonrun dev` runs it: its functions (with
--- their HTTP and SQS events) and its queues, every intrinsic resolved to the value it would have
--- locally. Deploy-only settings are ignored; anything that would make the local run behave
--- differently from the deployed one and that moonrun dev cannot do is an error naming the file,
--- the resource and the property.
+-- The template that deploys a service (SAM, or plain CloudFormation and CDK's), read as
+-- `moonrun dev` runs it: its functions (with their HTTP and SQS triggers) and its queues, every
+-- intrinsic resolved to the value it would have locally. Deploy-only settings are ignored;
+-- anything that would make the local run behave differently from the deployed one and that
+-- moonrun dev cannot do is an error naming the file, the resource and the property.
 --
 --   local model = template.load("bootstrap/template.yaml", {parameters = {QueueName = "q"}})
 --
 -- This file reads the file, its Parameters and Resources, and builds the model; the rest is in
 -- modules of their own: template_intrinsics.lua (Ref, Fn::*, conditions), template_resources.lua
--- (functions, events, queues, Globals) and template_values.lua (the shapes of values).
+-- (SAM's functions, events, queues, Globals), template_cfn.lua (CloudFormation's Lambda
+-- resources, CDK's assets), template_http_api.lua (AWS::ApiGatewayV2 HTTP APIs),
+-- template_layers.lua (the layers mounted) and template_values.lua (the shapes of values).
 local yaml = require "moonrun.yaml"
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template_values"
 local intrinsics = require "moonrun.dev.template_intrinsics"
 local resources = require "moonrun.dev.template_resources"
 local apis = require "moonrun.dev.template_apis"
+local cfn = require "moonrun.dev.template_cfn"
+local http_api = require "moonrun.dev.template_http_api"
+local layers = require "moonrun.dev.template_layers"
 
 local M = {}
 
@@ -118,26 +123,34 @@ end
 
 -- ---- paths: the folder a function's CodeUri names ----
 
-function Loader:code_dir(code_uri, where)
-  if code_uri == nil then self:fail(where, "missing: point CodeUri at the folder that holds the handlers") end
+-- key: the property that names it (CodeUri in SAM, Code or Content in CloudFormation).
+function Loader:code_dir(code_uri, where, key)
+  key = key or "CodeUri"
+  local hint = string.format("point %s at it (such as %s)", key, key == "CodeUri" and "../handlers" or "./src")
+  if code_uri == nil then self:fail(where, "missing: point %s at the folder that holds the handlers", key) end
   if is_map(code_uri) then
-    self:fail(where, "an S3 location (Bucket/Key): moonrun dev runs the handlers from a folder, so point CodeUri at it (such as ../handlers)")
+    self:fail(where, "an S3 location (Bucket/Key): moonrun dev runs the handlers from a folder, so %s", hint)
   end
   code_uri = self:text(code_uri, where)
   if code_uri:match("^s3://") then
-    self:fail(where, "%s is in S3: moonrun dev runs the handlers from a folder, so point CodeUri at it (such as ../handlers)", code_uri)
+    self:fail(where, "%s is in S3: moonrun dev runs the handlers from a folder, so %s", code_uri, hint)
   end
   if code_uri:match("%.zip$") or code_uri:match("%.jar$") then
-    self:fail(where, "%s is an archive: moonrun dev runs the handlers from a folder, so point CodeUri at it (such as ../handlers; sam zips a folder itself)", code_uri)
+    self:fail(where, "%s is an archive: moonrun dev runs the handlers from a folder, so %s; %s zips a folder itself)",
+      code_uri, hint:sub(1, -2), key == "CodeUri" and "sam" or "aws cloudformation package")
   end
   local dir = absolute(code_uri, self.dir)
   if not is_directory(dir) then self:fail(where, "%s (%s) is not a folder", code_uri, dir) end
   return dir
 end
 
+function Loader:is_folder(path)
+  return is_directory(path)
+end
+
 -- The resolving of values (template_intrinsics.lua) and the reading of functions and queues
 -- (template_resources.lua) are methods of the loader too.
-for _, part in ipairs{intrinsics, resources, apis} do
+for _, part in ipairs{intrinsics, resources, apis, cfn, http_api, layers} do
   for name, method in pairs(part.methods) do Loader[name] = method end
 end
 
@@ -201,7 +214,10 @@ function Loader:read_parameters(overrides)
       resolved = split_list(value)
     elseif ptype:match("^AWS::SSM::Parameter::Value<") then
       if overrides[name] == nil then
-        self:fail(where, "Type %s reads Parameter Store, which moonrun dev does not: pass the value as a parameter override", ptype)
+        -- an error only where it is used: CDK declares BootstrapVersion this way for its Rules,
+        -- which nothing local reads
+        self.unread_parameters[name] = ptype
+        goto next_parameter
       end
       if ptype:match("^AWS::SSM::Parameter::Value<List<") or ptype == "AWS::SSM::Parameter::Value<CommaDelimitedList>" then
         resolved = split_list(value)
@@ -210,6 +226,7 @@ function Loader:read_parameters(overrides)
       self:fail(where .. ".Type", "%s is not a parameter type (String, Number, CommaDelimitedList, List<...>, AWS::...)", ptype)
     end
     self.parameters[name] = resolved
+    ::next_parameter::
   end
 end
 
@@ -248,7 +265,7 @@ function Loader:build()
       self.queue_ids[id] = self:identity(id, "Resources." .. id)
     end
   end
-  local queue_names, function_names, routes = {}, {}, {}
+  local queue_names, function_names = {}, {}
   for _, id in ipairs(ids) do
     local r = self.resources[id]
     local where = "Resources." .. id
@@ -259,26 +276,22 @@ function Loader:build()
       if queue_names[q.name] then self:fail(where, "queue name %s is also the name of %s", q.name, queue_names[q.name]) end
       queue_names[q.name] = id
       model.queues[#model.queues + 1] = q
-    elseif r.type == "AWS::Serverless::Function" then
-      local fn = self:func(id, r, globals)
+    elseif r.type == "AWS::Serverless::Function" or r.type == "AWS::Lambda::Function" then
+      local fn = r.type == "AWS::Lambda::Function" and self:lambda_function(id, r) or self:func(id, r, globals)
       if function_names[fn.name] then self:fail(where, "function name %s is also the name of %s", fn.name, function_names[fn.name]) end
       function_names[fn.name] = id
-      for _, e in ipairs(fn.http_events) do
-        -- one HTTP front serves every API locally, so a route must be unique across them
-        local route = e.path and (e.method .. " " .. e.path) or "$default"
-        local other = routes[e.type .. " " .. route]
-        if other then
-          self:fail(where .. ".Properties.Events." .. e.name, "the %s route %s is also %s's", e.type, route, other)
-        end
-        routes[e.type .. " " .. route] = "Resources." .. id .. ".Properties.Events." .. e.name
-      end
       model.functions[#model.functions + 1] = fn
     elseif r.type == "AWS::Serverless::Api" or r.type == "AWS::Serverless::HttpApi" then
       -- read by self:apis() (template_apis.lua): its CORS and authorizers apply to its routes
-    elseif not IGNORED_QUIETLY[r.type] and not r.type:match("^AWS::IAM::") then
+    elseif not (cfn.wiring[r.type] or cfn.quiet[r.type] or IGNORED_QUIETLY[r.type] or r.type:match("^AWS::IAM::")) then
+      self:cannot_run(id, r)
       self:warn(where, "%s is not run by moonrun dev", r.type)
     end
   end
+  -- CloudFormation's EventSourceMapping, HTTP API routes, invoke configurations and URLs
+  -- attach to the functions read above
+  self:wire_functions(ids, model.functions)
+  self:check_routes(model)
   self:check_visibility(model)
   self:check_authorizer_functions(model)
   return model
@@ -301,6 +314,21 @@ function Loader:check_authorizer_functions(model)
   end
 end
 
+-- One HTTP front serves every API locally, so a route must be unique across them.
+function Loader:check_routes(model)
+  local routes = {}
+  for _, fn in ipairs(model.functions) do
+    for _, e in ipairs(fn.http_events) do
+      local route = e.path and (e.method .. " " .. e.path) or "$default"
+      local own = self.where_of[e] -- a route of an AWS::ApiGatewayV2 resource
+      local where = own or ("Resources." .. fn.logical_id .. ".Properties.Events." .. e.name)
+      local other = routes[e.type .. " " .. route]
+      if other then self:fail(where, "the %s route %s is also %s's", e.type, route, other) end
+      routes[e.type .. " " .. route] = own and own:match("^Resources%.[^.]+") or where
+    end
+  end
+end
+
 -- Lambda's rule for an SQS trigger: the queue's visibility timeout must be at least the
 -- function's timeout (else CreateEventSourceMapping fails), and AWS advises six times the
 -- timeout plus the batching window, so that a batch retried after throttling is not received
@@ -312,7 +340,7 @@ function Loader:check_visibility(model)
     for _, e in ipairs(fn.sqs_events) do
       local q = by_arn[e.queue_arn]
       if q then
-        local where = string.format("Resources.%s.Properties.Events.%s.Properties.Queue", fn.logical_id, e.name)
+        local where = self.where_of[e]
         local visibility = tonumber(q.attributes.VisibilityTimeout or "30")
         if fn.timeout > visibility then
           self:fail(where, "Queue visibility timeout: %d seconds is less than Function timeout: %d seconds " ..
@@ -357,8 +385,9 @@ function M.load(path, opts)
     file = path, path = abs, dir = dirname(abs),
     region = opts.region or "us-east-1", account = opts.account or "000000000000",
     stack_name = opts.stack_name or "moonrun-dev",
-    parameters = {}, condition_values = {}, evaluating = {}, resources = {}, queue_ids = {},
+    parameters = {}, unread_parameters = {}, layer_of_arn = {}, condition_values = {}, evaluating = {}, resources = {}, queue_ids = {},
     chain = {}, warnings = list(), warned = {},
+    where_of = setmetatable({}, {__mode = "k"}), -- a model table -> where the template declares it
   }, Loader)
   self.queue_url = opts.queue_url or function(name)
     return string.format("https://sqs.%s.%s/%s/%s", self.region, self:pseudo("AWS::URLSuffix"), self.account, name)

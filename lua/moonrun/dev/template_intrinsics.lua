@@ -161,6 +161,10 @@ function Loader:ref(name, where, context)
   if type(name) ~= "string" then self:fail(where, "Ref takes a name, got %s", describe(name)) end
   if PSEUDO[name] then return self:pseudo(name) end
   if self.parameters[name] ~= nil then return self.parameters[name] end
+  if self.unread_parameters[name] then
+    self:fail(where, "refers to %s, whose Type %s reads Parameter Store, which moonrun dev does not: pass the value as a parameter override",
+      name, self.unread_parameters[name])
+  end
   if context == "condition" then
     self:fail(where, "a condition can refer only to parameters and pseudo parameters, not %s", name)
   end
@@ -168,6 +172,10 @@ function Loader:ref(name, where, context)
   local id = self:identity(name, where)
   if r.type == "AWS::SQS::Queue" then return id.url end
   if r.type == "AWS::Serverless::Function" or r.type == "AWS::Lambda::Function" then return id.name end
+  -- an HTTP API's parts refer to each other by their IDs (integrations/${Integration}): the
+  -- logical ID is that ID locally
+  if r.type:match("^AWS::ApiGatewayV2::") then return name end
+  if self:is_layer_type(r.type) then return self:layer_arn(name) end
   self:warn(where, "Ref %s (%s) stands for %q locally", name, r.type, name)
   return name
 end

@@ -25,7 +25,7 @@ local FUNCTION_DEPLOY_ONLY = {
   Architectures = true, AssumeRolePolicyDocument = true, AutoPublishAlias = true,
   AutoPublishAliasAllProperties = true, AutoPublishCodeSha256 = true,
   CodeSigningConfigArn = true, DeploymentPreference = true, Description = true,
-  KmsKeyArn = true, Layers = true, PermissionsBoundary = true, Policies = true,
+  KmsKeyArn = true, PermissionsBoundary = true, Policies = true,
   PropagateTags = true, RecursiveLoop = true, Role = true, RolePath = true,
   RuntimeManagementConfig = true, SnapStart = true, SourceKMSKeyArn = true, Tags = true,
   Tracing = true, VersionDescription = true, VersionDeletionPolicy = true,
@@ -47,7 +47,7 @@ local FUNCTION_NOT_EMULATED = {
 -- The ones moonrun dev reads.
 local FUNCTION_READ = {
   CodeUri = true, DeadLetterQueue = true, Environment = true, EventInvokeConfig = true,
-  Events = true, FunctionName = true, Handler = true,
+  Events = true, FunctionName = true, Handler = true, Layers = true,
   MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
   Timeout = true,
 }
@@ -205,7 +205,8 @@ end
 
 -- ---- functions ----
 
-local function check_path(self, path, where)
+-- A route's path: each {parameter} a whole segment, a greedy {name+} the last one.
+function Loader:route_path(path, where)
   if type(path) ~= "string" or path:sub(1, 1) ~= "/" then
     self:fail(where, "a path starts with /, got %s", describe(path))
   end
@@ -222,6 +223,14 @@ local function check_path(self, path, where)
       end
     end
   end
+end
+
+function Loader:route_method(method, where)
+  method = method:upper()
+  if not HTTP_METHODS[method] then
+    self:fail(where, "%s is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, ANY)", method)
+  end
+  return method
 end
 
 local HTTP_EVENT_PROPERTIES = {
@@ -247,11 +256,8 @@ function Loader:http_event(name, etype, props, where)
   else
     if path == nil then self:fail(where .. ".Path", "missing (the route's path, such as /send)") end
     if method == nil then self:fail(where .. ".Method", "missing (GET, POST, ..., or ANY)") end
-    check_path(self, path, where .. ".Path")
-    method = self:text(method, where .. ".Method"):upper()
-    if not HTTP_METHODS[method] then
-      self:fail(where .. ".Method", "%s is not an HTTP method (GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, ANY)", method)
-    end
+    self:route_path(path, where .. ".Path")
+    method = self:route_method(self:text(method, where .. ".Method"), where .. ".Method")
   end
   local payload = etype == "Api" and "1.0" or "2.0"
   local version = self:property(props, "PayloadFormatVersion", where)
@@ -311,18 +317,25 @@ function Loader:sqs_event(name, props, where)
       self:fail(where .. "." .. k, "not a property of an SQS event that moonrun dev knows")
     end
   end
-  local arn = self:property(props, "Queue", where)
-  if arn == nil then self:fail(where .. ".Queue", "missing (the queue's ARN: !GetAtt Queue.Arn)") end
-  arn = self:text(arn, where .. ".Queue")
+  return self:sqs_trigger(name, props, where, "Queue")
+end
+
+-- An SQS trigger's settings, as SAM's SQS event and CloudFormation's EventSourceMapping both
+-- hold them (the queue's ARN under arn_key: Queue or EventSourceArn); where names the
+-- properties in errors, and stays in the model for the checks made once every resource is read.
+function Loader:sqs_trigger(name, props, where, arn_key)
+  local arn = self:property(props, arn_key, where)
+  if arn == nil then self:fail(where .. "." .. arn_key, "missing (the queue's ARN: !GetAtt Queue.Arn)") end
+  arn = self:text(arn, where .. "." .. arn_key)
   local queue_name = arn:match("^arn:[^:]+:sqs:[^:]*:[^:]*:([^:]+)$")
-  if not queue_name then self:fail(where .. ".Queue", "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
+  if not queue_name then self:fail(where .. "." .. arn_key, "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
   local url
   for _, q in pairs(self.queue_ids) do
     if q.arn == arn then url = q.url end
   end
   if url == nil then
     url = self.queue_url(queue_name)
-    self:warn(where .. ".Queue", "%s is not a queue of this template: moonrun dev polls it at %s", arn, url)
+    self:warn(where .. "." .. arn_key, "%s is not a queue of this template: moonrun dev polls it at %s", arn, url)
   end
   local fifo = queue_name:match("%.fifo$") ~= nil
   local window = self:property(props, "MaximumBatchingWindowInSeconds", where)
@@ -360,9 +373,11 @@ function Loader:sqs_event(name, props, where)
     local n = self:property(scaling, "MaximumConcurrency", where .. ".ScalingConfig")
     if n ~= nil then max_concurrency = self:integer(n, where .. ".ScalingConfig.MaximumConcurrency", 2, 1000) end
   end
-  return {name = name, queue_arn = arn, queue_name = queue_name, queue_url = url, batch_size = batch,
+  local trigger = {name = name, queue_arn = arn, queue_name = queue_name, queue_url = url, batch_size = batch,
           window_s = window, report_batch_item_failures = report, enabled = enabled,
           max_concurrency = max_concurrency, filters = self:filter_criteria(props, where)}
+  self.where_of[trigger] = where .. "." .. arn_key
+  return trigger
 end
 
 -- ---- asynchronous invocations: EventInvokeConfig and DeadLetterQueue ----
@@ -384,17 +399,32 @@ function Loader:destination(props, where, type_key, arn_key)
   end
   local arn = self:property(props, arn_key, where)
   if arn == nil then self:fail(where .. "." .. arn_key, "missing (the destination's ARN, such as !GetAtt Queue.Arn)") end
-  arn = self:text(arn, where .. "." .. arn_key)
+  return self:destination_at(kind, self:text(arn, where .. "." .. arn_key), where, where .. "." .. arn_key)
+end
+
+-- The service in an ARN names a destination's type where CloudFormation's own shape
+-- (AWS::Lambda::EventInvokeConfig, DeadLetterConfig) has no Type key.
+local ARN_SERVICES = {sqs = "SQS", sns = "SNS", lambda = "Lambda", events = "EventBridge", s3 = "S3"}
+
+function Loader:destination_of_arn(arn, where, at)
+  arn = self:text(arn, at)
+  local kind = ARN_SERVICES[arn:match("^arn:[^:]+:([^:]+):") or ""]
+  if not kind then self:fail(at, "%q is not the ARN of a queue, topic, function, event bus or bucket", arn) end
+  return self:destination_at(kind, arn, where, at)
+end
+
+-- A destination of kind at arn: where names the destination in errors, at its ARN.
+function Loader:destination_at(kind, arn, where, at)
   local out = {type = kind, arn = arn}
   if kind == "SQS" then
     out.queue_name = arn:match("^arn:[^:]+:sqs:[^:]*:[^:]*:([^:]+)$")
-    if not out.queue_name then self:fail(where .. "." .. arn_key, "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
+    if not out.queue_name then self:fail(at, "%q is not a queue's ARN (use !GetAtt Queue.Arn)", arn) end
     if out.queue_name:match("%.fifo$") then
-      self:fail(where .. "." .. arn_key, "%s is a FIFO queue: Lambda sends asynchronous invocation records to standard queues only", out.queue_name)
+      self:fail(at, "%s is a FIFO queue: Lambda sends asynchronous invocation records to standard queues only", out.queue_name)
     end
   elseif kind == "Lambda" then
     out.function_name = arn:match("^arn:[^:]+:lambda:[^:]*:[^:]*:function:([^:]+)")
-    if not out.function_name then self:fail(where .. "." .. arn_key, "%q is not a function's ARN (use !GetAtt Function.Arn)", arn) end
+    if not out.function_name then self:fail(at, "%q is not a function's ARN (use !GetAtt Function.Arn)", arn) end
   else
     self:warn(where, "a %s destination is not emulated: nothing is sent there", kind)
     return nil
@@ -402,33 +432,51 @@ function Loader:destination(props, where, type_key, arn_key)
   return out
 end
 
+-- MaximumRetryAttempts, MaximumEventAgeInSeconds and DestinationConfig into config. A
+-- destination is {Type, Destination} in SAM (type_key "Type"), {Destination} in CloudFormation
+-- (type_key nil: the ARN says).
+function Loader:invoke_settings(eic, where, config, type_key)
+  local retries = self:property(eic, "MaximumRetryAttempts", where)
+  if retries ~= nil then config.max_retries = self:integer(retries, where .. ".MaximumRetryAttempts", 0, 2) end
+  local age = self:property(eic, "MaximumEventAgeInSeconds", where)
+  if age ~= nil then config.max_age_s = self:integer(age, where .. ".MaximumEventAgeInSeconds", 60, 21600) end
+  local destinations = self:property(eic, "DestinationConfig", where)
+  if destinations == nil then return end
+  local at = where .. ".DestinationConfig"
+  if not is_map(destinations) then self:fail(at, "expected a mapping with OnSuccess and/or OnFailure") end
+  for k in pairs(destinations) do
+    if k ~= "OnSuccess" and k ~= "OnFailure" then self:fail(at .. "." .. k, "not a key of DestinationConfig (OnSuccess, OnFailure)") end
+  end
+  for key, field in pairs{OnSuccess = "on_success", OnFailure = "on_failure"} do
+    local d = self:property(destinations, key, at)
+    if d ~= nil and type_key then
+      config[field] = self:destination(d, at .. "." .. key, type_key, "Destination")
+    elseif d ~= nil then
+      local dat = at .. "." .. key
+      if not is_map(d) then self:fail(dat, "expected a mapping with Destination") end
+      for k in pairs(d) do
+        if k ~= "Destination" then self:fail(dat .. "." .. k, "not a key of it (Destination)") end
+      end
+      local arn = self:property(d, "Destination", dat)
+      if arn == nil then self:fail(dat .. ".Destination", "missing (the destination's ARN, such as !GetAtt Queue.Arn)") end
+      config[field] = self:destination_of_arn(arn, dat, dat .. ".Destination")
+    end
+  end
+end
+
 function Loader:event_invoke_config(props, base)
   local config = {max_retries = 2, max_age_s = 21600}
   local where = base .. ".EventInvokeConfig"
   local eic = self:property(props, "EventInvokeConfig", base)
   if eic ~= nil then
+    self.where_of[config] = where -- one per function: an AWS::Lambda::EventInvokeConfig may not add another
     if not is_map(eic) then self:fail(where, "expected a mapping") end
     for k in pairs(eic) do
       if k ~= "MaximumRetryAttempts" and k ~= "MaximumEventAgeInSeconds" and k ~= "DestinationConfig" then
         self:fail(where .. "." .. k, "not a key of EventInvokeConfig (MaximumRetryAttempts, MaximumEventAgeInSeconds, DestinationConfig)")
       end
     end
-    local retries = self:property(eic, "MaximumRetryAttempts", where)
-    if retries ~= nil then config.max_retries = self:integer(retries, where .. ".MaximumRetryAttempts", 0, 2) end
-    local age = self:property(eic, "MaximumEventAgeInSeconds", where)
-    if age ~= nil then config.max_age_s = self:integer(age, where .. ".MaximumEventAgeInSeconds", 60, 21600) end
-    local destinations = self:property(eic, "DestinationConfig", where)
-    if destinations ~= nil then
-      local at = where .. ".DestinationConfig"
-      if not is_map(destinations) then self:fail(at, "expected a mapping with OnSuccess and/or OnFailure") end
-      for k in pairs(destinations) do
-        if k ~= "OnSuccess" and k ~= "OnFailure" then self:fail(at .. "." .. k, "not a key of DestinationConfig (OnSuccess, OnFailure)") end
-      end
-      for key, field in pairs{OnSuccess = "on_success", OnFailure = "on_failure"} do
-        local d = self:property(destinations, key, at)
-        if d ~= nil then config[field] = self:destination(d, at .. "." .. key, "Type", "Destination") end
-      end
-    end
+    self:invoke_settings(eic, where, config, "Type")
   end
   local dlq = self:property(props, "DeadLetterQueue", base)
   if dlq ~= nil then
@@ -567,6 +615,19 @@ function Loader:func(logical_id, r, globals)
     environment = {}, http_events = list(), sqs_events = list(),
     async = self:event_invoke_config(props, base),
   }
+  fn.environment = self:environment(props, base)
+  fn.layer_dirs = self:layer_dirs(props, base)
+  local events = props.Events
+  if is_intrinsic(events) then
+    self:fail(base .. ".Events", "SAM reads the events as written: no %s here", single_key(events))
+  end
+  if present(events) then self:events(events, base .. ".Events", fn) end
+  return fn
+end
+
+-- Environment.Variables, as SAM's and CloudFormation's functions both have it.
+function Loader:environment(props, base)
+  local environment = {}
   local env = self:property(props, "Environment", base)
   if env ~= nil then
     if not is_map(env) then self:fail(base .. ".Environment", "expected a mapping with Variables") end
@@ -583,16 +644,11 @@ function Loader:func(logical_id, r, globals)
         if RESERVED_VARIABLES[k] then
           self:fail(base .. ".Environment.Variables." .. k, "Lambda reserves %s and sets it itself", k)
         end
-        fn.environment[k] = self:text(vars[k], base .. ".Environment.Variables." .. k)
+        environment[k] = self:text(vars[k], base .. ".Environment.Variables." .. k)
       end
     end
   end
-  local events = props.Events
-  if is_intrinsic(events) then
-    self:fail(base .. ".Events", "SAM reads the events as written: no %s here", single_key(events))
-  end
-  if present(events) then self:events(events, base .. ".Events", fn) end
-  return fn
+  return environment
 end
 
 -- Every AWS::Serverless::Function property moonrun dev knows, in whatever way (for the tests,
