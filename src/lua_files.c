@@ -1,14 +1,19 @@
-/* The `moonrun.files` module: what `moonrun dev` needs to notice edited handler code.
+/* The `moonrun.files` module: what `moonrun dev` needs to notice edited handler code, and what
+ * finding a project's rockspec needs (plain Lua cannot list a folder).
  *
  *   files.stamp(dir) -> a string that changes whenever a file under dir is added, removed,
  *                       renamed or written (from names, sizes and modification times)
+ *   files.list(dir)  -> the names in dir (not . and ..), sorted; or nil and why
  *
  * Comparing stamps before each event is what makes an edit take effect on the next event. */
 #define _GNU_SOURCE /* nftw with FTW_ACTIONRETVAL, to skip hidden folders */
+#include <dirent.h>
+#include <errno.h>
 #include <ftw.h>
 #include <lauxlib.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "modules.h"
@@ -55,9 +60,47 @@ static int l_stamp(lua_State *L)
     return 1;
 }
 
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int l_list(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    DIR *d = opendir(dir);
+    if (!d) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "cannot list %s: %s", dir, strerror(errno));
+        return 2;
+    }
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        lua_pushstring(L, e->d_name); /* may raise (memory): the folder is then left open, once */
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    /* sorted with table.sort's order for strings, without calling back into Lua */
+    const char **names = lua_newuserdatauv(L, (size_t)n * sizeof *names + 1, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        names[i - 1] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the table keeps the string alive */
+    }
+    qsort(names, (size_t)n, sizeof *names, compare_names);
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_pushstring(L, names[i - 1]);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
 int luaopen_moonrun_files(lua_State *L)
 {
-    static const luaL_Reg functions[] = {{"stamp", l_stamp}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {{"stamp", l_stamp}, {"list", l_list}, {NULL, NULL}};
     luaL_newlib(L, functions);
     return 1;
 }

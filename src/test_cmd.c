@@ -162,6 +162,7 @@ int test_cmd_main(int argc, char **argv)
         char cwd[PATH_MAX];
         if (getcwd(cwd, sizeof cwd)) setenv("LAMBDA_TASK_ROOT", cwd, 1);
     }
+    if (!watching && !deps_ensure("test", getenv("LAMBDA_TASK_ROOT"))) return free(child), 2;
     fflush(stdout);
     if (watching) {
         child[1] = "test"; /* each run: this command again, without --watch */

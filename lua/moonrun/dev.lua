@@ -492,6 +492,10 @@ local function start(options, host)
   end
 
   local template_path = options.template or find_template()
+  -- the project's rocks first, when its rockspec changed: the functions start seeing them
+  local deps_ok, deps_err = require("moonrun.deps").ensure{start = directory_of(template_path),
+                                                           say = function(line) view.note(line) end}
+  if not deps_ok then error("the project's dependencies cannot be installed: " .. deps_err.message, 0) end
   dev.state_dir = options.state or (directory_of(template_path) .. "/.moonrun")
   if options.reset then reset_state(dev.state_dir, host) end
   if options.sqs_endpoint then
