@@ -196,15 +196,11 @@ function M.ensure(o)
   if server == "" then server = nil end
   local tree = project .. "/" .. M.TREE
   local stamp = read_file(tree .. "/" .. M.STAMP)
-  if not o.force then
-    if stamp == stamp_text(text, server) then return true, "fresh" end
-    if not stamp then
-      -- a tree moonrun did not make, or none: left alone while nothing is declared
-      local dependencies, err = rockspec.dependencies(spec, text)
-      if not dependencies then return nil, err end
-      if #dependencies == 0 then return true, "fresh" end
-    end
-  end
+  if not o.force and stamp == stamp_text(text, server) then return true, "fresh" end
+  local dependencies, err = rockspec.dependencies(spec, text) -- a bad rockspec: said before anything runs
+  if not dependencies then return nil, err end
+  -- a tree moonrun did not make, or none: left alone while nothing is declared
+  if not o.force and not stamp and #dependencies == 0 then return true, "fresh" end
   local say = o.say or function(line) io.stderr:write(line, "\n") end
   say(("moonrun: installing the dependencies of %s into %s/ (luarocks; log: %s/.moonrun/deps.log)"):format(
     spec:match("[^/]*$"), M.TREE, project))
