@@ -33,6 +33,8 @@ static const char help[] =
     "the exit status are busted's.\n\n"
     "  --watch   runs the specs again whenever a file of the project (.lua, .yaml, .json,\n"
     "            .rockspec, .busted) changes; Ctrl-C stops\n\n"
+    "The rockspec's dependencies are installed into lua_modules/ first when it changed since the\n"
+    "last install (moonrun deps).\n\n"
     "Environment: MOONRUN_BUSTED, the busted script to run (default " DEFAULT_BUSTED ", from\n"
     "Debian's lua-busted).\n";
 
