@@ -65,29 +65,48 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The open folder lives in a userdata whose __gc closes it: a memory error while the names
+ * are pushed (a capped heap, MOONRUN_MEMORY_LIMIT_MB) does not leak it. */
+static int close_dir(lua_State *L)
+{
+    DIR **box = lua_touserdata(L, 1);
+    if (*box) closedir(*box);
+    *box = NULL;
+    return 0;
+}
+
 static int l_list(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
-    DIR *d = opendir(dir);
-    if (!d) {
+    DIR **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    if (luaL_newmetatable(L, "moonrun.files.dir")) {
+        lua_pushcfunction(L, close_dir);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    *box = opendir(dir);
+    if (!*box) {
         luaL_pushfail(L);
         lua_pushfstring(L, "cannot list %s: %s", dir, strerror(errno));
         return 2;
     }
     lua_newtable(L);
+    int names_at = lua_gettop(L);
     lua_Integer n = 0;
-    for (struct dirent *e; (e = readdir(d));) {
+    for (struct dirent *e; (e = readdir(*box));) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        lua_pushstring(L, e->d_name); /* may raise (memory): the folder is then left open, once */
-        lua_rawseti(L, -2, ++n);
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, names_at, ++n);
     }
-    closedir(d);
-    /* sorted with table.sort's order for strings, without calling back into Lua */
+    closedir(*box);
+    *box = NULL;
+    /* sorted in C (byte order, as Lua compares strings), the table keeping the strings alive */
     const char **names = lua_newuserdatauv(L, (size_t)n * sizeof *names + 1, 0);
     for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -2, i);
+        lua_rawgeti(L, names_at, i);
         names[i - 1] = lua_tostring(L, -1);
-        lua_pop(L, 1); /* the table keeps the string alive */
+        lua_pop(L, 1);
     }
     qsort(names, (size_t)n, sizeof *names, compare_names);
     lua_createtable(L, (int)n, 0);
