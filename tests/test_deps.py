@@ -323,6 +323,19 @@ class TestErrors(DepsTestCase):
         self.assertEqual(p.returncode, 2, summary(p))
         self.assertIn("no rock 'mrtest-cmod >= 3'", p.stderr)
 
+    def test_a_server_that_cannot_be_read_and_its_password(self):
+        # another server makes the tree stale; this one refuses connections, and its URL has a password
+        server = "http://builder:s3cret-token@127.0.0.1:9/rocks"
+        p = self.invoke(MOONRUN_ROCKS_SERVER=server)
+        self.assertEqual(p.returncode, 2, summary(p))
+        self.assertIn(CANNOT + "no rock 'mrtest-cmod' on the rocks servers (http://***@127.0.0.1:9/rocks); "
+                      "a server could not be read:", p.stderr)
+        log = read(os.path.join(self.project, ".moonrun", "deps.log"))
+        self.assertIn("127.0.0.1:9/rocks", log)
+        for text in (p.stdout, p.stderr, log, read(os.path.join(self.tree, ".moonrun-deps"))):
+            self.assertNotIn("s3cret", text)
+        self.assert_tree_kept()
+
     def test_a_c_rock_that_does_not_compile(self):
         self.declare("mrtest-cmod", "mrtest-broken")
         p = self.invoke()

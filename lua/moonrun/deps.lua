@@ -10,10 +10,11 @@
 -- message = a sentence for the user, and rock, version, file, line, log, servers when known}.
 --
 -- "Stale" is decided without starting luarocks: the tree keeps a stamp (lua_modules/.moonrun-deps,
--- the rockspec's text and the server it was installed from) and an unchanged one costs a file
+-- the rockspec's text and a digest of the server it was installed from) and an unchanged one costs a file
 -- read. A refresh installs into a new tree beside the old one and swaps them only when the
 -- whole install succeeded, so a failed one leaves the last working tree in place, and a rock
 -- no longer declared does not linger.
+local digest = require "moonrun.digest"
 local files = require "moonrun.files"
 local luarocks = require "moonrun.deps.luarocks"
 local rockspec = require "moonrun.deps.rockspec"
@@ -104,8 +105,9 @@ local function remove_tree(path)
   os.execute("rm -rf -- " .. shell_quote(path))
 end
 
+-- The server only as a digest: a URL may carry a token, and the stamp is a file in the project.
 local function stamp_text(spec_text, server)
-  return "moonrun deps 1\nserver: " .. (server or "(luarocks's own)") .. "\n" .. spec_text
+  return "moonrun deps 1\nserver: " .. (server and digest.sha256_hex(server) or "(luarocks's own)") .. "\n" .. spec_text
 end
 
 -- Installs what the project's rockspec declares into tree, replacing it.

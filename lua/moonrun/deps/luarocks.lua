@@ -18,14 +18,34 @@ local function sorted_keys(t)
   return keys
 end
 
--- The servers luarocks would ask: the one given, or luarocks's configured list.
+-- Text as a message or the log may show it: URLs without the user and password they may carry.
+function M.shown(text)
+  return (text:gsub("(%a[%w+.-]*://)[^/@%s'\"]*@", "%1***@"))
+end
+
+-- luarocks writes the URLs it fetches into its output: the log keeps none of their passwords.
+function M.redact_file(path)
+  local f = io.open(path, "rb")
+  if not f then return end
+  local text = f:read("a")
+  f:close()
+  local shown = M.shown(text)
+  if shown == text then return end
+  f = io.open(path, "wb")
+  if f then
+    f:write(shown)
+    f:close()
+  end
+end
+
+-- The servers luarocks would ask (the one given, or luarocks's configured list), as shown.
 function M.servers(server)
-  if server then return {server} end
+  if server then return {M.shown(server)} end
   local p = io.popen("luarocks --lua-version " .. M.LUA_VERSION .. " config rocks_servers 2>/dev/null")
   local text = p and p:read("a") or ""
   if p then p:close() end
   local list = {}
-  for url in text:gmatch('"([^"]+)"') do list[#list + 1] = url end
+  for url in text:gmatch('"([^"]+)"') do list[#list + 1] = M.shown(url) end
   return list
 end
 
@@ -42,10 +62,11 @@ function M.run(args, options)
   for _, a in ipairs(args) do command = command .. " " .. quote(a) end
   local log = io.open(options.log, "ab")
   if log then
-    log:write("$ ", command, "\n")
+    log:write("$ ", M.shown(command), "\n")
     log:close()
   end
   local ok, how, code = os.execute(command .. " >>" .. quote(options.log) .. " 2>&1 </dev/null")
+  M.redact_file(options.log)
   if ok then return 0 end
   if how == "signal" then return 128 + (code or 0) end
   return code or 1
@@ -104,9 +125,7 @@ local function rock_being_installed(lines, before)
   end
 end
 
--- The error of a failed run, from the log's text after offset.
--- o: {status, log, offset, servers (list), rockspec}
-function M.error(o)
+local function classify(o)
   if o.status == 127 then
     return {kind = "luarocks", message = "luarocks is not installed: apt-get install luarocks"}
   end
@@ -128,6 +147,10 @@ function M.error(o)
     local servers = #o.servers > 0 and table.concat(o.servers, ", ") or "(none configured)"
     local name = wanted:match("^(%S+)")
     local extra = why:find("No results matching query", 1, true) and "" or (" (" .. why .. ")")
+    for _, line in ipairs(lines) do -- a server that could not be read is the likelier cause
+      local failed = line:match("^Warning: Failed searching manifest: (.*)")
+      if failed then extra = extra .. "; a server could not be read: " .. failed end
+    end
     return {kind = "not_found", rock = name, servers = o.servers, log = o.log,
             message = ("no rock '%s' on the rocks servers (%s)%s: check its name and version in %s"):format(
               wanted, servers, extra, o.rockspec)}
@@ -150,6 +173,14 @@ function M.error(o)
   return {kind = "luarocks", rock = name, log = o.log,
           message = ("luarocks failed%s: %s (the whole output: %s)"):format(
             name and (" installing " .. name .. " " .. (version or "")) or "", message, o.log)}
+end
+
+-- The error of a failed run, from the log's text after offset, with no URL's password in it.
+-- o: {status, log, offset, servers (list, as shown), rockspec}
+function M.error(o)
+  local err = classify(o)
+  err.message = M.shown(err.message)
+  return err
 end
 
 return M
