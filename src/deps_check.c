@@ -38,9 +38,11 @@ bool deps_ensure(const char *command, const char *start)
     bool ok = false;
     if (lua_pcall(L, 1, 1, 1) != LUA_OK) {
         const char *message = lua_tostring(L, -1);
-        log_error("%s: cannot check the project's dependencies: %s", command, message ? message : "(no message)");
+        log_error("%s: cannot check the project's dependencies: %s", command,
+                  message ? message : "(no message)");
     } else if (lua_type(L, -1) == LUA_TSTRING) {
-        log_error("%s: the project's dependencies cannot be installed: %s", command, lua_tostring(L, -1));
+        log_error("%s: the project's dependencies cannot be installed: %s", command,
+                  lua_tostring(L, -1));
     } else {
         ok = lua_toboolean(L, -1);
         if (!ok) log_error("%s: the project's dependencies cannot be installed", command);

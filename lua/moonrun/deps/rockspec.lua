@@ -25,6 +25,16 @@ local function line_of(text, needle)
   return newlines + 1
 end
 
+-- The line where the field is assigned ("dependencies = ..."), not where a comment names it.
+local function line_of_field(text, name)
+  local n = 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:match("^%s*" .. name .. "%s*=") then return n end
+  end
+  return 1
+end
+
 local function invalid(path, line, message)
   return {kind = "rockspec", file = path, line = line,
           message = ("invalid rockspec %s%s: %s"):format(path, line and (":" .. line) or "", message)}
@@ -60,23 +70,25 @@ function M.dependencies(path, text)
   if not values then return nil, err end
   text = text or read_text(path) or ""
   if type(values.package) ~= "string" or values.package == "" then
-    return nil, invalid(path, line_of(text, "package"), "package must be the project's name, a string")
+    return nil, invalid(path, line_of_field(text, "package"), "package must be the project's name, a string")
   end
   local list = values.dependencies
   if list == nil then return {}, values end
   if type(list) ~= "table" then
-    return nil, invalid(path, line_of(text, "dependencies"),
+    return nil, invalid(path, line_of_field(text, "dependencies"),
       "dependencies must be a list of strings such as {\"lua >= 5.4\", \"penlight >= 1.13\"}")
   end
   local dependencies = {}
   for i, entry in ipairs(list) do
     if type(entry) ~= "string" then
-      return nil, invalid(path, line_of(text, "dependencies"),
+      return nil, invalid(path, line_of_field(text, "dependencies"),
         ("dependencies[%d] is a %s, not a string such as \"penlight >= 1.13\""):format(i, type(entry)))
     end
     local dependency, why = versions.parse_dependency(entry)
     if not dependency then
-      return nil, invalid(path, line_of(text, entry), ("dependency \"%s\": %s"):format(entry, why))
+      local line = text:find('"' .. entry .. '"', 1, true) and line_of(text, '"' .. entry .. '"') or
+        line_of(text, entry)
+      return nil, invalid(path, line, ("dependency \"%s\": %s"):format(entry, why))
     end
     if dependency.name ~= "lua" then dependencies[#dependencies + 1] = dependency end
   end

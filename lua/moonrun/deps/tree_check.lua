@@ -75,9 +75,10 @@ function M.check(tree, spec, dependencies, lua_version)
       for _, need in ipairs(needs[name]) do parts[#parts + 1] = describe(need.who, need.dependency) end
       local have = {}
       for _, rock in ipairs(installed) do have[#have + 1] = rock.version end
-      return nil, {kind = "conflict", rock = name, file = spec,
-                   message = ("dependency conflict on '%s': %s; no one version satisfies them all (luarocks picked %s). Change the constraints in %s"):format(
-                     name, table.concat(parts, ", "), table.concat(have, " and "), spec)}
+      local message = ("dependency conflict on '%s': %s; no one version satisfies them all " ..
+        "(luarocks picked %s). Change the constraints in %s"):format(
+        name, table.concat(parts, ", "), table.concat(have, " and "), spec)
+      return nil, {kind = "conflict", rock = name, file = spec, message = message}
     end
   end
   local list = {}
