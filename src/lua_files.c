@@ -4,6 +4,7 @@
  *   files.stamp(dir) -> a string that changes whenever a file under dir is added, removed,
  *                       renamed or written (from names, sizes and modification times)
  *   files.list(dir)  -> the names in dir (not . and ..), sorted; or nil and why
+ *   files.realpath(path) -> the absolute path, symbolic links resolved; or nil and why
  *
  * Comparing stamps before each event is what makes an edit take effect on the next event. */
 #define _GNU_SOURCE /* nftw with FTW_ACTIONRETVAL, to skip hidden folders */
@@ -13,6 +14,7 @@
 #include <lauxlib.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,9 +119,24 @@ static int l_list(lua_State *L)
     return 1;
 }
 
+/* Without a process: moonrun.deps resolves the folder it starts from before every command. */
+static int l_realpath(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char resolved[PATH_MAX];
+    if (!realpath(path, resolved)) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "cannot resolve %s: %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, resolved);
+    return 1;
+}
+
 int luaopen_moonrun_files(lua_State *L)
 {
-    static const luaL_Reg functions[] = {{"stamp", l_stamp}, {"list", l_list}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {
+        {"stamp", l_stamp}, {"list", l_list}, {"realpath", l_realpath}, {NULL, NULL}};
     luaL_newlib(L, functions);
     return 1;
 }

@@ -325,12 +325,17 @@ class TestErrors(DepsTestCase):
         self.assertIn("no rock 'mrtest-cmod >= 3'", p.stderr)
 
     def test_a_server_that_cannot_be_read_and_its_password(self):
-        # another server makes the tree stale; this one refuses connections, and its URL has a password
+        # a server that refuses connections, with a password in its URL
         server = "http://builder:s3cret-token@127.0.0.1:9/rocks"
+        path, marker = self.failing_luarocks()
+        # another server alone does not make the tree stale (no luarocks called)
+        self.assertEqual(self.answer(self.invoke(MOONRUN_ROCKS_SERVER=server, PATH=path)), 3)
+        self.assertFalse(os.path.exists(marker))
+        self.declare("mrtest-cmod >= 1.0")
         p = self.invoke(MOONRUN_ROCKS_SERVER=server)
         self.assertEqual(p.returncode, 2, summary(p))
-        self.assertIn(CANNOT + "no rock 'mrtest-cmod' on the rocks servers (http://***@127.0.0.1:9/rocks); "
-                      "a server could not be read:", p.stderr)
+        self.assertIn(CANNOT + "no rock 'mrtest-cmod >= 1.0' on the rocks servers (http://***@127.0.0.1:9/rocks); "
+                      "1 of them could not be read (http://***@127.0.0.1:9/rocks: ", p.stderr)
         log = read(os.path.join(self.project, ".moonrun", "deps.log"))
         self.assertIn("127.0.0.1:9/rocks", log)
         for text in (p.stdout, p.stderr, log, read(os.path.join(self.tree, ".moonrun-deps"))):

@@ -10,11 +10,10 @@
 -- message = a sentence for the user, and rock, version, file, line, log, servers when known}.
 --
 -- "Stale" is decided without starting luarocks: the tree keeps a stamp (lua_modules/.moonrun-deps,
--- the rockspec's text and a digest of the server it was installed from) and an unchanged one costs a file
+-- the rockspec's text) and an unchanged one costs a file
 -- read. A refresh installs into a new tree beside the old one and swaps them only when the
 -- whole install succeeded, so a failed one leaves the last working tree in place, and a rock
 -- no longer declared does not linger.
-local digest = require "moonrun.digest"
 local files = require "moonrun.files"
 local luarocks = require "moonrun.deps.luarocks"
 local rockspec = require "moonrun.deps.rockspec"
@@ -48,12 +47,12 @@ local function is_dir(path)
   return files.list(path) ~= nil
 end
 
+-- An absolute path: resolved when it exists, else the current folder's path in front of it.
 local function absolute(path)
+  local resolved = files.realpath(path)
+  if resolved then return resolved end
   if path:sub(1, 1) == "/" then return path end
-  local p = io.popen("pwd -P 2>/dev/null")
-  local cwd = p and p:read("l") or "."
-  if p then p:close() end
-  return path == "." and cwd or (cwd .. "/" .. path:gsub("^%./", ""))
+  return (assert(files.realpath("."), "the current folder is gone") .. "/" .. path:gsub("^%./", ""))
 end
 
 -- The folder's rockspec, nil when it has none, or an error when it has several.
@@ -105,9 +104,10 @@ local function remove_tree(path)
   os.execute("rm -rf -- " .. shell_quote(path))
 end
 
--- The server only as a digest: a URL may carry a token, and the stamp is a file in the project.
-local function stamp_text(spec_text, server)
-  return "moonrun deps 1\nserver: " .. (server and digest.sha256_hex(server) or "(luarocks's own)") .. "\n" .. spec_text
+-- What the tree was made from. Not the server: another terminal without MOONRUN_ROCKS_SERVER
+-- must not find the tree stale (moonrun deps installs again from a new server).
+local function stamp_text(spec_text)
+  return "moonrun deps 1\n" .. spec_text
 end
 
 -- Installs what the project's rockspec declares into tree, replacing it.
@@ -159,7 +159,7 @@ function M.install(o)
     return nil, conflict
   end
   if o.stamp ~= false and (o.stamp or not o.tree) then
-    local ok, why = write_file(fresh .. "/" .. M.STAMP, stamp_text(text, server))
+    local ok, why = write_file(fresh .. "/" .. M.STAMP, stamp_text(text))
     if not ok then
       remove_tree(fresh)
       return nil, {kind = "io", message = "cannot write " .. fresh .. "/" .. M.STAMP .. ": " .. tostring(why)}
@@ -194,11 +194,9 @@ function M.ensure(o)
   end
   local text = rockspec.read_text(spec)
   if not text then return nil, {kind = "rockspec", file = spec, message = "cannot read the rockspec " .. spec} end
-  local server = os.getenv(M.SERVER_VARIABLE)
-  if server == "" then server = nil end
   local tree = project .. "/" .. M.TREE
   local stamp = read_file(tree .. "/" .. M.STAMP)
-  if not o.force and stamp == stamp_text(text, server) then return true, "fresh" end
+  if not o.force and stamp == stamp_text(text) then return true, "fresh" end
   local dependencies, err = rockspec.dependencies(spec, text) -- a bad rockspec: said before anything runs
   if not dependencies then return nil, err end
   -- a tree moonrun did not make, or none: left alone while nothing is declared

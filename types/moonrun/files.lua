@@ -12,4 +12,10 @@ function files.stamp(dir) end
 ---@return string? why
 function files.list(dir) end
 
+---The absolute path, symbolic links resolved; nil and why when it does not exist.
+---@param path string
+---@return string|nil path
+---@return string? why
+function files.realpath(path) end
+
 return files

@@ -147,9 +147,16 @@ local function classify(o)
     local servers = #o.servers > 0 and table.concat(o.servers, ", ") or "(none configured)"
     local name = wanted:match("^(%S+)")
     local extra = why:find("No results matching query", 1, true) and "" or (" (" .. why .. ")")
-    for _, line in ipairs(lines) do -- a server that could not be read is the likelier cause
+    local unread = {} -- a server that could not be read is the likelier cause
+    for _, line in ipairs(lines) do
       local failed = line:match("^Warning: Failed searching manifest: (.*)")
-      if failed then extra = extra .. "; a server could not be read: " .. failed end
+      if failed then
+        local url, why_not = failed:match("^Failed downloading (%S-)/?manifest%S* %- (.*)$")
+        unread[#unread + 1] = url and (url .. ": " .. why_not) or failed
+      end
+    end
+    if #unread > 0 then
+      extra = extra .. ("; %d of them could not be read (%s)"):format(#unread, table.concat(unread, "; "))
     end
     return {kind = "not_found", rock = name, servers = o.servers, log = o.log,
             message = ("no rock '%s' on the rocks servers (%s)%s: check its name and version in %s"):format(
