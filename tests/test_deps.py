@@ -309,6 +309,8 @@ class TestErrors(DepsTestCase):
     def assert_tree_kept(self):
         self.assertEqual(self.installed_files(), ["lib/lua/5.4/mrtest_cmod.so"])
         self.assertEqual([n for n in os.listdir(self.project) if n.startswith("lua_modules.")], [])
+        self.assertEqual([n for n in os.listdir(os.path.join(self.project, ".moonrun")) if n.startswith("lua_modules")],
+                         [])
 
     def test_a_rock_the_server_does_not_have(self):
         self.declare("mrtest-cmod", "mrtest-nonexistent >= 1.0")

@@ -10,10 +10,10 @@
 -- message = a sentence for the user, and rock, version, file, line, log, servers when known}.
 --
 -- "Stale" is decided without starting luarocks: the tree keeps a stamp (lua_modules/.moonrun-deps,
--- the rockspec's text) and an unchanged one costs a file
--- read. A refresh installs into a new tree beside the old one and swaps them only when the
--- whole install succeeded, so a failed one leaves the last working tree in place, and a rock
--- no longer declared does not linger.
+-- the rockspec's text) and an unchanged one costs a file read. A refresh installs into a new
+-- tree (in .moonrun/) and swaps it with the old one only when the whole install succeeded, so a
+-- failed one leaves the last working tree in place, and a rock no longer declared does not
+-- linger.
 local files = require "moonrun.files"
 local luarocks = require "moonrun.deps.luarocks"
 local rockspec = require "moonrun.deps.rockspec"
@@ -141,7 +141,10 @@ function M.install(o)
   header:write("moonrun deps: ", spec, " into ", tree, "\n")
   header:close()
 
-  local fresh = ("%s.new-%s"):format(tree, uuid.v4():sub(1, 8))
+  -- the new tree is built where an interrupted install leaves nothing in sight: in .moonrun/
+  -- (hidden, ignored by git, luacheck and test --watch) for the project's own tree
+  local scratch = o.tree and tree or (project .. "/.moonrun/" .. M.TREE)
+  local fresh = ("%s.new-%s"):format(scratch, uuid.v4():sub(1, 8))
   remove_tree(fresh)
   if #dependencies > 0 then
     local args = luarocks.install_args{tree = fresh, server = server, rockspec = spec, variables = o.variables}
