@@ -254,39 +254,67 @@ class TestTestAndRepl(DepsTestCase):
 
 
 class TestDev(DepsTestCase):
-    def test_a_dev_function_uses_the_rocks(self):
+    def test_a_dev_function_uses_the_rocks_and_follows_the_rockspec(self):
         self.declare("mrtest-dependent", "mrtest-cmod")
         # the scaffold's producer (POST /send) replaced by a handler using the rocks
         self.write("src/producer.lua", """\
             local json = require "moonrun.json"
             local dependent = require "mrtest_dependent"
             local cmod = require "mrtest_cmod"
+            local has_pinned, pinned = pcall(require, "mrtest_pinned")
             return {handler = function()
               local ok, err = pcall(require, "dkjson")
               return {statusCode = 200, body = json.encode{text = dependent.welcome("dev"), sum = cmod.add(1, 1),
-                                                           machine = ok and "loaded" or tostring(err)}}
+                                                           machine = ok and "loaded" or tostring(err),
+                                                           pinned = has_pinned and pinned.pure_version or "missing"}}
             end}
             """)
         out_path = os.path.join(self.tmp, "dev.out")
         with open(out_path, "w") as out:
             dev = subprocess.Popen([MOONRUN, "dev", "--port", "0", "--sqs-port", "0"], cwd=self.project,
                                    stdout=out, stderr=subprocess.STDOUT, env=self.env())
-        try:
+
+        def wait_for(pattern):
             deadline = time.monotonic() + 60 * SCALE
             while True:
-                m = re.search(r"http\s+(http://127\.0\.0\.1:\d+) POST /send -> Producer", read(out_path))
+                m = re.search(pattern, read(out_path))
                 if m:
-                    break
+                    return m
                 self.assertIsNone(dev.poll(), read(out_path))
                 self.assertLess(time.monotonic(), deadline, read(out_path))
                 time.sleep(0.1)
-            request = urllib.request.Request(m.group(1) + "/send", method="POST", data=b"{}")
-            with urllib.request.urlopen(request, timeout=30 * SCALE) as response:
-                body = json.load(response)
+
+        try:
+            front = wait_for(r"http\s+(http://127\.0\.0\.1:\d+) POST /send -> Producer").group(1)
+
+            def send():
+                request = urllib.request.Request(front + "/send", method="POST", data=b"{}")
+                with urllib.request.urlopen(request, timeout=60 * SCALE) as response:
+                    return json.load(response)
+            body = send()
             self.assertEqual(body["text"], "hello dev from mrtest-pure 2.0, via mrtest-dependent")
             self.assertEqual(body["sum"], 2)
+            self.assertEqual(body["pinned"], "missing")
             self.assertIn("module 'dkjson' is installed on this machine", body["machine"])
             self.assertIn("lua_modules/ holds mrtest-cmod 1.0-1", read(out_path))
+            # a rock added to the rockspec while dev runs: installed, and the function reloads
+            # (mrtest-pinned brings mrtest-pure 1.0, which mrtest-dependent accepts)
+            self.declare("mrtest-dependent", "mrtest-cmod", "mrtest-pinned")
+            body = send()
+            self.assertEqual(body["pinned"], "1.0")
+            self.assertEqual(body["text"], "hello dev from mrtest-pure 1.0, via mrtest-dependent")
+            self.assertIn("Producer: dependencies changed, reloading", read(out_path))
+            # a rockspec that fails: a warning, once, and the last tree still serves
+            self.declare("mrtest-dependent", "mrtest-cmod", "mrtest-pinned", "mrtest-broken")
+            self.assertEqual(send()["pinned"], "1.0")
+            self.assertEqual(send()["pinned"], "1.0")
+            output = read(out_path)
+            self.assertEqual(output.count("the C module of rock 'mrtest-broken' 1.0-1 does not compile"), 1, output)
+            self.assertIn("(the functions keep the dependencies installed last)", output)
+            # the compiler's lines, not what luarocks said about the rocks installed before
+            warning = output[output.index("does not compile"):output.index("(the whole build")]
+            self.assertIn("mrtest_undeclared_value", warning)
+            self.assertNotIn("is now installed", warning)
         finally:
             dev.send_signal(signal.SIGTERM)
             self.assertEqual(dev.wait(30 * SCALE), 0, read(out_path))

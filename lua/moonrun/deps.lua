@@ -186,8 +186,10 @@ end
 
 -- Installs when the project's tree is stale: its stamp missing or different from the
 -- rockspec. o: start (the folder to look from, default "."), force (install anyway), say (a
--- function given a line of progress, default to stderr). Returns true and "none" (no
--- project), "fresh" or "installed" (with install's details), or nil and an error.
+-- function given a line of progress, default to stderr), failed (a table kept between calls:
+-- a rockspec text that failed returns its error again, marked repeated, without luarocks).
+-- Returns true and "none" (no project), "fresh" or "installed" (with install's details), or
+-- nil and an error.
 function M.ensure(o)
   o = o or {}
   local project, spec = M.find_project(o.start or ".")
@@ -200,15 +202,24 @@ function M.ensure(o)
   local tree = project .. "/" .. M.TREE
   local stamp = read_file(tree .. "/" .. M.STAMP)
   if not o.force and stamp == stamp_text(text) then return true, "fresh" end
+  -- o.failed (a table kept between calls): a rockspec that failed is not tried again until it changes
+  if o.failed and o.failed.text == text then return nil, o.failed.err end
+  local function failure(err)
+    if o.failed then
+      o.failed.text = text
+      o.failed.err = setmetatable({repeated = true}, {__index = err})
+    end
+    return nil, err
+  end
   local dependencies, err = rockspec.dependencies(spec, text) -- a bad rockspec: said before anything runs
-  if not dependencies then return nil, err end
+  if not dependencies then return failure(err) end
   -- a tree moonrun did not make, or none: left alone while nothing is declared
   if not o.force and not stamp and #dependencies == 0 then return true, "fresh" end
   local say = o.say or function(line) io.stderr:write(line, "\n") end
   say(("moonrun: installing the dependencies of %s into %s/ (luarocks; log: %s/.moonrun/deps.log)"):format(
     spec:match("[^/]*$"), M.TREE, project))
   local ok, result = M.install{project = project, rockspec = spec}
-  if not ok then return nil, result end
+  if not ok then return failure(result) end
   local names = {}
   for _, rock in ipairs(result.rocks) do names[#names + 1] = rock.name .. " " .. rock.version end
   say(("moonrun: %s/ holds %s"):format(M.TREE, #names > 0 and table.concat(names, ", ") or "no rocks"))

@@ -104,11 +104,13 @@ local function is_noise(line)
     line:find("^Installing ") or line:find("^Missing dependencies for") or line:find("^   %S.* %(not installed%)$")
 end
 
+-- The last count lines before the error that are the failing build's own: after luarocks's
+-- last "Installing" line (the rock that failed), without its chatter.
 local function last_meaningful(lines, before, count)
   local picked = {}
   for i = before - 1, 1, -1 do
     if #picked >= count then break end
-    if lines[i]:find("^%$ ") then break end -- the command: the start of this run's output
+    if lines[i]:find("^%$ ") or lines[i]:find("^Installing ") then break end
     if not is_noise(lines[i]) then table.insert(picked, 1, lines[i]) end
   end
   return picked
