@@ -38,8 +38,9 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "moonrun maintainers <moonrun@localhost>" CA
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "libcurl4 | libcurl4t64, libssl3 | libssl3t64, libmicrohttpd12 | libmicrohttpd12t64, libyaml-0-2, libedit2")
-# busted runs `moonrun test`; the rest of moonrun works without it.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "lua-busted")
+# busted runs `moonrun test`, luarocks installs a project's dependencies (moonrun deps); the rest
+# of moonrun works without them.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "lua-busted, luarocks")
 find_program(DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON) # adds libc6 (>= the newest symbol version used)

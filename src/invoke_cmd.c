@@ -37,7 +37,10 @@ static const char help[] =
     "                 replace the template's variables of the same names (needs --template)\n"
     "  --watch        invokes again whenever the handler, a module it loaded from the task\n"
     "                 root, or the event file changes, after reloading them; Ctrl-C stops\n"
-    "\nExit status: 0 success, 1 the handler failed, 2 bad arguments or unreadable event.\n";
+    "\nIn a project (a folder with a *.rockspec, here or above), the rockspec's dependencies are\n"
+    "installed into lua_modules/ first when it changed since the last install (moonrun deps).\n"
+    "\nExit status: 0 success, 1 the handler failed, 2 bad arguments, unreadable event, or\n"
+    "dependencies that cannot be installed.\n";
 
 struct invoke_options {
     const char *spec, *event_source, *template_path, *env_file;
@@ -279,6 +282,8 @@ int invoke_cmd_main(int argc, char **argv)
     struct invoke_options o;
     int bad = parse_options(argc, argv, &o);
     if (bad) return bad < 0 ? 0 : bad;
+    const char *task_root = getenv("LAMBDA_TASK_ROOT");
+    if (!deps_ensure("invoke", task_root && *task_root ? task_root : ".")) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct buffer event = {0};
     if (!read_event(o.event_source, &event)) return buffer_free(&event), 2;

@@ -226,9 +226,9 @@ static int search_machine(lua_State *L)
     return luaL_error(
         L,
         "module '%s' is installed on this machine (%s) but a Lambda function would not "
-        "see it: declare it in the project's rockspec and install it into the "
-        "project's lua_modules/ (luarocks --tree lua_modules install --deps-only "
-        "PROJECT.rockspec), or put it in the task root",
+        "see it: declare it in the project's rockspec (its dependencies, which moonrun "
+        "installs into the project's lua_modules/; moonrun deps does it now), or put it in the "
+        "task root",
         name, lua_tostring(L, -1));
 }
 

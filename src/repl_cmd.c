@@ -271,6 +271,7 @@ int repl_cmd_main(int argc, char **argv)
     if (bad) return bad < 0 ? 0 : bad;
     struct repl r = {.has_handler = spec != NULL, .interactive = isatty(STDIN_FILENO)};
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
+    if (!deps_ensure("repl", task_root && *task_root ? task_root : ".")) return 2;
     if (r.has_handler) {
         if (!local_function_open(&r.function, spec, timeout_ms)) return 1;
         if (!r.function.loaded)

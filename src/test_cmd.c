@@ -33,6 +33,8 @@ static const char help[] =
     "the exit status are busted's.\n\n"
     "  --watch   runs the specs again whenever a file of the project (.lua, .yaml, .json,\n"
     "            .rockspec, .busted) changes; Ctrl-C stops\n\n"
+    "The rockspec's dependencies are installed into lua_modules/ first when it changed since the\n"
+    "last install (moonrun deps).\n\n"
     "Environment: MOONRUN_BUSTED, the busted script to run (default " DEFAULT_BUSTED ", from\n"
     "Debian's lua-busted).\n";
 
@@ -162,6 +164,7 @@ int test_cmd_main(int argc, char **argv)
         char cwd[PATH_MAX];
         if (getcwd(cwd, sizeof cwd)) setenv("LAMBDA_TASK_ROOT", cwd, 1);
     }
+    if (!watching && !deps_ensure("test", getenv("LAMBDA_TASK_ROOT"))) return free(child), 2;
     fflush(stdout);
     if (watching) {
         child[1] = "test"; /* each run: this command again, without --watch */

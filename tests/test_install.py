@@ -205,6 +205,7 @@ class TestDebianPackage(InstalledTestCase):
             self.assertTrue(any(d.split(" ")[0] == library for d in depends), (library, depends))
         self.assertTrue(any(d.startswith("libc6") for d in depends), depends)
         self.assertIn("lua-busted", self.field("Recommends") + self.field("Depends"))
+        self.assertIn("luarocks", self.field("Recommends") + self.field("Depends"))
 
     def test_files(self):
         listing = subprocess.run(["dpkg-deb", "-c", self.deb], capture_output=True, text=True).stdout

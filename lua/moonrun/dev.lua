@@ -508,6 +508,29 @@ local function reset_state(dir, host)
   view.note("--reset: deleted " .. table.concat(present, ", ") .. " in " .. dir)
 end
 
+-- The project's dependencies installed before anything starts (an error stops dev), then a
+-- function that checks the rockspec again (a file read when nothing changed; an install, during
+-- which dev waits, when it did) and returns a number that moves with each install, so instances
+-- started before one reload. A failed install is said once per rockspec text, and the functions
+-- keep the last installed tree.
+local function dependencies_watch(start_dir)
+  local deps = require "moonrun.deps"
+  local say = function(line) view.note(line) end
+  local ok, err = deps.ensure{start = start_dir, say = say}
+  if not ok then error("the project's dependencies cannot be installed: " .. err.message, 0) end
+  local generation, failed = 0, {}
+  return function()
+    local fine, what = deps.ensure{start = start_dir, say = say, failed = failed}
+    if not fine and not what.repeated then
+      view.warn("the project's dependencies cannot be installed: " .. what.message ..
+        " (the functions keep the dependencies installed last)")
+    elseif fine and what == "installed" then
+      generation = generation + 1
+    end
+    return generation
+  end
+end
+
 local function start(options, host)
   local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT, counts_changed = {}}
   dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
@@ -524,6 +547,8 @@ local function start(options, host)
   end
 
   local template_path = options.template or find_template()
+  -- the project's rocks first, when its rockspec changed: the functions start seeing them
+  local deps_generation = dependencies_watch(directory_of(template_path))
   dev.state_dir = options.state or (directory_of(template_path) .. "/.moonrun")
   if options.reset then reset_state(dev.state_dir, host) end
   if options.sqs_endpoint then
@@ -546,6 +571,7 @@ local function start(options, host)
   for _, spec in ipairs(model.functions) do
     dev.functions[#dev.functions + 1] = functions.new(spec, {exe = dev.exe, env = dev.env,
       region = dev.region, account = dev.account, view = view, max_concurrency = options.max_concurrency,
+      deps_generation = deps_generation,
       on_change = function() loop.notify(dev.counts_changed) end})
     names[#names + 1] = spec.name
   end

@@ -4,11 +4,12 @@
 -- Every moonrun.* module a handler or spec can require (the C modules moonrun preloads and the
 -- Lua files of lua/moonrun/) has a definition file whose fields are exactly the module's: an
 -- exported field without an annotation fails, and so does an annotation of a field that the
--- module does not have. The commands' own modules (moonrun dev's, moonrun init's) are not a
+-- module does not have. The commands' own modules (moonrun dev's, moonrun init's, moonrun deps's) are not a
 -- library and are left out.
 -- moonrun.aws's configuration and credential chain are its own parts, not a library: handlers
 -- use them through moonrun.aws (aws.client, aws.credentials).
 local NOT_LIBRARY = {"^moonrun%.dev$", "^moonrun%.dev%.", "^moonrun%.project_init$", "^moonrun%.scaffold%.",
+  "^moonrun%.deps$", "^moonrun%.deps%.",
   "^moonrun%.aws%.config$", "^moonrun%.aws%.credentials?$", "^moonrun%.aws%.credential_process$",
   "^moonrun%.aws%.container_credentials$", "^moonrun%.aws%.endpoints$", "^moonrun%.aws%.ini$",
   "^moonrun%.aws%.roles$", "^moonrun%.aws%.sts$"}

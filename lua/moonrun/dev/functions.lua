@@ -80,8 +80,9 @@ local function next_invocation(fn, instance, req)
   while true do
     if not instance.alive or instance.stopping then return end
     if fn.queue[1] then
-      if files.stamp(fn.spec.code_dir) ~= instance.stamp then
-        fn.view.note(fn.name .. ": code changed, reloading")
+      if files.stamp(fn.spec.code_dir) ~= instance.stamp or fn:deps_generation() ~= instance.deps_generation then
+        fn.view.note(fn.name .. (instance.deps_generation ~= fn:deps_generation() and
+          ": dependencies changed, reloading" or ": code changed, reloading"))
         loop.spawn(fn.stop_instance, fn, instance)
         return
       end
@@ -204,6 +205,12 @@ function Function:counts()
           cold_starts = self.cold_starts, throttled = self.throttled}
 end
 
+-- Which install of the project's dependencies is current (options.deps_generation checks the
+-- rockspec and installs when it changed): an instance started before the last one reloads.
+function Function:deps_generation()
+  return self.deps_check and self.deps_check() or 0
+end
+
 -- Something the view counts changed: whoever watches (dev's status line) is told.
 function Function:changed()
   if self.on_change then self.on_change(self) end
@@ -215,6 +222,7 @@ function Function:start_instance()
   instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
     handler = function(req) loop.spawn(runtime_api, self, instance, req) end}
   instance.stamp = files.stamp(self.spec.code_dir)
+  instance.deps_generation = self:deps_generation()
   instance.port = instance.server:port()
   local address = "127.0.0.1:" .. instance.port
   self.instances[instance] = true
@@ -385,7 +393,7 @@ function M.new(spec, options)
   return setmetatable({
     spec = spec, name = spec.name, exe = options.exe, base_env = options.env or {},
     region = options.region, account = options.account, view = options.view,
-    on_change = options.on_change, limit = limit, limit_reason = reason,
+    on_change = options.on_change, limit = limit, limit_reason = reason, deps_check = options.deps_generation,
     queue = {}, instances = {}, cold_starts = 0, throttled = 0,
   }, Function)
 end
