@@ -142,6 +142,19 @@ local function from_instance(instance, req)
   return false
 end
 
+-- httpd's body_sink for an instance's Runtime API: a streamed response to an invocation that
+-- relays it (a RESPONSE_STREAM function URL) goes to its relay piece by piece as it arrives,
+-- instead of being read whole. Anything else is read whole, as before.
+local function stream_sink(instance, req)
+  if req.method ~= "POST" or req.headers["lambda-runtime-function-response-mode"] ~= "streaming" then return end
+  local id = req.path:match("^/2018%-06%-01/runtime/invocation/([^/]+)/response$")
+  local inv = id and posted_invocation(instance, id)
+  if not (inv and inv.relay and from_instance(instance, req)) then return end
+  local relay = inv.relay
+  relay:open(req.headers["content-type"])
+  return function(bytes) relay:push(bytes) end
+end
+
 local function runtime_api(fn, instance, req)
   local path, method = req.path, req.method
   if not from_instance(instance, req) then
@@ -211,7 +224,8 @@ end
 function Function:start_instance()
   local instance = {alive = true, invocations = 0, sockets = {}}
   instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
-    handler = function(req) loop.spawn(runtime_api, self, instance, req) end}
+    handler = function(req) loop.spawn(runtime_api, self, instance, req) end,
+    body_sink = function(req) return stream_sink(instance, req) end}
   instance.stamp = files.stamp(self.spec.code_dir)
   instance.port = instance.server:port()
   local address = "127.0.0.1:" .. instance.port
@@ -317,7 +331,8 @@ end
 -- Invokes the function with event (JSON text) and waits for the outcome:
 -- {ok = true, payload = json_text} or {ok = false, payload = error_json}; with options.sync
 -- (a synchronous invocation) and every instance the limit allows busy, {throttled = true,
--- reason = Lambda's throttle reason} at once, as Lambda answers 429.
+-- reason = Lambda's throttle reason} at once, as Lambda answers 429. options.relay (a
+-- stream_relay) takes a streamed response piece by piece as the function writes it.
 function Function:invoke(event, trigger, options)
   options = options or {}
   if options.sync then
@@ -332,6 +347,7 @@ function Function:invoke(event, trigger, options)
                              uuid.v4():gsub("-", ""):sub(1, 24), uuid.v4():gsub("-", ""):sub(1, 16)),
     queued = loop.monotonic(),
     log = {},
+    relay = options.relay, -- takes a streamed response as it comes (see stream_sink)
   }
   self.queue[#self.queue + 1] = inv
   self:scale()
