@@ -15,9 +15,10 @@ local values = require "moonrun.dev.template_values"
 local M = {}
 
 -- A function URL takes a request of up to 6 MB, and a buffered answer of up to 6 MB, as
--- Lambda's synchronous Invoke does.
+-- Lambda's synchronous Invoke does (the answer's figure is the one Lambda's own error names, as
+-- the runtime's check of a returned value uses; this one holds for a stream read whole).
 M.MAX_REQUEST_BYTES = 6 * 1024 * 1024
-M.MAX_BUFFERED_RESPONSE_BYTES = 6 * 1024 * 1024
+M.MAX_BUFFERED_RESPONSE_BYTES = 6291556
 
 local AUTH_TYPES = {NONE = true, AWS_IAM = true}
 local INVOKE_MODES = {BUFFERED = true, RESPONSE_STREAM = true}
