@@ -513,6 +513,22 @@ Resources:
 ]])))
       assert.are.same({"Resources.F.Properties.EphemeralStorage: ignored: /tmp is the machine's own"}, model.warnings)
     end)
+    it("FunctionUrlConfig: AuthType, InvokeMode (BUFFERED by default); its Cors is ignored, and says so", function()
+      local model = load(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE}\n")))
+      assert.are.same({auth_type = "NONE", invoke_mode = "BUFFERED"}, model.functions[1].function_url)
+      assert.are.same({}, model.warnings)
+      model = load(with("Resources:\n" .. fn("F",
+        "      FunctionUrlConfig: {AuthType: AWS_IAM, InvokeMode: RESPONSE_STREAM, Cors: {AllowOrigins: ['*']}}\n")))
+      assert.are.same({auth_type = "AWS_IAM", invoke_mode = "RESPONSE_STREAM"}, model.functions[1].function_url)
+      assert.is_true(has_warning(model, "Resources.F.Properties.FunctionUrlConfig.Cors: ignored"))
+      assert.is_nil(load(with("Resources:\n" .. fn("F"))).functions[1].function_url)
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {InvokeMode: BUFFERED}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.AuthType: missing (NONE, or AWS_IAM)")
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE, InvokeMode: STREAM}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.InvokeMode: STREAM: InvokeMode is BUFFERED or RESPONSE_STREAM")
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE, Cors: {Origins: x}}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.Cors.Origins: not a key of a function URL's Cors")
+    end)
     it("ReservedConcurrentExecutions is the function's concurrency limit, 0 included", function()
       local model = load(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: 2\n")))
       assert.are.equal(2, model.functions[1].reserved_concurrency)
