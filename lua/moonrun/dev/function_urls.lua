@@ -98,6 +98,14 @@ function Url:log(req, outcome, text, ok)
                        duration_ms = outcome.duration_ms or 0, ok = ok, summary = text, cold = outcome.cold}
 end
 
+-- A stream's prelude ({statusCode, headers, cookies}) as the status and headers it sets, or nil
+-- and why it cannot be used (apigw's reading of a proxy answer, without a body).
+function Url:map_prelude(prelude)
+  local status, headers, _, problem = apigw.response(self.route, true, prelude)
+  if problem then return nil, problem end
+  return status, headers
+end
+
 -- The answer to a buffered invocation (or a streamed one that never began: nothing relayed).
 function Url:buffered_answer(outcome, relay)
   if outcome.throttled then
@@ -117,14 +125,22 @@ function Url:buffered_answer(outcome, relay)
     return s, h, b, string.format("502: the response is %d bytes, more than the %d a buffered function URL " ..
       "returns (InvokeMode RESPONSE_STREAM streams more)", #payload, M.MAX_BUFFERED_RESPONSE_BYTES), false
   end
-  local result = payload
+  local status, headers, body, problem
   if outcome.streamed or relayed then
-    result = stream_relay.buffered_result(payload, relayed and relay.content_type or outcome.content_type)
+    local prelude
+    prelude, body = stream_relay.split(payload, relayed and relay.content_type or outcome.content_type)
+    if prelude then
+      status, headers = self:map_prelude(prelude)
+      if not status then problem = headers end
+    else
+      problem = "the streamed response's prelude is not a JSON object followed by 8 NUL bytes"
+    end
+  else
+    status, headers, body, problem = apigw.response(self.route, true, payload)
   end
-  local status, headers, body, problem = apigw.response(self.route, result ~= nil, result)
-  if problem or result == nil then
+  if problem then
     local s, h, b = bad_gateway()
-    return s, h, b, "502: " .. (problem or "the streamed response's prelude is not JSON"), false
+    return s, h, b, "502: " .. problem, false
   end
   return status, headers, body, tostring(status), true
 end
@@ -142,11 +158,7 @@ function Url:handle(req)
   local event = apigw.event_json(self.route, req, nil, {domain = self.domain, domain_prefix = self.id})
   local relay
   if self.config.invoke_mode == "RESPONSE_STREAM" then
-    relay = stream_relay.new(req.id, function(prelude)
-      local status, headers, _, problem = apigw.response(self.route, true, prelude)
-      if problem then return nil, problem end
-      return status, headers
-    end)
+    relay = stream_relay.new(req.id, function(prelude) return self:map_prelude(prelude) end)
   end
   local outcome = self.fn:invoke(event, self.trigger_of(req), {sync = true, relay = relay})
   if relay and relay.started then

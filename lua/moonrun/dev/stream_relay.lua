@@ -5,7 +5,6 @@
 -- prelude and 8 NUL bytes: that part is held until complete, and becomes the status, headers
 -- and cookies. An error in the stream's trailers cuts the client's response (no terminating
 -- chunk), since its status has gone out already.
-local base64 = require "moonrun.base64"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 
@@ -121,19 +120,19 @@ function Relay:finish(outcome)
 end
 
 --- A streamed response read whole (a BUFFERED function URL, or one whose stream never
---- started) as the proxy answer it stands for; nil when its prelude is not usable.
-function M.buffered_result(payload, content_type)
+--- started), split into the prelude it stands for (a table with statusCode, headers, cookies)
+--- and its body; nil when its prelude is not usable. The body is never decoded or re-encoded:
+--- it may be megabytes.
+function M.split(payload, content_type)
   if media_type(content_type) ~= M.HTTP_INTEGRATION then
-    return {statusCode = 200, headers = {["content-type"] = content_type or "application/octet-stream"},
-            body = base64.encode(payload), isBase64Encoded = true}
+    return {statusCode = 200, headers = {["content-type"] = content_type or "application/octet-stream"}}, payload
   end
   local at = payload:find(DELIMITER, 1, true)
   if not at then return nil end
-  local ok, result = pcall(json.decode, payload:sub(1, at - 1))
-  if not ok or type(result) ~= "table" or json.is_array(result) then return nil end
-  if result.statusCode == nil then result.statusCode = 200 end
-  result.body, result.isBase64Encoded = base64.encode(payload:sub(at + #DELIMITER)), true
-  return result
+  local ok, prelude = pcall(json.decode, payload:sub(1, at - 1))
+  if not ok or type(prelude) ~= "table" or json.is_array(prelude) then return nil end
+  if prelude.statusCode == nil then prelude.statusCode = 200 end
+  return prelude, payload:sub(at + #DELIMITER)
 end
 
 return M
