@@ -351,6 +351,10 @@ static void apply_body_sink(struct request *req, const char *method)
         lua_pop(L, 1);
     } else if (lua_isfunction(L, -1)) {
         req->sink_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        /* A body taken as it comes (a function's streamed response) lasts as long as its sender
+         * takes, which is its own business: the request timeout is for bodies nobody awaits. */
+        struct httpd_conn *conn = conn_of(req->connection);
+        if (conn) httpd_conn_set_busy(conn, true);
     } else {
         lua_pop(L, 1);
     }

@@ -337,6 +337,18 @@ class FunctionUrlTest(base.DevTestCase):
         self.assertEqual(dechunk(body), (b"first\nsecond\n", True))
         self.stop_dev(dev)
 
+    def test_a_stream_may_outlast_the_request_timeout(self):
+        # the request timeout cuts a request whose body has not arrived in time: a function's
+        # streamed response is such a body, and lasts as long as the function writes
+        dev = self.start_dev(self.template(TEMPLATE), "--function-url-port", "0", embedded=True,
+                             env={"MOONRUN_DEV_REQUEST_TIMEOUT": "1"})
+        urls = {m.group(2): m.group(1) for m in dev.wait_for(r"\burl\s+(http://[0-9.]+:\d+)/\s+-> (\w+)", count=6)}
+        status_line, _, _, body, _ = raw_get(urls["Streamer"], "/?pause=2.5")
+        self.assertEqual(dechunk(body), (b"first\nsecond\n", True))
+        status, _, body = base.http_request(urls["BufferedStreamer"] + "/?pause=2.5")
+        self.assertEqual((status, body), (202, b"first\nsecond\n"))
+        self.stop_dev(dev)
+
     def test_aws_iam_is_refused_and_said_so(self):
         dev, urls = self.start_urls()
         dev.wait_for(r"warning: Private: its function URL has AuthType AWS_IAM, which moonrun dev does not check")

@@ -114,15 +114,17 @@ local function posted_invocation(instance, id)
   if inv and inv.id == id then return inv end
 end
 
--- A streamed response arrives whole here (chunked); an error in it comes in its trailers.
-local function response_outcome(req)
+-- A streamed response arrives whole here (chunked; its body taken by stream_sink as it came,
+-- unless a relay passed it on); an error in it comes in its trailers.
+local function response_outcome(req, inv)
   local error_type = req.trailers["lambda-runtime-function-error-type"]
   if error_type then
     local body = req.trailers["lambda-runtime-function-error-body"]
     local ok, decoded = pcall(require("moonrun.base64").decode, body or "")
     return {ok = false, payload = ok and decoded or lambda_error(error_type, "streamed response failed")}
   end
-  return {ok = true, payload = req.body, content_type = req.headers["content-type"],
+  local body = inv.streamed_parts and table.concat(inv.streamed_parts) or req.body
+  return {ok = true, payload = body, content_type = req.headers["content-type"],
           streamed = req.headers["lambda-runtime-function-response-mode"] == "streaming"}
 end
 
@@ -149,8 +151,13 @@ local function stream_sink(instance, req)
   if req.method ~= "POST" or req.headers["lambda-runtime-function-response-mode"] ~= "streaming" then return end
   local id = req.path:match("^/2018%-06%-01/runtime/invocation/([^/]+)/response$")
   local inv = id and posted_invocation(instance, id)
-  if not (inv and inv.relay and from_instance(instance, req)) then return end
+  if not (inv and from_instance(instance, req)) then return end
   local relay = inv.relay
+  if not relay then -- read whole, but as it comes: a stream may outlast the request timeout
+    local parts = {}
+    inv.streamed_parts = parts
+    return function(bytes) parts[#parts + 1] = bytes end
+  end
   relay:open(req.headers["content-type"])
   return function(bytes) relay:push(bytes) end
 end
@@ -177,7 +184,7 @@ local function runtime_api(fn, instance, req)
                                          errorMessage = "no invocation " .. id .. " is running"})
     end
     if verb == "response" then
-      finish(fn, inv, response_outcome(req))
+      finish(fn, inv, response_outcome(req, inv))
     else
       finish(fn, inv, {ok = false, payload = req.body,
                        error_type = req.headers["lambda-runtime-function-error-type"]})
