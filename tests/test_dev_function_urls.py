@@ -36,7 +36,8 @@ end
 function M.answers(event)
   local kind = event.queryStringParameters and event.queryStringParameters.kind
   if kind == "custom" then
-    return {statusCode = 201, headers = {["x-one"] = "1", ["content-type"] = "text/plain"},
+    return {statusCode = 201, headers = {["x-one"] = "1", ["content-type"] = "text/plain",
+                                         ["access-control-allow-origin"] = "https://function.example"},
             cookies = {"a=1; Path=/", "b=2"}, body = "created"}
   elseif kind == "string" then return "just text"
   elseif kind == "table" then return {answer = 42}
@@ -99,6 +100,13 @@ Resources:
       FunctionUrlConfig:
         AuthType: NONE
         InvokeMode: BUFFERED
+        Cors:
+          AllowOrigins: [https://app.example]
+          AllowMethods: [GET, POST]
+          AllowHeaders: [x-custom, content-type]
+          ExposeHeaders: [x-one]
+          MaxAge: 300
+          AllowCredentials: true
   Streamer:
     Type: AWS::Serverless::Function
     Properties:
@@ -106,6 +114,8 @@ Resources:
       FunctionUrlConfig:
         AuthType: NONE
         InvokeMode: RESPONSE_STREAM
+        Cors:
+          AllowOrigins: ["*"]
   BufferedStreamer:
     Type: AWS::Serverless::Function
     Properties:
@@ -347,6 +357,48 @@ class FunctionUrlTest(base.DevTestCase):
         self.assertEqual(dechunk(body), (b"first\nsecond\n", True))
         status, _, body = base.http_request(urls["BufferedStreamer"] + "/?pause=2.5")
         self.assertEqual((status, body), (202, b"first\nsecond\n"))
+        self.stop_dev(dev)
+
+    def test_cors_preflight_and_headers_as_the_url_configures_them(self):
+        dev, urls = self.start_urls()
+        preflight = [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"),
+                     ("Access-Control-Request-Headers", "x-custom")]
+        status, headers, body = base.http_request(urls["Answers"] + "/any", "OPTIONS", None, preflight)
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(base.header(headers, "access-control-allow-origin"), "https://app.example")
+        self.assertEqual(base.header(headers, "access-control-allow-methods"), "GET,POST")
+        self.assertEqual(base.header(headers, "access-control-allow-headers"), "x-custom,content-type")
+        self.assertEqual(base.header(headers, "access-control-max-age"), "300")
+        self.assertEqual(base.header(headers, "access-control-allow-credentials"), "true")
+        # another origin: answered, without the headers a browser needs
+        status, headers, _ = base.http_request(urls["Answers"] + "/any", "OPTIONS", None,
+                                               [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "GET")])
+        self.assertEqual(status, 200)
+        self.assertIsNone(base.header(headers, "access-control-allow-origin"))
+        self.assertEqual(dev.count(r"Answers\s+url OPTIONS"), 0, "a preflight does not invoke the function")
+        # an answer to an allowed origin: the configured headers replace the function's own
+        status, headers, body = base.http_request(urls["Answers"] + "/?kind=custom", "GET", None,
+                                                  [("Origin", "https://app.example")])
+        self.assertEqual((status, body), (201, b"created"))
+        self.assertEqual([v for k, v in headers if k.lower() == "access-control-allow-origin"], ["https://app.example"])
+        self.assertEqual(base.header(headers, "access-control-expose-headers"), "x-one")
+        self.assertEqual(base.header(headers, "access-control-allow-credentials"), "true")
+        self.assertEqual(base.header(headers, "x-one"), "1")
+        # without an Origin, the function's headers pass as they are
+        _, headers, _ = base.http_request(urls["Answers"] + "/?kind=custom")
+        self.assertEqual(base.header(headers, "access-control-allow-origin"), "https://function.example")
+        # a URL without Cors passes OPTIONS to the function
+        status, _, body = base.http_request(urls["Echo"] + "/", "OPTIONS", None, preflight)
+        self.assertEqual(json.loads(body)["requestContext"]["http"]["method"], "OPTIONS")
+        # a streamed answer carries them too
+        host, port = re.match(r"http://([0-9.]+):(\d+)", urls["Streamer"]).groups()
+        with socket.create_connection((host, int(port)), timeout=base.seconds(10)) as sock:
+            sock.sendall(f"GET /?pause=0 HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: http://x.example\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        self.assertIn(b"\r\naccess-control-allow-origin: *\r\n", data.lower())
         self.stop_dev(dev)
 
     def test_aws_iam_is_refused_and_said_so(self):

@@ -10,6 +10,7 @@ local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 local local_guard = require "moonrun.dev.local_guard"
 local stream_relay = require "moonrun.dev.stream_relay"
+local url_cors = require "moonrun.dev.url_cors"
 local values = require "moonrun.dev.template_values"
 
 local M = {}
@@ -46,18 +47,30 @@ function M.read_config(loader, config, where)
     loader:fail(where .. ".InvokeMode", "%s: InvokeMode is BUFFERED or RESPONSE_STREAM", mode)
   end
   local cors = loader:property(config, "Cors", where)
-  if cors ~= nil then
-    if not values.is_map(cors) then loader:fail(where .. ".Cors", "expected a mapping") end
-    for key in pairs(cors) do
-      if not CORS_KEYS[key] then
-        loader:fail(where .. ".Cors." .. key, "not a key of a function URL's Cors (AllowCredentials, " ..
-          "AllowHeaders, AllowMethods, AllowOrigins, ExposeHeaders, MaxAge)")
-      end
+  return {auth_type = auth, invoke_mode = mode, cors = cors ~= nil and M.read_cors(loader, cors, where .. ".Cors") or nil}
+end
+
+-- A function URL's Cors: lists of strings, MaxAge (0 to 86400 seconds), AllowCredentials.
+function M.read_cors(loader, cors, where)
+  if not values.is_map(cors) then loader:fail(where, "expected a mapping") end
+  local out = {}
+  for key in pairs(cors) do
+    if not CORS_KEYS[key] then
+      loader:fail(where .. "." .. key, "not a key of a function URL's Cors (AllowCredentials, " ..
+        "AllowHeaders, AllowMethods, AllowOrigins, ExposeHeaders, MaxAge)")
     end
-    loader:warn(where .. ".Cors", "ignored: moonrun dev does not apply a function URL's CORS " ..
-      "configuration (no preflight answers, no CORS headers added)")
+    local value = loader:property(cors, key, where)
+    if key == "MaxAge" then
+      out[key] = loader:integer(value, where .. ".MaxAge", 0, 86400)
+    elseif key == "AllowCredentials" then
+      out[key] = loader:boolean(value, where .. ".AllowCredentials")
+    else
+      if not values.is_list(value) then loader:fail(where .. "." .. key, "expected a list of strings") end
+      out[key] = {}
+      for i, item in ipairs(value) do out[key][i] = loader:text(item, string.format("%s.%s[%d]", where, key, i - 1)) end
+    end
   end
-  return {auth_type = auth, invoke_mode = mode}
+  return out
 end
 
 -- ---- requests ----
@@ -155,10 +168,16 @@ function Url:handle(req)
       "not check IAM signatures: this function URL has AuthType AWS_IAM, which moonrun dev refuses; " ..
       "use AuthType NONE locally, or call the function through the invoke endpoint"})
   end
+  local cors = self.cors
+  if cors then
+    local status, headers, body = url_cors.preflight(cors, req)
+    if status then return httpd.respond(req.id, status, headers, body) end
+  end
+  local function with_cors(headers) return cors and url_cors.apply(cors, req, headers) or headers end
   local event = apigw.event_json(self.route, req, nil, {domain = self.domain, domain_prefix = self.id})
   local relay
   if self.config.invoke_mode == "RESPONSE_STREAM" then
-    relay = stream_relay.new(req.id, function(prelude) return self:map_prelude(prelude) end)
+    relay = stream_relay.new(req.id, function(prelude) return self:map_prelude(prelude) end, with_cors)
   end
   local outcome = self.fn:invoke(event, self.trigger_of(req), {sync = true, relay = relay})
   if relay and relay.started then
@@ -167,7 +186,7 @@ function Url:handle(req)
   end
   local status, headers, body, summary, ok = self:buffered_answer(outcome, relay)
   self:log(req, outcome, summary, ok)
-  httpd.respond(req.id, status, headers, body)
+  httpd.respond(req.id, status, with_cors(headers), body)
 end
 
 local function too_large()
@@ -187,6 +206,7 @@ function M.start(options)
     if config then
       local id = url_id(options.region, options.account, fn.name)
       local url = setmetatable({fn = fn, config = config, id = id, view = options.view,
+        cors = config.cors and url_cors.new(config.cors),
         domain = string.format("%s.lambda-url.%s.on.aws", id, options.region),
         route = {payload_version = "2.0", route_key = "$default", stage = "$default",
                  account = "anonymous", api_id = id, type = "FunctionUrl"},

@@ -23,10 +23,11 @@ local Relay = {}
 Relay.__index = Relay
 
 --- A relay to the httpd request request_id. map_prelude(prelude table) -> status, headers, or
---- nil and why it cannot be used.
-function M.new(request_id, map_prelude)
-  return setmetatable({id = request_id, map_prelude = map_prelude, sent = 0, held_parts = {}, held_bytes = 0},
-                      Relay)
+--- nil and why it cannot be used; add_headers(headers) -> the headers the client gets (such as
+--- CORS headers), optional.
+function M.new(request_id, map_prelude, add_headers)
+  return setmetatable({id = request_id, map_prelude = map_prelude, add_headers = add_headers, sent = 0,
+                       held_parts = {}, held_bytes = 0}, Relay)
 end
 
 --- The function's streamed POST began: its content type says whether a prelude comes first.
@@ -38,6 +39,7 @@ end
 
 function Relay:start(status, headers)
   self.started, self.status = true, status
+  if self.add_headers then headers = self.add_headers(headers) end
   if not httpd.respond_stream(self.id, status, headers) then self.gone = true end
 end
 
