@@ -20,6 +20,7 @@
     X(suspend_connection, MHD_suspend_connection)                                                  \
     X(resume_connection, MHD_resume_connection)                                                    \
     X(create_response_from_buffer, MHD_create_response_from_buffer)                                \
+    X(create_response_from_callback, MHD_create_response_from_callback)                            \
     X(add_response_header, MHD_add_response_header)                                                \
     X(queue_response, MHD_queue_response)                                                          \
     X(destroy_response, MHD_destroy_response)

@@ -32,6 +32,10 @@ struct httpd_lib {
     void (*resume_connection)(struct MHD_Connection *connection);
     struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer,
                                                         enum MHD_ResponseMemoryMode mode);
+    struct MHD_Response *(*create_response_from_callback)(uint64_t size, size_t block_size,
+                                                          MHD_ContentReaderCallback crc,
+                                                          void *crc_cls,
+                                                          MHD_ContentReaderFreeCallback crfc);
     enum MHD_Result (*add_response_header)(struct MHD_Response *response, const char *header,
                                            const char *content);
     enum MHD_Result (*queue_response)(struct MHD_Connection *connection, unsigned int status_code,

@@ -3,7 +3,10 @@
  *
  *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes,
  *                         idle_timeout = s, request_timeout = s, max_connections = n,
- *                         body_limit = fn}
+ *                         body_limit = fn, body_sink = fn}
+ *     body_sink(req) (req without its body) -> nil, or a function sink(bytes) that takes the
+ *     body piece by piece as it arrives instead of req.body (a streamed upload relayed on at
+ *     once); the handler is then called at the end, with req.body empty and the trailers.
  *     body_limit(req) (req without its body) -> bytes[, status, headers, body]: this request's
  *     limit under max_body, and the answer to a larger body (413 "Request Entity Too Large" by
  *     default). A body declared larger, or growing past it, is read and dropped as it comes,
@@ -12,6 +15,10 @@
  *     MOONRUN_DEV_MAX_CONNECTIONS, else a share of the open-files limit; see httpd_conns.h)
  *   server:port(), server:close()
  *   httpd.respond(id, status, headers, body) -> true, or false when the client has gone
+ *   httpd.respond_stream(id, status, headers) -> true or false, as respond, for an answer whose
+ *     body follows: httpd.stream_write(id, bytes) -> false when the client has gone, and
+ *     httpd.stream_end(id[, failed]) (failed: the connection is closed without the terminating
+ *     chunk, so the client sees the answer cut). See httpd_stream.h.
  *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
@@ -35,6 +42,7 @@
 #include "buffer.h"
 #include "httpd_conns.h"
 #include "httpd_lib.h"
+#include "httpd_stream.h"
 #include "modules.h"
 #include "process_poll.h"
 #include "wake_pipe.h"
@@ -45,7 +53,10 @@
 struct server;
 
 struct request {
-    struct request *next_pending; /* in its server's list while it waits for an answer */
+    struct request *next_pending;   /* in its server's list while it waits for an answer */
+    struct request *next_streaming; /* in httpd.streaming while its streamed answer is open */
+    struct httpd_stream *stream;    /* its streamed answer, if it has one */
+    int sink_ref;                   /* its body_sink's function, or LUA_NOREF */
     struct server *server;
     struct MHD_Connection *connection;
     lua_Integer id;
@@ -59,7 +70,7 @@ struct request {
 
 struct server {
     struct MHD_Daemon *daemon;
-    int listen_fd, handler_ref, limit_ref, port;
+    int listen_fd, handler_ref, limit_ref, sink_ref, port;
     size_t max_body;
     struct httpd_conns conns;
     struct request *pending; /* dispatched, not answered yet */
@@ -71,6 +82,7 @@ static struct {
     int server_count;
     lua_State *L;                /* the state running httpd.poll, which the handlers run in */
     struct request *dispatching; /* the request whose handler is running */
+    struct request *streaming;   /* the requests answered with a stream still open */
     lua_Integer next_id;
     bool resumed; /* a connection was resumed: MHD must run now, its wakeup is not reliable */
     int stop_pipe[2];
@@ -88,6 +100,7 @@ static void *on_request_start(void *cls, const char *uri, struct MHD_Connection 
     req->server = cls;
     req->connection = connection;
     req->id = ++httpd.next_id;
+    req->sink_ref = LUA_NOREF;
     req->target = strdup(uri ? uri : "/");
     /* The request timeout runs from the request line, or from the connection's last idle start
      * when that is later: a request dribbled byte by byte cannot hold its connection. */
@@ -115,6 +128,17 @@ static void on_request_done(void *cls, struct MHD_Connection *connection, void *
     struct httpd_conn *conn = conn_of(connection);
     if (conn) httpd_conn_set_busy(conn, false); /* answered or abandoned: idle from now */
     unlink_pending(req);
+    if (req->stream) {
+        for (struct request **p = &httpd.streaming; *p; p = &(*p)->next_streaming) {
+            if (*p == req) {
+                *p = req->next_streaming;
+                break;
+            }
+        }
+        httpd_stream_release(req->stream);
+    }
+    if (req->sink_ref != LUA_NOREF && httpd.L)
+        luaL_unref(httpd.L, LUA_REGISTRYINDEX, req->sink_ref);
     if (httpd.dispatching == req) httpd.dispatching = NULL;
     if (req->response) httpd.mhd->destroy_response(req->response);
     buffer_free(&req->body);
@@ -313,6 +337,44 @@ static void apply_body_limit(struct request *req, const char *method)
     lua_settop(L, top);
 }
 
+/* The server's body_sink(req) may take this request's body as it arrives, for a sink function. */
+static void apply_body_sink(struct request *req, const char *method)
+{
+    if (req->server->sink_ref == LUA_NOREF || req->too_large || req->response) return;
+    lua_State *L = httpd.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, req->server->sink_ref);
+    push_request(L, req, method);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        const char *message = lua_tostring(L, -1);
+        fprintf(stderr, "moonrun dev: a body_sink function failed: %s\n",
+                message ? message : "(error object is not a string)");
+        lua_pop(L, 1);
+    } else if (lua_isfunction(L, -1)) {
+        req->sink_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        /* A body taken as it comes (a function's streamed response) lasts as long as its sender
+         * takes, which is its own business: the request timeout is for bodies nobody awaits. */
+        struct httpd_conn *conn = conn_of(req->connection);
+        if (conn) httpd_conn_set_busy(conn, true);
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
+/* A sink that fails is reported; the rest of the body still goes to it (the next piece may be
+ * the one that matters, such as the end of a stream). */
+static void feed_sink(struct request *req, const char *data, size_t len)
+{
+    lua_State *L = httpd.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, req->sink_ref);
+    lua_pushlstring(L, data, len);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        const char *message = lua_tostring(L, -1);
+        fprintf(stderr, "moonrun dev: a body sink failed: %s\n",
+                message ? message : "(error object is not a string)");
+        lua_pop(L, 1);
+    }
+}
+
 static enum MHD_Result find_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
                                            const char *value)
 {
@@ -344,6 +406,7 @@ static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connect
     if (!req->started) { /* the first call has the headers only; the body comes next */
         req->started = true;
         apply_body_limit(req, method);
+        apply_body_sink(req, method);
         /* A body declared too large is not kept from its first byte. It is still read (and
          * dropped) before the answer: a client still sending when the server closes gets a
          * reset, not the 413 (urllib and others report a broken pipe). The request timeout
@@ -352,7 +415,9 @@ static enum MHD_Result on_request_data(void *cls, struct MHD_Connection *connect
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
-        if (!req->too_large) {
+        if (req->sink_ref != LUA_NOREF) {
+            feed_sink(req, upload_data, *upload_data_size);
+        } else if (!req->too_large) {
             if (req->body.len + *upload_data_size > req->max_body) {
                 /* what was kept is freed now: the rest is read and dropped, never stored */
                 req->too_large = true;
@@ -447,6 +512,64 @@ static int l_respond(lua_State *L)
     return 1;
 }
 
+static struct request *find_streaming(lua_Integer id)
+{
+    for (struct request *r = httpd.streaming; r; r = r->next_streaming)
+        if (r->id == id) return r;
+    return NULL;
+}
+
+static int l_respond_stream(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    lua_Integer status = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, status >= 100 && status <= 599, 2, "an HTTP status is between 100 and 599");
+    struct request *req = find_request(id);
+    if (!req || req->response) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    struct MHD_Response *response = NULL;
+    struct httpd_stream *stream = httpd_stream_new(httpd.mhd, req->connection, &response);
+    if (!stream) return luaL_error(L, "out of memory for an HTTP response");
+    req->response = response;
+    req->stream = stream;
+    req->status = (unsigned int)status;
+    req->next_streaming = httpd.streaming;
+    httpd.streaming = req;
+    add_response_headers(L, response, 3);
+    if (req->suspended) {
+        unlink_pending(req);
+        req->suspended = false;
+        httpd.mhd->resume_connection(req->connection);
+        httpd.resumed = true;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_stream_write(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    size_t len = 0;
+    const char *data = luaL_checklstring(L, 2, &len);
+    struct request *req = find_streaming(id);
+    bool ok = false;
+    if (req && httpd_stream_write(req->stream, data, len, &ok)) httpd.resumed = true;
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+static int l_stream_end(lua_State *L)
+{
+    lua_Integer id = luaL_checkinteger(L, 1);
+    bool failed = lua_toboolean(L, 2);
+    struct request *req = find_streaming(id);
+    if (req && httpd_stream_end(req->stream, failed)) httpd.resumed = true;
+    lua_pushboolean(L, req != NULL);
+    return 1;
+}
+
 /* ---- servers ---- */
 
 static int open_listen_socket(lua_State *L, const char *host, int port)
@@ -538,7 +661,7 @@ static int l_listen(lua_State *L)
     struct server *server = lua_newuserdatauv(L, sizeof *server, 0);
     memset(server, 0, sizeof *server);
     server->listen_fd = -1;
-    server->handler_ref = server->limit_ref = LUA_NOREF;
+    server->handler_ref = server->limit_ref = server->sink_ref = LUA_NOREF;
     luaL_setmetatable(L, SERVER_TYPE);
     server->listen_fd = open_listen_socket(L, host, (int)port);
     server->port = bound_port(server->listen_fd);
@@ -563,6 +686,9 @@ static int l_listen(lua_State *L)
     lua_getfield(L, 1, "body_limit");
     server->limit_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
     if (server->limit_ref == LUA_NOREF) lua_pop(L, 1);
+    lua_getfield(L, 1, "body_sink");
+    server->sink_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+    if (server->sink_ref == LUA_NOREF) lua_pop(L, 1);
     httpd.servers[httpd.server_count++] = server;
     return 1;
 }
@@ -582,6 +708,9 @@ static int l_server_port(lua_State *L)
 static void answer_pending_unavailable(struct server *server)
 {
     static char text[] = "{\"message\":\"moonrun dev is stopping\"}";
+    /* A stream waiting for bytes holds its connection suspended too: it is cut. */
+    for (struct request *r = httpd.streaming; r; r = r->next_streaming)
+        if (r->server == server) httpd_stream_end(r->stream, true);
     /* A request MHD reads during the run below (one a child sent just before it exited) is
      * dispatched and suspended in turn: MHD_stop_daemon aborts on a suspended connection. */
     for (int round = 0; round < 100 && (round == 0 || server->pending); round++) {
@@ -609,7 +738,8 @@ static int l_server_close(lua_State *L)
     server->listen_fd = -1;
     luaL_unref(L, LUA_REGISTRYINDEX, server->handler_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, server->limit_ref);
-    server->handler_ref = server->limit_ref = LUA_NOREF;
+    luaL_unref(L, LUA_REGISTRYINDEX, server->sink_ref);
+    server->handler_ref = server->limit_ref = server->sink_ref = LUA_NOREF;
     for (int i = 0; i < httpd.server_count; i++) {
         if (httpd.servers[i] == server) {
             httpd.servers[i] = httpd.servers[--httpd.server_count];
@@ -693,8 +823,13 @@ int luaopen_moonrun_httpd(lua_State *L)
 {
     static const luaL_Reg server_methods[] = {
         {"port", l_server_port}, {"close", l_server_close}, {NULL, NULL}};
-    static const luaL_Reg functions[] = {
-        {"listen", l_listen}, {"respond", l_respond}, {"poll", l_poll}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {{"listen", l_listen},
+                                         {"respond", l_respond},
+                                         {"respond_stream", l_respond_stream},
+                                         {"stream_write", l_stream_write},
+                                         {"stream_end", l_stream_end},
+                                         {"poll", l_poll},
+                                         {NULL, NULL}};
     if (luaL_newmetatable(L, SERVER_TYPE)) {
         luaL_newlib(L, server_methods);
         lua_setfield(L, -2, "__index");

@@ -23,6 +23,8 @@ usage: moonrun dev [TEMPLATE] [OPTIONS]
   --host ADDRESS          address the servers listen on (default 127.0.0.1)
   --port N                HTTP API routes and the invoke endpoint (default 3000; 0 = any free)
   --sqs-port N            the embedded SQS endpoint (default 9324; 0 = any free)
+  --function-url-port N   the first function URL's port, the next function's N+1, ...
+                          (default 3001; 0 = any free)
   --sqs-endpoint URL      use this SQS (moto, ElasticMQ, or AWS itself) instead of the embedded one
   --state DIR             where the embedded SQS keeps its messages (default .moonrun, beside
                           the template)
@@ -80,7 +82,7 @@ local function parse_durability(text)
 end
 
 local function parse_args(args)
-  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {}, jwks = {},
+  local options = {host = "127.0.0.1", port = 3000, sqs_port = 9324, parameters = {}, env = {}, jwks = {}, url_port = 3001,
     durability = "write"}
   local i = 1
   local function value(flag)
@@ -94,6 +96,7 @@ local function parse_args(args)
     elseif a == "--host" then options.host = value(a)
     elseif a == "--port" then options.port = parse_port(value(a), a)
     elseif a == "--sqs-port" then options.sqs_port = parse_port(value(a), a)
+    elseif a == "--function-url-port" then options.url_port = parse_port(value(a), a)
     elseif a == "--sqs-endpoint" then options.sqs_endpoint = value(a):gsub("/+$", "")
     elseif a == "--state" then options.state = value(a)
     elseif a == "--durability" then options.durability, options.sync_interval_ms = parse_durability(value(a))
@@ -438,11 +441,23 @@ local function banner(dev, model)
         e.authorizer.kind == "jwt" and "JWT" or "Lambda " .. e.authorizer.function_name) or ""
       view.note(string.format("  http     %-30s -> %s%s", dev.front_url .. " " .. route, fn.name, guard))
     end
+    for _, url in ipairs(dev.urls) do
+      if url.fn == fn then
+        local how = url.config.auth_type == "AWS_IAM" and "AWS_IAM: refused, see the warning" or url.config.invoke_mode
+        view.note(string.format("  url      %-30s -> %s (%s)", url.url, fn.name, how))
+      end
+    end
     for _, e in ipairs(fn.spec.sqs_events or {}) do
       view.note(string.format("  trigger  sqs %-26s -> %s (batch %d)", e.queue_name, fn.name, e.batch_size or 10))
     end
   end
   for _, w in ipairs(model.warnings or {}) do view.warn(w) end
+  for _, url in ipairs(dev.urls) do
+    if url.config.auth_type == "AWS_IAM" then
+      view.warn(string.format("%s: its function URL has AuthType AWS_IAM, which moonrun dev does not check: " ..
+        "every request to %s is refused (403); use AuthType NONE locally, or the invoke endpoint", url.fn.name, url.url))
+    end
+  end
 end
 
 local function shutdown(dev)
@@ -461,6 +476,7 @@ local function shutdown(dev)
   if dev.async then dev.async:stop() end
   stop_all(dev.functions, function(fn) fn:stop() end)
   if dev.front_server then dev.front_server:close() end
+  for _, url in ipairs(dev.urls or {}) do url.server:close() end
   if dev.sqs_server then dev.sqs_server:close() end
   if dev.store then dev.store:close() end
   loop.stop()
@@ -532,7 +548,7 @@ local function dependencies_watch(start_dir)
 end
 
 local function start(options, host)
-  local dev = {exe = host.exe, functions = {}, pollers = {}, account = ACCOUNT, counts_changed = {}}
+  local dev = {exe = host.exe, functions = {}, pollers = {}, urls = {}, account = ACCOUNT, counts_changed = {}}
   dev.region = options.region or os.getenv("AWS_REGION") or os.getenv("AWS_DEFAULT_REGION") or "us-east-1"
   view.setup{tty = host.tty, color = host.tty and os.getenv("NO_COLOR") == nil}
 
@@ -595,6 +611,10 @@ local function start(options, host)
   dev.front_guard = local_guard.new(options.host, dev.front_server:port())
   dev.front_url = string.format("http://%s:%d", options.host == "0.0.0.0" and "127.0.0.1" or options.host,
                                 dev.front_server:port())
+
+  dev.urls = require("moonrun.dev.function_urls").start{functions = dev.functions, host = options.host,
+    base_port = options.url_port, view = view, region = dev.region, account = dev.account, listen = listen,
+    spawn = loop.spawn}
 
   banner(dev, model)
   for _, w in ipairs(dev.front.warnings) do view.warn(w) end

@@ -352,7 +352,7 @@ describe("moonrun.dev.template on CloudFormation", function()
         on_failure = {type = "SQS", arn = "arn:aws:sqs:us-east-1:000000000000:Failures", queue_name = "Failures"}}, f.async)
       assert.are.same({logical_id = "Url", auth_type = "NONE", invoke_mode = "RESPONSE_STREAM",
         cors = {AllowOrigins = {"*"}}}, f.function_url)
-      assert.is_true(has_warning(model, "Resources.Url: no function URL is served"))
+      assert.is_false(has_warning(model, "Resources.Url"), "served as SAM's FunctionUrlConfig is")
     end)
     it("errors", function()
       assert_fails(with(fn("Job") .. [[

@@ -524,6 +524,27 @@ Resources:
 ]])))
       assert.are.same({"Resources.F.Properties.EphemeralStorage: ignored: /tmp is the machine's own"}, model.warnings)
     end)
+    it("FunctionUrlConfig: AuthType, InvokeMode (BUFFERED by default), Cors", function()
+      local model = load(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE}\n")))
+      assert.are.same({auth_type = "NONE", invoke_mode = "BUFFERED"}, model.functions[1].function_url)
+      assert.are.same({}, model.warnings)
+      model = load(with("Resources:\n" .. fn("F",
+        "      FunctionUrlConfig: {AuthType: AWS_IAM, InvokeMode: RESPONSE_STREAM, Cors: {AllowOrigins: ['*'], MaxAge: 60, AllowCredentials: true}}\n")))
+      assert.are.same({auth_type = "AWS_IAM", invoke_mode = "RESPONSE_STREAM",
+                       cors = {AllowOrigins = {"*"}, MaxAge = 60, AllowCredentials = true}}, model.functions[1].function_url)
+      assert.are.same({}, model.warnings)
+      assert.is_nil(load(with("Resources:\n" .. fn("F"))).functions[1].function_url)
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {InvokeMode: BUFFERED}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.AuthType: missing (NONE, or AWS_IAM)")
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE, InvokeMode: STREAM}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.InvokeMode: STREAM: InvokeMode is BUFFERED or RESPONSE_STREAM")
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE, Cors: {Origins: x}}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.Cors.Origins: not a key of a function URL's Cors")
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE, Cors: {MaxAge: 90000}}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.Cors.MaxAge")
+      assert_fails(with("Resources:\n" .. fn("F", "      FunctionUrlConfig: {AuthType: NONE, Cors: {AllowOrigins: x}}\n")),
+        "Resources.F.Properties.FunctionUrlConfig.Cors.AllowOrigins: expected a list of strings")
+    end)
     it("ReservedConcurrentExecutions is the function's concurrency limit, 0 included", function()
       local model = load(with("Resources:\n" .. fn("F", "      ReservedConcurrentExecutions: 2\n")))
       assert.are.equal(2, model.functions[1].reserved_concurrency)

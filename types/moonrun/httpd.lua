@@ -14,7 +14,8 @@ local httpd = {}
 ---@field port fun(self: MoonrunHttpdServer): integer
 ---@field close fun(self: MoonrunHttpdServer)
 
----@param settings {host?: string, port?: integer, handler: fun(req: MoonrunHttpdRequest), max_body?: integer}
+---body_sink(req) may return a function that takes the request's body piece by piece as it arrives.
+---@param settings {host?: string, port?: integer, handler: fun(req: MoonrunHttpdRequest), max_body?: integer, body_limit?: fun(req: MoonrunHttpdRequest): integer?, body_sink?: fun(req: MoonrunHttpdRequest): (fun(bytes: string))?}
 ---@return MoonrunHttpdServer
 function httpd.listen(settings) end
 
@@ -24,6 +25,25 @@ function httpd.listen(settings) end
 ---@param body? string
 ---@return boolean
 function httpd.respond(id, status, headers, body) end
+
+---Starts an answer whose body follows with httpd.stream_write; false when the client has gone.
+---@param id integer
+---@param status integer
+---@param headers? table<string, string|string[]>
+---@return boolean
+function httpd.respond_stream(id, status, headers) end
+
+---Sends bytes as the next chunk of a streamed answer; false when the client has gone.
+---@param id integer
+---@param bytes string
+---@return boolean
+function httpd.stream_write(id, bytes) end
+
+---Ends a streamed answer; failed closes the connection without the terminating chunk.
+---@param id integer
+---@param failed? boolean
+---@return boolean
+function httpd.stream_end(id, failed) end
 
 ---Serves until timeout_s; false when SIGINT or SIGTERM arrived.
 ---@param timeout_s number

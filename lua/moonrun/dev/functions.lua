@@ -117,15 +117,17 @@ local function posted_invocation(instance, id)
   if inv and inv.id == id then return inv end
 end
 
--- A streamed response arrives whole here (chunked); an error in it comes in its trailers.
-local function response_outcome(req)
+-- A streamed response arrives whole here (chunked; its body taken by stream_sink as it came,
+-- unless a relay passed it on); an error in it comes in its trailers.
+local function response_outcome(req, inv)
   local error_type = req.trailers["lambda-runtime-function-error-type"]
   if error_type then
     local body = req.trailers["lambda-runtime-function-error-body"]
     local ok, decoded = pcall(require("moonrun.base64").decode, body or "")
     return {ok = false, payload = ok and decoded or lambda_error(error_type, "streamed response failed")}
   end
-  return {ok = true, payload = req.body, content_type = req.headers["content-type"],
+  local body = inv.streamed_parts and table.concat(inv.streamed_parts) or req.body
+  return {ok = true, payload = body, content_type = req.headers["content-type"],
           streamed = req.headers["lambda-runtime-function-response-mode"] == "streaming"}
 end
 
@@ -143,6 +145,24 @@ local function from_instance(instance, req)
     return true
   end
   return false
+end
+
+-- httpd's body_sink for an instance's Runtime API: a streamed response to an invocation that
+-- relays it (a RESPONSE_STREAM function URL) goes to its relay piece by piece as it arrives,
+-- instead of being read whole. Anything else is read whole, as before.
+local function stream_sink(instance, req)
+  if req.method ~= "POST" or req.headers["lambda-runtime-function-response-mode"] ~= "streaming" then return end
+  local id = req.path:match("^/2018%-06%-01/runtime/invocation/([^/]+)/response$")
+  local inv = id and posted_invocation(instance, id)
+  if not (inv and from_instance(instance, req)) then return end
+  local relay = inv.relay
+  if not relay then -- read whole, but as it comes: a stream may outlast the request timeout
+    local parts = {}
+    inv.streamed_parts = parts
+    return function(bytes) parts[#parts + 1] = bytes end
+  end
+  relay:open(req.headers["content-type"])
+  return function(bytes) relay:push(bytes) end
 end
 
 local function runtime_api(fn, instance, req)
@@ -167,7 +187,7 @@ local function runtime_api(fn, instance, req)
                                          errorMessage = "no invocation " .. id .. " is running"})
     end
     if verb == "response" then
-      finish(fn, inv, response_outcome(req))
+      finish(fn, inv, response_outcome(req, inv))
     else
       finish(fn, inv, {ok = false, payload = req.body,
                        error_type = req.headers["lambda-runtime-function-error-type"]})
@@ -220,7 +240,8 @@ end
 function Function:start_instance()
   local instance = {alive = true, invocations = 0, sockets = {}}
   instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
-    handler = function(req) loop.spawn(runtime_api, self, instance, req) end}
+    handler = function(req) loop.spawn(runtime_api, self, instance, req) end,
+    body_sink = function(req) return stream_sink(instance, req) end}
   instance.stamp = files.stamp(self.spec.code_dir)
   instance.deps_generation = self:deps_generation()
   instance.port = instance.server:port()
@@ -327,7 +348,8 @@ end
 -- Invokes the function with event (JSON text) and waits for the outcome:
 -- {ok = true, payload = json_text} or {ok = false, payload = error_json}; with options.sync
 -- (a synchronous invocation) and every instance the limit allows busy, {throttled = true,
--- reason = Lambda's throttle reason} at once, as Lambda answers 429.
+-- reason = Lambda's throttle reason} at once, as Lambda answers 429. options.relay (a
+-- stream_relay) takes a streamed response piece by piece as the function writes it.
 function Function:invoke(event, trigger, options)
   options = options or {}
   if options.sync then
@@ -342,6 +364,7 @@ function Function:invoke(event, trigger, options)
                              uuid.v4():gsub("-", ""):sub(1, 24), uuid.v4():gsub("-", ""):sub(1, 16)),
     queued = loop.monotonic(),
     log = {},
+    relay = options.relay, -- takes a streamed response as it comes (see stream_sink)
   }
   self.queue[#self.queue + 1] = inv
   self:scale()

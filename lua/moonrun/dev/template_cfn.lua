@@ -255,8 +255,8 @@ end
 
 -- ---- AWS::Lambda::Url ----
 
--- Recorded on the function as function_url = {logical_id, auth_type, invoke_mode, cors,
--- qualifier}; the URL itself is not served yet.
+-- Recorded on the function as function_url, as SAM's FunctionUrlConfig is (function_urls.lua
+-- serves it), with its logical_id and qualifier.
 function Loader:lambda_url(logical_id, r)
   local base = "Resources." .. logical_id .. ".Properties"
   local props = self:properties_of(r, base)
@@ -268,24 +268,16 @@ function Loader:lambda_url(logical_id, r)
   local target = self:property(props, "TargetFunctionArn", base)
   if target == nil then self:fail(base .. ".TargetFunctionArn", "missing (!GetAtt Function.Arn)") end
   local fn = self:target_function(target, base .. ".TargetFunctionArn")
-  local auth = self:property(props, "AuthType", base)
-  if auth == nil then self:fail(base .. ".AuthType", "missing (NONE or AWS_IAM)") end
-  auth = self:text(auth, base .. ".AuthType")
-  if auth ~= "NONE" and auth ~= "AWS_IAM" then self:fail(base .. ".AuthType", "%s is not NONE or AWS_IAM", auth) end
-  local mode = self:property(props, "InvokeMode", base)
-  mode = mode and self:text(mode, base .. ".InvokeMode") or "BUFFERED"
-  if mode ~= "BUFFERED" and mode ~= "RESPONSE_STREAM" then
-    self:fail(base .. ".InvokeMode", "%s is not BUFFERED or RESPONSE_STREAM", mode)
-  end
-  local cors = self:property(props, "Cors", base)
-  if cors ~= nil and not is_map(cors) then self:fail(base .. ".Cors", "expected a mapping (AllowOrigins, AllowMethods, ...)") end
+  -- the same settings as SAM's FunctionUrlConfig, read by the same code
+  local url = require("moonrun.dev.function_urls").read_config(self,
+    {AuthType = props.AuthType, InvokeMode = props.InvokeMode, Cors = props.Cors}, base)
   if fn.function_url then
-    self:fail("Resources." .. logical_id, "%s already has a function URL (Resources.%s)", fn.logical_id, fn.function_url.logical_id)
+    self:fail("Resources." .. logical_id, "%s already has a function URL (Resources.%s)", fn.logical_id,
+      fn.function_url.logical_id or (fn.logical_id .. ".Properties.FunctionUrlConfig"))
   end
   local qualifier = self:property(props, "Qualifier", base)
-  fn.function_url = {logical_id = logical_id, auth_type = auth, invoke_mode = mode, cors = cors,
-                     qualifier = qualifier and self:text(qualifier, base .. ".Qualifier")}
-  self:warn("Resources." .. logical_id, "no function URL is served (use the HTTP front or the invoke endpoint)")
+  url.logical_id, url.qualifier = logical_id, qualifier and self:text(qualifier, base .. ".Qualifier")
+  fn.function_url = url
 end
 
 -- ---- the pass over the template ----

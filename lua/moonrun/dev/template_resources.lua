@@ -37,7 +37,6 @@ local FUNCTION_DEPLOY_ONLY = {
 local FUNCTION_NOT_EMULATED = {
   EphemeralStorage = "/tmp is the machine's own",
   FileSystemConfigs = "EFS is not mounted",
-  FunctionUrlConfig = "no function URL is served (use the HTTP front or the invoke endpoint)",
   LoggingConfig = "logs go to the terminal in moonrun's own format",
   ProvisionedConcurrencyConfig = "instances start on demand (the view shows cold starts)",
   VpcConfig = "the function runs on this machine's network",
@@ -47,7 +46,7 @@ local FUNCTION_NOT_EMULATED = {
 -- The ones moonrun dev reads.
 local FUNCTION_READ = {
   CodeUri = true, DeadLetterQueue = true, Environment = true, EventInvokeConfig = true,
-  Events = true, FunctionName = true, Handler = true, Layers = true,
+  Events = true, FunctionName = true, FunctionUrlConfig = true, Handler = true, Layers = true,
   MemorySize = true, PackageType = true, ReservedConcurrentExecutions = true, Runtime = true,
   Timeout = true,
 }
@@ -615,6 +614,10 @@ function Loader:func(logical_id, r, globals)
     environment = {}, http_events = list(), sqs_events = list(),
     async = self:event_invoke_config(props, base),
   }
+  local url_config = self:property(props, "FunctionUrlConfig", base)
+  if url_config ~= nil then
+    fn.function_url = require("moonrun.dev.function_urls").read_config(self, url_config, base .. ".FunctionUrlConfig")
+  end
   fn.environment = self:environment(props, base)
   fn.layer_dirs = self:layer_dirs(props, base)
   local events = props.Events
