@@ -359,7 +359,7 @@ describe("moonrun.dev.template on CloudFormation", function()
   Url:
     Type: AWS::Lambda::Url
     Properties: {TargetFunctionArn: !GetAtt Job.Arn, AuthType: OPEN}
-]]), "Resources.Url.Properties.AuthType: OPEN is not NONE or AWS_IAM")
+]]), "Resources.Url.Properties.AuthType: OPEN: AuthType is NONE or AWS_IAM")
       assert_fails(with(fn("Job") .. [[
   Config:
     Type: AWS::Lambda::EventInvokeConfig
