@@ -12,9 +12,10 @@ mode=${1:-run}
 case "$mode" in dev | run | package | test) ;; *) echo "usage: bootstrap/setup.sh dev|run|package|test" >&2; exit 2 ;; esac
 
 # Building and running: the compiler, Lua, the headers of what moonrun loads at run time, those
-# libraries themselves, and busted for `moonrun test`.
+# libraries themselves, busted for `moonrun test`, and luarocks for a project's dependencies
+# (`moonrun deps`, which dev, invoke, test and repl run when the rockspec changed).
 packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-dev libedit2 lua-busted
-  libmicrohttpd-dev libmicrohttpd12 libyaml-dev libyaml-0-2)
+  libmicrohttpd-dev libmicrohttpd12 libyaml-dev libyaml-0-2 luarocks)
 command -v python3 >/dev/null || packages+=(python3)
 # The tests: valgrind, clang for the fuzz targets, openssl for certificates, a Debian Lua
 # C module that handlers must not see (lua-filesystem), luacheck for the scaffold of `moonrun
