@@ -12,5 +12,6 @@ int repl_cmd_main(int argc, char **argv);   /* repl_cmd.c */
 int dev_cmd_main(int argc, char **argv);    /* dev_cmd.c */
 int init_cmd_main(int argc, char **argv);   /* lua_cmd.c */
 int test_cmd_main(int argc, char **argv);   /* test_cmd.c */
+int package_cmd_main(int argc, char **argv); /* lua_cmd.c */
 
 #endif

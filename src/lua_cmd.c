@@ -1,4 +1,4 @@
-/* The commands written in Lua (`moonrun init`): this file only starts the module's
+/* The commands written in Lua (`moonrun init`, `moonrun package`): this file only starts the module's
  * main(args, {exe, tty}) in a fresh Lua state and returns its exit status. */
 #include <lauxlib.h>
 #include <limits.h>
@@ -64,4 +64,9 @@ static int run_lua_command(const char *name, const char *module, int argc, char 
 int init_cmd_main(int argc, char **argv)
 {
     return run_lua_command("init", "moonrun.project_init", argc, argv);
+}
+
+int package_cmd_main(int argc, char **argv)
+{
+    return run_lua_command("package", "moonrun.package", argc, argv);
 }
