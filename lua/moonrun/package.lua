@@ -116,8 +116,7 @@ local function zip(tool, out, dir)
 end
 
 local function report(io_out, out, what)
-  local size = files.lines("stat -c %s " .. quote(out))[1] or "?"
-  io_out:write(string.format("  %-28s %9s bytes  %s\n", out:match("[^/]+$"), size, what))
+  io_out:write(string.format("  %-28s %9s bytes  %s\n", out:match("[^/]+$"), files.size(out) or "?", what))
 end
 
 -- Every zip of one architecture unpacked side by side, each in a folder of its name, then

@@ -39,19 +39,19 @@ function M.locate(arch)
     "or run moonrun package with the moonrun of a source checkout", arch, installed), 0)
 end
 
--- The key of what the layer is made of: the installed zip's hash, or the source files'.
+-- The key of what the layer is made of: the installed zip's hash, or the source files' (one
+-- listing of them all, computed once for every architecture).
+local source_keys = {}
 function M.key(where)
   if where.kind == "installed" then return "installed " .. files.hash_file(where.zip) end
-  local parts = {}
-  for _, name in ipairs(SOURCES) do
-    local path = where.repo .. "/" .. name
-    if files.is_dir(path) then
-      parts[#parts + 1] = name .. " " .. files.hash_files(path, files.files_under(path))
-    else
-      parts[#parts + 1] = name .. " " .. tostring(files.hash_file(path))
+  if not source_keys[where.repo] then
+    local present = {}
+    for _, name in ipairs(SOURCES) do
+      if files.exists(where.repo .. "/" .. name) then present[#present + 1] = name end
     end
+    source_keys[where.repo] = "source " .. files.hash_files(where.repo, files.files_under(where.repo, present))
   end
-  return "source " .. files.hash_text(table.concat(parts, "\n"))
+  return source_keys[where.repo]
 end
 
 -- Writes the layer zip to out: a copy of the installed one, or package.sh's build.
