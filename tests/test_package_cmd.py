@@ -238,6 +238,35 @@ class PackageCommandTest(unittest.TestCase):
         for name in sorted(os.listdir(self.dist)):
             self.assertEqual(sha256(os.path.join(copy, "dist", name)), sha256(self.zip(name)), name)
 
+    def test_an_installed_moonrun_copies_its_own_layers(self):
+        # the layout cmake --install gives with MOONRUN_LAYERS_DIR: bin/moonrun beside
+        # share/moonrun/{lua,bootstrap,layers}; its layers stand apart from the project's (a byte
+        # appended), so the copy is seen to be theirs
+        prefix = os.path.join(self.tmp, "prefix")
+        share = os.path.join(prefix, "share", "moonrun")
+        os.makedirs(os.path.join(prefix, "bin"))
+        shutil.copy(MOONRUN, os.path.join(prefix, "bin", "moonrun"))
+        shutil.copytree(os.path.join(ROOT, "lua"), os.path.join(share, "lua"))
+        os.makedirs(os.path.join(share, "bootstrap"))
+        os.makedirs(os.path.join(share, "layers"))
+        for tool in ("make_zip.py", "check_elf.py"):
+            shutil.copy(os.path.join(ROOT, "bootstrap", tool), os.path.join(share, "bootstrap"))
+        for arch in ARCHS:
+            with open(os.path.join(share, "layers", f"moonrun-layer-{arch}.zip"), "wb") as f:
+                with open(self.zip(f"moonrun-layer-{arch}.zip"), "rb") as built:
+                    f.write(built.read() + b"\0")
+        copy = os.path.join(self.tmp, "installed-copy")
+        shutil.copytree(self.project, copy, ignore=shutil.ignore_patterns("dist", ".moonrun"))
+        self.addCleanup(shutil.rmtree, copy, True)
+        p = subprocess.run([os.path.join(prefix, "bin", "moonrun"), "package", "--arch", "all",
+                            "--server", self.server], cwd=copy, capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotIn("building moonrun", p.stdout)
+        for arch in ARCHS:
+            installed = os.path.join(share, "layers", f"moonrun-layer-{arch}.zip")
+            self.assertIn(f"from {installed}", p.stdout)
+            self.assertEqual(sha256(os.path.join(copy, "dist", f"moonrun-layer-{arch}.zip")), sha256(installed))
+
     # --- errors ---
 
     def test_a_c_rock_that_does_not_compile(self):
