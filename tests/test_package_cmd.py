@@ -305,6 +305,16 @@ class PackageCommandTest(unittest.TestCase):
         self.assertIn(f"deps-layer-{HOST_ARCH}.zip/lua/mrtest_yaml.so needs libyaml-0.so.2, which is neither in "
                       "the zips nor in provided.al2023's base image (glibc only)", p.stderr)
 
+    def test_a_rock_no_server_has(self):
+        project = make_project(self.tmp, "unknown", ["mrtest-nonexistent"])
+        p = package(project, "--arch", HOST_ARCH, "--server", self.server)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn(f"moonrun package: luarocks could not install the dependencies for {HOST_ARCH}: Could not "
+                      "satisfy dependency mrtest-nonexistent: No results matching query were found", p.stderr)
+        self.assertIn(os.path.join(project, ".moonrun", "package", HOST_ARCH, "luarocks.log"), p.stderr)
+        self.assertNotIn("stack traceback", p.stderr)
+        self.assertNotIn("dist/ is ready", p.stdout)
+
     def test_missing_cross_compiler_names_the_debian_package(self):
         # a PATH of everything this machine has but the aarch64 cross compiler
         bin_dir = os.path.join(self.tmp, "bin-without-cross")
@@ -333,8 +343,8 @@ class PackageCommandTest(unittest.TestCase):
         ]
         for args, message in cases:
             p = package(self.project, *args)
-            self.assertEqual(p.returncode, 1, (args, p.stderr))
-            self.assertIn(message, p.stderr, args)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn("moonrun package: " + message, p.stderr, args)
         with tempfile.TemporaryDirectory() as empty:
             p = package(empty)
             self.assertEqual(p.returncode, 1)

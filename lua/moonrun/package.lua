@@ -73,7 +73,8 @@ local function handlers_zip_name(project, code_dir)
   if code_dir == project then return "handlers.zip" end
   local relative = code_dir:sub(#project + 2)
   if code_dir:sub(1, #project + 1) ~= project .. "/" then
-    error(code_dir .. " (a CodeUri) is outside the project " .. project .. ": moonrun package zips the project's folders", 0)
+    error(code_dir .. " (a CodeUri) is outside the project " .. project ..
+      ": moonrun package zips the project's folders", 0)
   end
   return "handlers-" .. relative:gsub("/", "-") .. ".zip"
 end
@@ -151,7 +152,6 @@ local function package(options, io_out)
   files.mkdir(work)
   local state = load_state(work .. "/state.json")
   local zip_tool, checker = runtime.tool("make_zip.py"), runtime.tool("check_elf.py")
-  local built = {}
 
   -- the handlers zips, one per CodeUri folder
   local rules = handlers.rules(project)
@@ -178,8 +178,8 @@ local function package(options, io_out)
       handlers.stage(dir, selected, stage)
       zip(zip_tool, out, stage)
       state:record(name, out, key)
-      built[name] = true
-      report(io_out, out, string.format("%d files from %s", #selected, dir:sub(#project + 2) ~= "" and dir:sub(#project + 2) or "."))
+      local relative = dir == project and "." or dir:sub(#project + 2)
+      report(io_out, out, string.format("%d files from %s", #selected, relative))
     end
     handler_zips[#handler_zips + 1] = out
   end
@@ -193,7 +193,8 @@ local function package(options, io_out)
 
     local deps_name = "deps-layer-" .. arch .. ".zip"
     local deps_out = dist .. "/" .. deps_name
-    local deps_key = table.concat({"deps 1", arch, files.hash_text(rockspec_text), table.concat(options.servers, " ")}, "\n")
+    local deps_key = table.concat({"deps 1", arch, files.hash_text(rockspec_text),
+                                   table.concat(options.servers, " ")}, "\n")
     if state:fresh(deps_name, deps_out, deps_key) then
       report(io_out, deps_out, "unchanged")
     else
@@ -202,7 +203,6 @@ local function package(options, io_out)
       local installed = rocks.build(arch, rockspec, arch_work, stage, options.servers)
       zip(zip_tool, deps_out, stage)
       state:record(deps_name, deps_out, deps_key)
-      built[deps_name] = true
       report(io_out, deps_out, #installed == 0 and "no dependencies" or string.format("%d rocks", #installed))
     end
 
@@ -218,14 +218,17 @@ local function package(options, io_out)
       io_out:flush()
       runtime.make(where, arch, runtime_out, arch_work)
       state:record(runtime_name, runtime_out, runtime_key)
-      built[runtime_name] = true
-      report(io_out, runtime_out, where.kind == "installed" and "from " .. where.zip or "built from " .. where.repo)
+      report(io_out, runtime_out,
+        where.kind == "installed" and "from " .. where.zip or "built from " .. where.repo)
     end
 
     local zips = {deps_out, runtime_out}
     for _, out in ipairs(handler_zips) do zips[#zips + 1] = out end
     local check_key = {}
-    for _, out in ipairs(zips) do check_key[#check_key + 1] = out:match("[^/]+$") .. " " .. state.outputs[out:match("[^/]+$")].sha256 end
+    for _, out in ipairs(zips) do
+      local name = out:match("[^/]+$")
+      check_key[#check_key + 1] = name .. " " .. state.outputs[name].sha256
+    end
     check_key = table.concat(check_key, "\n")
     if state.checks[arch] ~= check_key then
       local problems = check_arch(arch, zips, arch_work, checker)
@@ -239,7 +242,8 @@ local function package(options, io_out)
         end
         state.checks[arch] = nil
         state:save()
-        error(string.format("the %s zips cannot run on provided.al2023:\n  %s", arch, table.concat(problems, "\n  ")), 0)
+        error(string.format("the %s zips cannot run on provided.al2023:\n  %s", arch,
+          table.concat(problems, "\n  ")), 0)
       end
       state.checks[arch] = check_key
       state:save()
@@ -249,13 +253,25 @@ local function package(options, io_out)
   return 0
 end
 
+-- Exit status: 0 dist/ is ready, 1 a zip could not be made or failed its check (the error
+-- names it), 2 a bad command line.
 function M.main(args, _)
-  local options = parse_args(args)
+  local ok, options = pcall(parse_args, args)
+  if not ok then
+    io.stderr:write("moonrun package: ", tostring(options), "\nrun 'moonrun package --help' for the options\n")
+    return 2
+  end
   if options.help then
     io.stdout:write(USAGE)
     return 0
   end
-  return package(options, io.stdout)
+  local done, result = pcall(package, options, io.stdout)
+  io.stdout:flush()
+  if not done then
+    io.stderr:write("moonrun package: ", tostring(result), "\n")
+    return 1
+  end
+  return result
 end
 
 return M

@@ -99,7 +99,8 @@ function M.files_under(dir, within)
     for i, w in ipairs(within) do quoted[i] = quote(w) end
     roots = table.concat(quoted, " ")
   end
-  local lines, ok = M.lines("cd " .. quote(dir) .. " && find -L " .. roots .. " -type f -printf '%m %p\\n' | LC_ALL=C sort -k2")
+  local lines, ok = M.lines("cd " .. quote(dir) .. " && find -L " .. roots ..
+    " -type f -printf '%m %p\\n' | LC_ALL=C sort -k2")
   if not ok then error("cannot list the files of " .. dir, 0) end
   local found = {}
   for _, line in ipairs(lines) do

@@ -85,7 +85,7 @@ local function tail(log, count)
   return table.concat(lines, "\n")
 end
 
--- Why luarocks failed, as a sentence with the log's last lines.
+-- Why luarocks failed, as a sentence with luarocks' own "Error:" line and the log's last lines.
 local function failure(arch, log)
   local text = files.read(log) or ""
   local last = tail(log, 12)
@@ -94,7 +94,9 @@ local function failure(arch, log)
     return string.format("a C rock%s failed to compile for %s; the compiler's last lines:\n%s\n(the whole log: %s)",
       rock and " (" .. rock .. ")" or "", arch, last, log)
   end
-  return string.format("luarocks could not install the dependencies for %s:\n%s\n(the whole log: %s)", arch, last, log)
+  local said = text:match("\n(Error: [^\n]*)")
+  return string.format("luarocks could not install the dependencies for %s%s\n%s\n(the whole log: %s)", arch,
+    said and ": " .. said:gsub("^Error: ", "") or ":", last, log)
 end
 
 -- Installs the rockspec's dependencies for arch into work/tree and stages the layer in stage.
@@ -127,7 +129,8 @@ function M.build(arch, rockspec, work, stage, servers)
   end
   local rocks = {}
   if files.is_dir(tree) then
-    rocks = files.lines(env .. "luarocks --tree " .. quote(tree) .. " list --porcelain 2>/dev/null | cut -f1,2 | LC_ALL=C sort")
+    rocks = files.lines(env .. "luarocks --tree " .. quote(tree) ..
+      " list --porcelain 2>/dev/null | cut -f1,2 | LC_ALL=C sort")
   end
   local listing = {"# the rocks in this layer (name, version), for " .. arch}
   for _, line in ipairs(rocks) do listing[#listing + 1] = (line:gsub("\t", " ")) end

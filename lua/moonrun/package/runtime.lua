@@ -69,8 +69,8 @@ function M.make(where, arch, out, work)
   if not files.run_logged(quote(where.repo .. "/bootstrap/package.sh") .. " --layers-only --arch " .. arch ..
       " --out " .. quote(staged) .. " --work " .. quote(build_work), log) then
     local last = table.concat(files.lines("tail -n 8 " .. quote(log)), "\n")
-    error(string.format("building moonrun's runtime layer for %s with bootstrap/package.sh failed:\n%s\n(the whole log: %s)",
-      arch, last, log), 0)
+    error(string.format("building moonrun's runtime layer for %s with bootstrap/package.sh failed:\n%s\n" ..
+      "(the whole log: %s)", arch, last, log), 0)
   end
   if not files.run("mv " .. quote(staged .. "/moonrun-layer-" .. arch .. ".zip") .. " " .. quote(out)) then
     error("bootstrap/package.sh wrote no moonrun-layer-" .. arch .. ".zip (see " .. log .. ")", 0)
