@@ -279,6 +279,7 @@ class PackageCommandTest(unittest.TestCase):
         self.assertIn(f"(the whole log: {log})", p.stderr)
         self.assertTrue(os.path.isfile(log))
         self.assertFalse(os.path.exists(os.path.join(project, "dist", "deps-layer-arm64.zip")))
+        self.assertNotIn("dist/ is ready", p.stdout)
 
     def test_a_shared_object_needing_a_newer_glibc_is_refused(self):
         project = make_project(self.tmp, "newglibc", [])
@@ -307,8 +308,20 @@ class PackageCommandTest(unittest.TestCase):
 
     def test_a_rock_no_server_has(self):
         project = make_project(self.tmp, "unknown", ["mrtest-nonexistent"])
+        # packaged once without it: the layer made then is not left once the rockspec changes
+        rockspec = [os.path.join(project, f) for f in os.listdir(project) if f.endswith(".rockspec")][0]
+        with open(rockspec) as f:
+            text = f.read()
+        with open(rockspec, "w") as f:
+            f.write(text.replace('  "mrtest-nonexistent",\n', ""))
+        p = package(project, "--arch", HOST_ARCH, "--server", self.server)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(project, "dist", f"deps-layer-{HOST_ARCH}.zip")))
+        with open(rockspec, "w") as f:
+            f.write(text)
         p = package(project, "--arch", HOST_ARCH, "--server", self.server)
         self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(project, "dist", f"deps-layer-{HOST_ARCH}.zip")))
         self.assertIn(f"moonrun package: luarocks could not install the dependencies for {HOST_ARCH}: Could not "
                       "satisfy dependency mrtest-nonexistent: No results matching query were found", p.stderr)
         self.assertIn(os.path.join(project, ".moonrun", "package", HOST_ARCH, "luarocks.log"), p.stderr)

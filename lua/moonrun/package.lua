@@ -198,7 +198,10 @@ local function package(options, io_out)
     if state:fresh(deps_name, deps_out, deps_key) then
       report(io_out, deps_out, "unchanged")
     else
+      -- a zip whose inputs changed is gone until it is made again: a failed build cannot leave
+      -- the previous one in dist/ for sam deploy to take as current
       state:forget(deps_name)
+      os.remove(deps_out)
       local stage = work .. "/stage/deps-layer-" .. arch
       local installed = rocks.build(arch, rockspec, arch_work, stage, options.servers)
       zip(zip_tool, deps_out, stage)
@@ -214,6 +217,7 @@ local function package(options, io_out)
       report(io_out, runtime_out, "unchanged")
     else
       state:forget(runtime_name)
+      os.remove(runtime_out)
       if where.kind == "source" then io_out:write("  building moonrun for ", arch, " (bootstrap/package.sh)\n") end
       io_out:flush()
       runtime.make(where, arch, runtime_out, arch_work)

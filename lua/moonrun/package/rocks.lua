@@ -101,19 +101,20 @@ end
 
 -- Installs the rockspec's dependencies for arch into work/tree and stages the layer in stage.
 -- servers: luarocks servers (empty: luarocks' defaults). Returns the rocks installed.
+-- Without a rockspec there is nothing to install, and no compiler or luarocks is asked for.
 function M.build(arch, rockspec, work, stage, servers)
-  local cc = M.compiler(arch)
-  local incdir = M.lua_headers(arch, work .. "/lua-include")
-  if not files.run("command -v luarocks >/dev/null 2>&1") then
-    error("luarocks not found, which installs the project's dependencies: apt-get install luarocks", 0)
-  end
   local tree = work .. "/tree"
   files.remove(tree)
   local config, log = work .. "/luarocks-config.lua", work .. "/luarocks.log"
-  write_config(config, tree, servers, cc, incdir)
-  os.remove(log)
   local env = "env LUAROCKS_CONFIG=" .. quote(config) .. " "
   if rockspec then
+    local cc = M.compiler(arch)
+    local incdir = M.lua_headers(arch, work .. "/lua-include")
+    if not files.run("command -v luarocks >/dev/null 2>&1") then
+      error("luarocks not found, which installs the project's dependencies: apt-get install luarocks", 0)
+    end
+    write_config(config, tree, servers, cc, incdir)
+    os.remove(log)
     local dir, name = rockspec:match("^(.*)/([^/]+)$")
     if not files.run_logged("cd " .. quote(dir) .. " && " .. env .. "luarocks --tree " .. quote(tree) ..
         " install --deps-only " .. quote(name), log) then
