@@ -164,8 +164,46 @@ class PackageCommandTest(unittest.TestCase):
                 self.assertIn(f"ContentUri: dist/{kind}-{arch}.zip", text)
                 self.assertTrue(os.path.isfile(self.zip(f"{kind}-{arch}.zip")))
         self.assertIn("Runtime: provided.al2023", text)
-        p = subprocess.run(["cfn-lint", template], capture_output=True, text=True, timeout=300)
+        self.assertIn("CodeUri: src/", text)  # the folder moonrun dev runs
+        # dist/template.yaml: the same, with the handlers zip as the code and paths from dist/
+        deployed = os.path.join(self.dist, "template.yaml")
+        with open(deployed) as f:
+            rewritten = f.read()
+        self.assertEqual(rewritten, text.replace("CodeUri: src/", "CodeUri: handlers-src.zip")
+                         .replace("ContentUri: dist/", "ContentUri: "))
+        self.assertIn("sam deploy --template-file dist/template.yaml", self.first.stdout)
+        for path in (template, deployed):
+            p = subprocess.run(["cfn-lint", path], capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, path + "\n" + p.stdout + p.stderr)
+
+    def test_deploy_template_of_other_shapes(self):
+        # per-function CodeUri, quoted, with a comment; a ContentUri outside dist/
+        project = os.path.join(self.tmp, "shapes")
+        shutil.copytree(self.project, project, ignore=shutil.ignore_patterns("dist", ".moonrun"))
+        os.makedirs(os.path.join(project, "other"))
+        shutil.copy(os.path.join(project, "src", "consumer.lua"), os.path.join(project, "other"))
+        path = os.path.join(project, "template.yaml")
+        with open(path) as f:
+            text = f.read()
+        text = text.replace("      Handler: consumer.handler\n",
+                            "      Handler: consumer.handler\n      CodeUri: './other'   # its own folder\n")
+        with open(path, "w") as f:
+            f.write(text)
+        p = package(project, "--arch", HOST_ARCH, "--server", self.server)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"handlers-other\.zip\s+\d+ bytes\s+1 files from other")
+        with open(os.path.join(project, "dist", "template.yaml")) as f:
+            rewritten = f.read()
+        self.assertIn("      CodeUri: 'handlers-other.zip'   # its own folder\n", rewritten)
+        self.assertIn("    CodeUri: handlers-src.zip\n", rewritten)
+        # a CodeUri the line rewriting cannot see (its value on the next line): no dist/template.yaml, said so
+        with open(path, "w") as f:
+            f.write(text.replace("      CodeUri: './other'   # its own folder\n", "")
+                    .replace("    CodeUri: src/\n", "    CodeUri:\n      src/\n"))
+        p = package(project, "--arch", HOST_ARCH, "--server", self.server)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("dist/template.yaml not written (no 'CodeUri: PATH' line names", p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(project, "dist", "template.yaml")))
 
     # --- they run where nothing else is ---
 

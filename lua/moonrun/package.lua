@@ -1,6 +1,7 @@
 -- `moonrun package [--arch x86_64|arm64|all] [--server URL]...`: in a project (a folder with
 -- template.yaml), writes what `sam deploy` uploads into dist/: a handlers zip per CodeUri folder,
--- and per architecture the dependencies layer and moonrun's runtime layer. Each zip is
+-- per architecture the dependencies layer and moonrun's runtime layer, and the template that
+-- deploys them (package/deploy_template.lua). Each zip is
 -- reproducible (bootstrap/make_zip.py) and rebuilt only when what it is made of changed (the
 -- keys are in .moonrun/package/state.json); every ELF file of an architecture's zips is checked
 -- against provided.al2023 (bootstrap/check_elf.py) before the command reports success.
@@ -10,6 +11,7 @@ local files = require "moonrun.package.files"
 local handlers = require "moonrun.package.handlers"
 local rocks = require "moonrun.package.rocks"
 local runtime = require "moonrun.package.runtime"
+local deploy_template = require "moonrun.package.deploy_template"
 
 local M = {}
 
@@ -23,8 +25,9 @@ usage: moonrun package [--arch x86_64|arm64|all] [--server URL]... [--template F
     deps-layer-ARCH.zip       the rockspec's dependencies under lua/ (/opt/lua on Lambda), C rocks
                               compiled for ARCH
     moonrun-layer-ARCH.zip    moonrun itself (bootstrap, its Lua library, libcurl, OpenSSL)
-  Then: sam deploy. Unchanged inputs are not rebuilt; every shared object is checked against
-  provided.al2023 (glibc 2.34, no library the base image lacks).
+    template.yaml             the template with CodeUri: the handlers zips
+  Then: sam deploy --template-file dist/template.yaml. Unchanged inputs are not rebuilt; every
+  shared object is checked against provided.al2023 (glibc 2.34, no library the base image lacks).
 
   --arch ARCH      x86_64, arm64 or all (the default): which layers to build
   --server URL     a LuaRocks server (a URL or a local folder) to take rocks from, instead of
@@ -253,7 +256,21 @@ local function package(options, io_out)
       state:save()
     end
   end
-  io_out:write("dist/ is ready: sam deploy (see the template), or upload the zips with the AWS CLI\n")
+  -- the template sam deploys: the same, with the handlers zips as the functions' code
+  local zips_of = {}
+  for i, dir in ipairs(code_dirs) do zips_of[dir] = handler_zips[i]:match("[^/]+$") end
+  local template_dir = model.path:match("^(.*)/[^/]*$")
+  local written, why = false, "the template is not in the project folder"
+  if template_dir == project then written, why = deploy_template.write(model.path, project, zips_of, dist) end
+  if written then
+    io_out:write("  template.yaml                          the template, CodeUri: the handlers zips\n")
+    io_out:write("dist/ is ready: sam deploy --template-file dist/template.yaml (or the AWS CLI)\n")
+  else
+    os.remove(dist .. "/template.yaml")
+    io_out:write("dist/template.yaml not written (", why, "): sam deploy with ", template_path,
+      " zips the CodeUri folders itself\n")
+    io_out:write("dist/ is ready: sam deploy (see the template), or upload the zips with the AWS CLI\n")
+  end
   return 0
 end
 
