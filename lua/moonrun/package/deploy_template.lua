@@ -38,9 +38,9 @@ function M.rewrite(text, dir, zips)
       local zip = key == "CodeUri" and zips[target]
       if zip then
         replaced[target] = true
-        line = lead .. key .. ": " .. zip .. tail
+        line = lead .. key .. ": " .. quote .. zip .. quote .. tail
       elseif target:sub(1, #dir + 6) == dir .. "/dist/" then
-        line = lead .. key .. ": " .. target:sub(#dir + 7) .. tail
+        line = lead .. key .. ": " .. quote .. target:sub(#dir + 7) .. quote .. tail
       else
         line = lead .. key .. ": " .. quote .. "../" .. target:sub(#dir + 2) .. quote .. tail
         if target:sub(1, #dir + 1) ~= dir .. "/" then
