@@ -366,6 +366,17 @@ class PackageCommandTest(unittest.TestCase):
         self.assertNotIn("stack traceback", p.stderr)
         self.assertNotIn("dist/ is ready", p.stdout)
 
+    def test_the_server_from_moonrun_rocks_server(self):
+        # the variable moonrun deps reads, when no --server is given
+        project = make_project(self.tmp, "fromenv", ["mrtest-dependent"])
+        env = package_env()
+        env["MOONRUN_ROCKS_SERVER"] = self.server
+        p = package(project, "--arch", HOST_ARCH, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, rf"deps-layer-{HOST_ARCH}\.zip\s+\d+ bytes\s+2 rocks")
+        with open(os.path.join(project, ".moonrun", "package", "state.json")) as f:
+            self.assertNotIn(self.server, f.read(), "servers are kept as a digest")
+
     def test_missing_cross_compiler_names_the_debian_package(self):
         # a PATH of everything this machine has but the aarch64 cross compiler
         bin_dir = os.path.join(self.tmp, "bin-without-cross")

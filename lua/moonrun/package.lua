@@ -31,7 +31,8 @@ usage: moonrun package [--arch x86_64|arm64|all] [--server URL]... [--template F
 
   --arch ARCH      x86_64, arm64 or all (the default): which layers to build
   --server URL     a LuaRocks server (a URL or a local folder) to take rocks from, instead of
-                   luarocks' configured ones; may be repeated
+                   luarocks' configured ones; may be repeated (default: MOONRUN_ROCKS_SERVER
+                   when it is set, as for moonrun deps)
   --template FILE  the SAM template (default: template.yaml)
   --help
 ]]
@@ -58,6 +59,9 @@ local function parse_args(args)
     i = i + 1
   end
   options.archs = options.archs or {"x86_64", "arm64"}
+  -- as moonrun deps and the local commands install a project's rocks (moonrun.deps)
+  local server = os.getenv("MOONRUN_ROCKS_SERVER")
+  if #options.servers == 0 and server and server ~= "" then options.servers = {server} end
   return options
 end
 
@@ -196,8 +200,9 @@ local function package(options, io_out)
 
     local deps_name = "deps-layer-" .. arch .. ".zip"
     local deps_out = dist .. "/" .. deps_name
+    -- the servers as a digest: a URL's password is not kept in state.json
     local deps_key = table.concat({"deps 1", arch, files.hash_text(rockspec_text),
-                                   table.concat(options.servers, " ")}, "\n")
+                                   files.hash_text(table.concat(options.servers, "\n"))}, "\n")
     if state:fresh(deps_name, deps_out, deps_key) then
       report(io_out, deps_out, "unchanged")
     else
