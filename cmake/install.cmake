@@ -17,6 +17,8 @@ endif()
 
 install(TARGETS moonrun RUNTIME DESTINATION bin)
 install(DIRECTORY lua/ DESTINATION share/moonrun/lua FILES_MATCHING PATTERN "*.lua")
+# moonrun init's scaffold is real files of every kind (template.yaml, README.md, a rockspec, ...)
+install(DIRECTORY lua/moonrun/scaffold/ DESTINATION share/moonrun/lua/moonrun/scaffold)
 if(EXISTS ${CMAKE_SOURCE_DIR}/types)
   install(DIRECTORY types/ DESTINATION share/moonrun/types)
 else()
