@@ -2,16 +2,21 @@
 # Builds moonrun's Lambda deployment packages from this source tree and a folder of handlers:
 #
 #   bootstrap/package.sh --handlers DIR [--arch x86_64|arm64|all]... [--out DIR] [--work DIR]
+#   bootstrap/package.sh --layers-only [--arch ...]... [--out DIR] [--work DIR]
 #
 # For each architecture (default: the host's), OUT (default dist/) receives
 #   moonrun-function-ARCH.zip  bootstrap (the moonrun executable), lua/, lib/ and the handlers
 #   moonrun-layer-ARCH.zip     bootstrap, lua/ and lib/, for a layer (Lambda unpacks it in /opt)
 # and, once, moonrun-handlers.zip: the handlers alone, for a function that uses the layer.
+# --layers-only writes the layers alone (what `moonrun package` takes from a source tree).
+# Every ELF file zipped is checked with bootstrap/check_elf.py (glibc 2.34, no library that
+# provided.al2023 lacks).
 # WORK (default build/package) keeps the builds (libcurl, moonrun) so that a second run is quick.
 set -euo pipefail
 
 usage() {
     echo "usage: bootstrap/package.sh --handlers DIR [--arch x86_64|arm64|all]... [--out DIR] [--work DIR]" >&2
+    echo "       bootstrap/package.sh --layers-only [--arch x86_64|arm64|all]... [--out DIR] [--work DIR]" >&2
     exit 2
 }
 die() {
@@ -21,7 +26,7 @@ die() {
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 host_arch=$(uname -m | sed 's/aarch64/arm64/')
-handlers="" out=$repo/dist work=$repo/build/package archs=()
+handlers="" layers_only="" out=$repo/dist work=$repo/build/package archs=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --handlers | --arch | --out | --work) [ $# -ge 2 ] || { echo "package.sh: $1 needs a value" >&2; usage; } ;;&
@@ -33,20 +38,25 @@ while [ $# -gt 0 ]; do
         *) echo "package.sh: unknown architecture '$2' (x86_64, arm64 or all)" >&2; exit 2 ;;
         esac
         shift 2 ;;
+    --layers-only) layers_only=1; shift ;;
     --out) out=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
-    -h | --help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "package.sh: unknown option '$1'" >&2; usage ;;
     esac
 done
-[ -n "$handlers" ] || { echo "package.sh: --handlers DIR is required" >&2; usage; }
-[ -d "$handlers" ] || die "handler folder '$handlers' does not exist"
-handlers=$(cd "$handlers" && pwd)
-[ -n "$(find "$handlers" -name '*.lua' -print -quit)" ] || die "handler folder '$handlers' has no .lua file"
-for reserved in bootstrap lib lua/moonrun; do
-    [ ! -e "$handlers/$reserved" ] ||
-        die "handler folder '$handlers' has '$reserved', which would replace moonrun's own"
-done
+if [ -n "$layers_only" ]; then
+    [ -z "$handlers" ] || { echo "package.sh: --layers-only takes no --handlers" >&2; usage; }
+else
+    [ -n "$handlers" ] || { echo "package.sh: --handlers DIR is required" >&2; usage; }
+    [ -d "$handlers" ] || die "handler folder '$handlers' does not exist"
+    handlers=$(cd "$handlers" && pwd)
+    [ -n "$(find "$handlers" -name '*.lua' -print -quit)" ] || die "handler folder '$handlers' has no .lua file"
+    for reserved in bootstrap lib lua/moonrun; do
+        [ ! -e "$handlers/$reserved" ] ||
+            die "handler folder '$handlers' has '$reserved', which would replace moonrun's own"
+    done
+fi
 [ ${#archs[@]} -gt 0 ] || archs=("$host_arch")
 mkdir -p "$out" "$work"
 out=$(cd "$out" && pwd)
@@ -94,8 +104,10 @@ stage_runtime() {
     mkdir -p "$dir/lib"
     "$strip" -o "$dir/bootstrap" "$work/moonrun-$arch/moonrun"
     chmod 0755 "$dir/bootstrap"
-    # moonrun dev (lua/moonrun/dev*) runs on a developer's machine, never on Lambda: left out.
+    # moonrun dev (lua/moonrun/dev*) and moonrun package (lua/moonrun/package*) run on a
+    # developer's machine, never on Lambda: left out.
     (cd "$repo" && find lua -name '*.lua' ! -path 'lua/moonrun/dev/*' ! -path 'lua/moonrun/dev.lua' \
+        ! -path 'lua/moonrun/package/*' ! -path 'lua/moonrun/package.lua' \
         -exec install -D -m 0644 {} "$dir/{}" \;)
     # Bytecode is the same on x86_64 and arm64 (both 64-bit little-endian), so the host's
     # moonrun compiles for both.
@@ -113,15 +125,25 @@ stage_runtime() {
 
 report() { printf '  %-32s %9d bytes\n' "$(basename "$1")" "$(stat -c %s "$1")"; }
 
+# check_zipped DIR: the glibc and library check of what DIR holds, or the problems named.
+check_zipped() {
+    local problems
+    problems=$(python3 "$repo/bootstrap/check_elf.py" "$1") ||
+        die "$(basename "$1") cannot run on provided.al2023:"$'\n'"$problems"
+    echo "package.sh: checked $(basename "$1") (glibc <= 2.34, libraries bundled or glibc's)"
+}
+
 stage=$work/stage
-rm -rf "$stage/handlers"
-mkdir -p "$stage/handlers"
-# The handlers as they are, without hidden files or Python caches.
-(cd "$handlers" && find . -type f ! -path '*/.*' ! -path '*/__pycache__/*' -exec install -D -m 0644 {} "$stage/handlers/{}" \;)
-find "$handlers" -type f -perm -u+x ! -path '*/.*' -printf '%P\n' | while read -r f; do chmod 0755 "$stage/handlers/$f"; done
-echo "package.sh: handlers from $handlers"
-python3 "$repo/bootstrap/make_zip.py" "$out/moonrun-handlers.zip" "$stage/handlers"
-report "$out/moonrun-handlers.zip"
+if [ -z "$layers_only" ]; then
+    rm -rf "$stage/handlers"
+    mkdir -p "$stage/handlers"
+    # The handlers as they are, without hidden files or Python caches.
+    (cd "$handlers" && find . -type f ! -path '*/.*' ! -path '*/__pycache__/*' -exec install -D -m 0644 {} "$stage/handlers/{}" \;)
+    find "$handlers" -type f -perm -u+x ! -path '*/.*' -printf '%P\n' | while read -r f; do chmod 0755 "$stage/handlers/$f"; done
+    echo "package.sh: handlers from $handlers"
+    python3 "$repo/bootstrap/make_zip.py" "$out/moonrun-handlers.zip" "$stage/handlers"
+    report "$out/moonrun-handlers.zip"
+fi
 
 triplet_of() { case "$1" in x86_64) echo x86_64-linux-gnu ;; arm64) echo aarch64-linux-gnu ;; esac; }
 # The host's build also precompiles the Lua library, whichever architectures are asked for.
@@ -133,10 +155,16 @@ for arch in "${archs[@]}"; do
     "$repo/bootstrap/build_curl.sh" "$arch" "$work"
     [ "$arch" = "$host_arch" ] || build_moonrun "$arch" "$triplet"
     stage_runtime "$arch" "$triplet" "$stage/layer-$arch"
+    check_zipped "$stage/layer-$arch"
     python3 "$repo/bootstrap/make_zip.py" "$out/moonrun-layer-$arch.zip" "$stage/layer-$arch"
+    if [ -n "$layers_only" ]; then
+        report "$out/moonrun-layer-$arch.zip"
+        continue
+    fi
     rm -rf "$stage/function-$arch"
     cp -a "$stage/layer-$arch" "$stage/function-$arch"
     cp -a "$stage/handlers/." "$stage/function-$arch/"
+    check_zipped "$stage/function-$arch"
     python3 "$repo/bootstrap/make_zip.py" "$out/moonrun-function-$arch.zip" "$stage/function-$arch"
     report "$out/moonrun-function-$arch.zip"
     report "$out/moonrun-layer-$arch.zip"

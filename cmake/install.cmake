@@ -2,6 +2,10 @@
 #   PREFIX/bin/moonrun
 #   PREFIX/share/moonrun/lua      moonrun's Lua library (found from the executable: ../share/moonrun/lua)
 #   PREFIX/share/moonrun/types    editor files (LuaLS definitions, from types/ in the source tree)
+#   PREFIX/share/moonrun/bootstrap make_zip.py and check_elf.py, which `moonrun package` runs
+#   PREFIX/share/moonrun/layers   moonrun-layer-ARCH.zip, when MOONRUN_LAYERS_DIR names a folder of
+#                                 them (bootstrap/package.sh --layers-only --arch all --out DIR):
+#                                 the runtime layers `moonrun package` copies into a project's dist/
 # The Lambda zips are bootstrap/package.sh's, with a layout of their own.
 include(GNUInstallDirs)
 
@@ -13,10 +17,26 @@ endif()
 
 install(TARGETS moonrun RUNTIME DESTINATION bin)
 install(DIRECTORY lua/ DESTINATION share/moonrun/lua FILES_MATCHING PATTERN "*.lua")
+# moonrun init's scaffold is real files of every kind (template.yaml, README.md, a rockspec, ...)
+install(DIRECTORY lua/moonrun/scaffold/ DESTINATION share/moonrun/lua/moonrun/scaffold)
 if(EXISTS ${CMAKE_SOURCE_DIR}/types)
   install(DIRECTORY types/ DESTINATION share/moonrun/types)
 else()
   install(DIRECTORY DESTINATION share/moonrun/types) # reserved: an empty folder until it is filled
+endif()
+install(PROGRAMS bootstrap/make_zip.py bootstrap/check_elf.py DESTINATION share/moonrun/bootstrap)
+
+# Building the layers takes a cross build of moonrun and libcurl (minutes), so it is not part of
+# this build: package.sh makes them, and this option puts them in the install and the .deb.
+set(MOONRUN_LAYERS_DIR "" CACHE PATH
+    "A folder of moonrun-layer-x86_64.zip/moonrun-layer-arm64.zip (bootstrap/package.sh --layers-only) to install")
+if(MOONRUN_LAYERS_DIR)
+  file(GLOB MOONRUN_LAYER_ZIPS "${MOONRUN_LAYERS_DIR}/moonrun-layer-*.zip")
+  if(NOT MOONRUN_LAYER_ZIPS)
+    message(FATAL_ERROR "MOONRUN_LAYERS_DIR (${MOONRUN_LAYERS_DIR}) holds no moonrun-layer-ARCH.zip: "
+                        "make them with bootstrap/package.sh --layers-only --arch all --out ${MOONRUN_LAYERS_DIR}")
+  endif()
+  install(FILES ${MOONRUN_LAYER_ZIPS} DESTINATION share/moonrun/layers)
 endif()
 
 # The .deb: `cmake --build BUILD --target package` (or `cpack --config BUILD/CPackConfig.cmake`)

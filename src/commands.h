@@ -14,6 +14,7 @@ int repl_cmd_main(int argc, char **argv);   /* repl_cmd.c */
 int dev_cmd_main(int argc, char **argv);    /* dev_cmd.c */
 int init_cmd_main(int argc, char **argv);   /* lua_cmd.c */
 int test_cmd_main(int argc, char **argv);   /* test_cmd.c */
+int package_cmd_main(int argc, char **argv); /* lua_cmd.c */
 int deps_cmd_main(int argc, char **argv);   /* lua_cmd.c */
 /* Before invoke, repl and test run a project's handlers: installs the dependencies its rockspec
  * declares when they changed since the last install (moonrun.deps). start: the folder to look

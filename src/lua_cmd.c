@@ -1,5 +1,5 @@
-/* The commands written in Lua (`moonrun init`, `moonrun deps`): this file only starts the module's
- * main(args, {exe, tty}) in a fresh Lua state and returns its exit status. */
+/* The commands written in Lua (`moonrun init`, `moonrun deps`, `moonrun package`): this file
+ * only starts the module's main(args, {exe, tty}) in a fresh Lua state and returns its exit status. */
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>
@@ -69,4 +69,9 @@ int init_cmd_main(int argc, char **argv)
 int deps_cmd_main(int argc, char **argv)
 {
     return run_lua_command("deps", "moonrun.deps", argc, argv);
+}
+
+int package_cmd_main(int argc, char **argv)
+{
+    return run_lua_command("package", "moonrun.package", argc, argv);
 }

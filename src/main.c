@@ -25,6 +25,8 @@ static const char usage[] =
     "       moonrun test [--watch] [PATH...] [BUSTED OPTIONS]\n"
     "                                        the project's busted specs, with moonrun.testing\n"
     "       moonrun deps [DIR]               installs the rockspec's dependencies into lua_modules/\n"
+    "       moonrun package [--arch x86_64|arm64|all] [--server URL]...\n"
+    "                                        the project's zips and layers in dist/, for sam deploy\n"
     "       moonrun --version | --help   (and moonrun COMMAND --help)\n"
     "\n"
     "Environment: AWS_LAMBDA_RUNTIME_API, _HANDLER (path/module.function), LAMBDA_TASK_ROOT,\n"
@@ -64,6 +66,7 @@ int main(int argc, char **argv)
     if (strcmp(command, "init") == 0) return init_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "test") == 0) return test_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "deps") == 0) return deps_cmd_main(argc - 2, argv + 2);
+    if (strcmp(command, "package") == 0) return package_cmd_main(argc - 2, argv + 2);
     if (strcmp(command, "--version") == 0) return puts("moonrun " MOONRUN_VERSION), 0;
     if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
         return fputs(usage, stdout), 0;

@@ -129,8 +129,13 @@ class TestCmakeInstall(InstalledTestCase):
         self.assertTrue(os.access(self.moonrun, os.X_OK))
         for module in ("sqs", "aws", "dev", "events", "dev/template"):  # moonrun.json & co are C
             self.assertTrue(os.path.isfile(os.path.join(self.library, "moonrun", module + ".lua")), module)
+        # the library's Lua files, and moonrun init's scaffold whole (template.yaml, README.md, ...)
+        scaffold = os.path.join("moonrun", "scaffold") + os.sep
         source = sorted(os.path.relpath(os.path.join(d, f), os.path.join(ROOT, "lua"))
-                        for d, _, files in os.walk(os.path.join(ROOT, "lua")) for f in files if f.endswith(".lua"))
+                        for d, _, files in os.walk(os.path.join(ROOT, "lua")) for f in files
+                        if f.endswith(".lua") or os.path.relpath(d, os.path.join(ROOT, "lua")).startswith(scaffold)
+                        or os.path.relpath(d, os.path.join(ROOT, "lua")) + os.sep == scaffold)
+        self.assertIn(os.path.join("moonrun", "scaffold", "template.yaml"), source)
         installed = sorted(os.path.relpath(os.path.join(d, f), self.library)
                            for d, _, files in os.walk(self.library) for f in files)
         self.assertEqual(installed, source)

@@ -28,15 +28,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aws_support import TEST_KEY_ID, TEST_SECRET, MotoServer  # noqa: E402
 from runtime_api import RuntimeAPI  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bootstrap"))
+from check_elf import GLIBC_LIBS, MAX_GLIBC, dynamic_entries, glibc_versions, is_elf  # noqa: E402
+import check_elf  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.abspath(os.environ.get("MOONRUN_PACKAGE_WORK", os.path.join(ROOT, "build", "package")))
 HOST_ARCH = "arm64" if os.uname().machine == "aarch64" else "x86_64"
 OTHER_ARCH = "x86_64" if HOST_ARCH == "arm64" else "arm64"
 ARCHS = (HOST_ARCH, OTHER_ARCH)
-MAX_GLIBC = (2, 34)  # provided.al2023
-# What the base image provides: glibc's own libraries. Anything else must be in lib/.
-GLIBC_LIBS = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
-              "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"}
 BUNDLED_LIBS = {"libcurl.so.4", "libssl.so.3", "libcrypto.so.3"}
 DIST = os.path.join(WORK, "dist-test")
 QEMU = "/usr/bin/qemu-aarch64-static"
@@ -55,22 +55,6 @@ def package(*args, check=True):
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def is_elf(path):
-    with open(path, "rb") as f:
-        return f.read(4) == b"\x7fELF"
-
-
-def glibc_versions(path):
-    """The GLIBC_x.y versions an ELF file's dynamic symbols require (objdump -T)."""
-    out = subprocess.run(["objdump", "-T", path], capture_output=True, text=True, check=True).stdout
-    return {tuple(int(n) for n in v.split(".")) for v in re.findall(r"\bGLIBC_(\d+(?:\.\d+)+)\b", out)}
-
-
-def dynamic_entries(path, tag):
-    out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
-    return re.findall(r"\(" + tag + r"\).*\[(.*)\]", out)
 
 
 def unzip(zip_path, dest):
@@ -248,6 +232,13 @@ class PackagingTest(unittest.TestCase):
                 f.write("#include <stdlib.h>\nint main(void) { return (int)(arc4random() & 1); }\n")
             subprocess.run(["cc", "-o", os.path.join(tmp, "new"), source], check=True)
             self.assertIn((2, 36), glibc_versions(os.path.join(tmp, "new")))
+            # and the check package.sh and moonrun package run names the file and the symbol
+            self.assertEqual(check_elf.problems([tmp]),
+                             [f"{os.path.basename(tmp)}/new needs GLIBC_2.36 (arc4random), newer than "
+                              "provided.al2023's glibc 2.34"])
+
+    def test_package_sh_checked_what_it_zipped(self):
+        self.assertIn("package.sh: checked", self.output)
 
     def test_needed_libraries_are_glibc_or_bundled(self):
         for arch, relative, path in self.elf_files():
