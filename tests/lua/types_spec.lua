@@ -9,7 +9,7 @@
 -- moonrun.aws's configuration and credential chain are its own parts, not a library: handlers
 -- use them through moonrun.aws (aws.client, aws.credentials).
 local NOT_LIBRARY = {"^moonrun%.dev$", "^moonrun%.dev%.", "^moonrun%.project_init$", "^moonrun%.scaffold%.",
-  "^moonrun%.deps$", "^moonrun%.deps%.",
+  "^moonrun%.deps$", "^moonrun%.deps%.", "^moonrun%.package$", "^moonrun%.package%.",
   "^moonrun%.aws%.config$", "^moonrun%.aws%.credentials?$", "^moonrun%.aws%.credential_process$",
   "^moonrun%.aws%.container_credentials$", "^moonrun%.aws%.endpoints$", "^moonrun%.aws%.ini$",
   "^moonrun%.aws%.roles$", "^moonrun%.aws%.sts$"}
