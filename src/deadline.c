@@ -378,12 +378,15 @@ bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
     create_timer(d);
     register_thread();
     thread_deadline = d;
-    d->armed = true;
     struct itimerspec at = {.it_value = d->stop_at};
     if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
         at.it_value.tv_nsec = 1; /* 0 disarms */
-    if (!d->has_timer || timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) != 0)
-        lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    /* The timer is set before armed: a previous deadline's timer, left running by
+     * deadline_disarm, can then only fire while armed is false, where it does nothing. */
+    bool timed = d->has_timer && timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) == 0;
+    d->armed = true;
+    if (!timed) lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    else if (passed(d)) lua_sethook(L, on_count, LUA_MASKCOUNT, 1); /* it fired before armed */
     return true;
 }
 
@@ -439,8 +442,10 @@ void deadline_disarm(lua_State *L)
 {
     struct deadline *d = find(L);
     if (!d || !d->armed) return;
+    /* The timer is left running: at the next arm timer_settime replaces it, and if it fires
+     * first, on_timer finds armed false and does nothing (SA_RESTART resumes what it
+     * interrupted). That saves a system call per invocation, about 2 us on a virtual machine. */
     d->armed = false;
-    if (d->has_timer) timer_settime(d->timer, 0, &(struct itimerspec){0}, NULL);
     d->running = NULL;
     lua_sethook(d->main, NULL, 0, 0);
 }
