@@ -105,7 +105,8 @@ static inline unsigned first_special16(const unsigned char *p)
 /* The plain run of a stretch shorter than a block, copied to o when o is not NULL: the stretch
  * is tested in at most two overlapping word loads, and when any byte of it is special, byte by
  * byte (which finds the exact one). */
-static inline size_t plain_tail(char *o, const unsigned char *p, const unsigned char *end)
+static inline __attribute__((always_inline)) size_t plain_tail(char *o, const unsigned char *p,
+                                                               const unsigned char *end)
 {
     size_t left = (size_t)(end - p);
     if (left >= 8) {
