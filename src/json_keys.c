@@ -47,7 +47,8 @@ static unsigned slot_of(const char *s, size_t len)
     return (unsigned)(h >> (64 - SLOT_BITS));
 }
 
-void json_keys_push_string(lua_State *L, struct json_keys *keys, int cache, const char *s, size_t len)
+void json_keys_push_string(lua_State *L, struct json_keys *keys, int cache, const char *s,
+                           size_t len)
 {
     if (len > MAX_KEY_LEN) {
         lua_pushlstring(L, s, len);

@@ -15,6 +15,7 @@ struct json_keys *json_keys_push(lua_State *L);
 
 /* Pushes the Lua string of the len bytes at s, from the cache at stack index cache when it is
  * there, else made and remembered (replacing whatever had its slot). */
-void json_keys_push_string(lua_State *L, struct json_keys *keys, int cache, const char *s, size_t len);
+void json_keys_push_string(lua_State *L, struct json_keys *keys, int cache, const char *s,
+                           size_t len);
 
 #endif

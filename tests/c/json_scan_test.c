@@ -15,7 +15,8 @@ static int failures;
 static size_t reference_run(const unsigned char *p, const unsigned char *end)
 {
     const unsigned char *start = p;
-    while (p < end && is_plain_byte(*p)) p++;
+    while (p < end && is_plain_byte(*p))
+        p++;
     return (size_t)(p - start);
 }
 
@@ -30,7 +31,8 @@ static void check(const unsigned char *data, size_t n, const char *what)
     size_t copied = copy_plain_run(out, data, data + n);
     if (scanned != want || copied != want || memcmp(out, data, want) != 0) {
         if (failures++ < 20)
-            printf("FAIL %s: length %zu, reference run %zu, scan %zu, copy %zu\n", what, n, want, scanned, copied);
+            printf("FAIL %s: length %zu, reference run %zu, scan %zu, copy %zu\n", what, n, want,
+                   scanned, copied);
     }
 #if JSON_VECTOR_SCAN
     if (n >= 16) {
@@ -59,7 +61,8 @@ int main(void)
         }
     }
     /* Random mixes: mostly plain, with quotes, backslashes, controls and high bytes. */
-    static const unsigned char specials[] = {'"', '\\', 0, 1, 0x1f, 0x7f, 0x80, 0xc3, 0xff, ' ', '~'};
+    static const unsigned char specials[] = {'"',  '\\', 0,    1,   0x1f, 0x7f,
+                                             0x80, 0xc3, 0xff, ' ', '~'};
     srand(22);
     for (int round = 0; round < 200000; round++) {
         size_t n = (size_t)(rand() % 100);
@@ -77,9 +80,9 @@ int main(void)
 #endif
     printf("checked the %s path\n", !JSON_VECTOR_SCAN ? "eight-byte word"
 #if defined(__SSE2__)
-                                                       : "SSE2"
+                                                      : "SSE2"
 #else
-                                                       : "NEON"
+                                                      : "NEON"
 #endif
     );
     printf("%s\n", failures ? "FAILED" : "ok");
