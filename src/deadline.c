@@ -30,6 +30,11 @@
 
 struct deadline {
     struct timespec stop_at; /* monotonic: a wall-clock step must not move the deadline */
+    _Atomic long long stop_ns; /* stop_at in nanoseconds, whole, for the timer's signal handler */
+    /* When the timer goes off (monotonic ns), 0 when it is not set. The timer is not stopped
+     * or set again per invocation: one set for an earlier deadline goes off early, and its
+     * handler sets it for the current one. Written by the handler too, hence atomic. */
+    _Atomic long long timer_ns;
     struct timespec due;     /* an invocation's own deadline (stop_at is before it, by the margin) */
     volatile sig_atomic_t armed;
     volatile sig_atomic_t shutdown; /* SIGTERM came while an invocation ran: stop it now */
@@ -75,11 +80,24 @@ static long long ms_until(struct timespec t)
     return (long long)(t.tv_sec - now.tv_sec) * 1000 + (t.tv_nsec - now.tv_nsec) / 1000000;
 }
 
+static long long ns_of(struct timespec t)
+{
+    return (long long)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static bool passed(const struct deadline *d)
 {
-    struct timespec now = monotonic_now();
-    return now.tv_sec > d->stop_at.tv_sec ||
-           (now.tv_sec == d->stop_at.tv_sec && now.tv_nsec >= d->stop_at.tv_nsec);
+    return ns_of(monotonic_now()) >= atomic_load(&d->stop_ns);
+}
+
+/* Sets the timer to go off at ns (monotonic); async-signal-safe, on_timer calls it. */
+static bool set_timer(struct deadline *d, long long ns)
+{
+    struct itimerspec at = {.it_value = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)}};
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0) at.it_value.tv_nsec = 1; /* 0 disarms */
+    if (timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) != 0) return false;
+    atomic_store(&d->timer_ns, ns);
+    return true;
 }
 
 static int error_tostring(lua_State *L)
@@ -173,13 +191,22 @@ static void on_count(lua_State *L, lua_Debug *ar)
     lua_error(L);
 }
 
-/* The timer's signal: from now on every Lua instruction goes through the hook. */
+/* The timer's signal: from now on every Lua instruction goes through the hook. A timer set for
+ * an earlier deadline (see timer_ns) is set again for the current one instead. */
 static void on_timer(int sig, siginfo_t *info, void *context)
 {
     (void)sig, (void)context;
     if (info->si_code != SI_TIMER) return; /* a stray kill(): no deadline behind it */
     struct deadline *d = info->si_value.sival_ptr;
-    if (!d || !d->armed) return;
+    if (!d) return;
+    atomic_store(&d->timer_ns, 0);
+    if (!d->armed || d->unbounded) return; /* the next arm sets it */
+    if (!passed(d)) {
+        int saved = errno;
+        set_timer(d, atomic_load(&d->stop_ns));
+        errno = saved;
+        return;
+    }
     lua_sethook(d->main, on_count, LUA_MASKCOUNT, 1);
     lua_State *running = d->running;
     if (running) lua_sethook(running, on_count, LUA_MASKCOUNT, 1);
@@ -249,6 +276,7 @@ static void create_timer(struct deadline *d)
     if (d->has_timer && d->timer_thread == this_thread()) return;
     if (d->has_timer) timer_delete(d->timer);
     d->has_timer = false;
+    atomic_store(&d->timer_ns, 0);
     if (!install_signal()) return;
     d->timer_thread = this_thread();
     struct sigevent event = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = TIMER_SIGNAL};
@@ -378,12 +406,17 @@ bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
     create_timer(d);
     register_thread();
     thread_deadline = d;
+    long long stop_ns = ns_of(d->stop_at);
+    atomic_store(&d->stop_ns, stop_ns);
     d->armed = true;
-    struct itimerspec at = {.it_value = d->stop_at};
-    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
-        at.it_value.tv_nsec = 1; /* 0 disarms */
-    if (!d->has_timer || timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) != 0)
-        lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    /* A timer that goes off before this deadline is kept (its handler sets it again, for this
+     * one): with deadlines that move forward invocation after invocation, as Lambda's do, that
+     * saves a system call (about 2 us on a virtual machine) on nearly every invocation. A timer
+     * that goes off later, or none, is set now. */
+    long long timer_at = atomic_load(&d->timer_ns);
+    bool timed = d->has_timer && ((timer_at != 0 && timer_at <= stop_ns) || set_timer(d, stop_ns));
+    if (!timed) lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    else if (passed(d)) lua_sethook(L, on_count, LUA_MASKCOUNT, 1); /* due already */
     return true;
 }
 
@@ -409,8 +442,7 @@ void deadline_arm_invocation(lua_State *L, int context_index)
     struct deadline *d = find(L);
     d->invocation = true;
     if (unbounded) {
-        d->unbounded = true;
-        if (d->has_timer) timer_settime(d->timer, 0, &(struct itimerspec){0}, NULL);
+        d->unbounded = true; /* the timer may go off: on_timer then does nothing */
         lua_sethook(L, NULL, 0, 0);
     } else {
         d->due = monotonic_now();
@@ -439,8 +471,10 @@ void deadline_disarm(lua_State *L)
 {
     struct deadline *d = find(L);
     if (!d || !d->armed) return;
+    /* The timer is left running (a system call less per invocation): if it goes off before the
+     * next arm, on_timer finds armed false and does nothing, and SA_RESTART resumes what it
+     * interrupted. */
     d->armed = false;
-    if (d->has_timer) timer_settime(d->timer, 0, &(struct itimerspec){0}, NULL);
     d->running = NULL;
     lua_sethook(d->main, NULL, 0, 0);
 }

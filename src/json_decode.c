@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "json_keys.h"
 #include "json_text.h"
 
 struct reader {
@@ -15,6 +16,8 @@ struct reader {
     int array_marker; /* stack index of the metatable given to decoded arrays */
     int null_value;   /* stack index of json.null */
     struct buffer *unescaped; /* strings with escapes are rebuilt here, kept per state */
+    struct json_keys *keys;   /* object keys without escapes come from here */
+    int keys_index;           /* its stack index */
 };
 
 static void parse_value(struct reader *r);
@@ -86,6 +89,10 @@ static char *put_utf8(char *o, unsigned cp)
     return o;
 }
 
+/* What each one-letter escape stands for (0: not one). */
+static const char simple_escapes[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                         ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+
 /* Reads the escape at r->p and writes what it stands for at o; returns the end. */
 static char *unescape(struct reader *r, char *o)
 {
@@ -131,18 +138,22 @@ static const unsigned char *scan_plain(struct reader *r, const unsigned char *p)
     }
 }
 
-static void parse_string(struct reader *r)
+/* Pushes the string at r->p; an object key (is_key) goes through the key cache. */
+static void parse_string(struct reader *r, bool is_key)
 {
     const unsigned char *run = ++r->p; /* past the opening quote */
     const unsigned char *stop = scan_plain(r, run);
     if (*stop == '"') { /* the common case: no escapes, one copy */
-        lua_pushlstring(r->L, (const char *)run, (size_t)(stop - run));
+        if (is_key)
+            json_keys_push_string(r->L, r->keys, r->keys_index, (const char *)run, (size_t)(stop - run));
+        else
+            lua_pushlstring(r->L, (const char *)run, (size_t)(stop - run));
         r->p = stop + 1;
         return;
     }
     /* Unescaped text is never longer than its escaped form, so what is left of the input
      * (plus the slack copy_plain_run needs) bounds it: one reservation, then plain stores. */
-    if (!buffer_reserve(r->unescaped, (size_t)(r->end - run) + 8))
+    if (!buffer_reserve(r->unescaped, (size_t)(r->end - run) + JSON_COPY_SLACK))
         luaL_error(r->L, "not enough memory for a JSON string");
     char *start = r->unescaped->data, *o = start;
     memcpy(o, run, (size_t)(stop - run));
@@ -150,7 +161,11 @@ static void parse_string(struct reader *r)
     r->p = stop;
     while (*r->p != '"') {
         if (*r->p == '\\') {
-            o = unescape(r, o);
+            /* The one-letter escapes inline (every quote of JSON inside JSON is one); \u and
+             * the errors in unescape. */
+            char plain = r->end - r->p > 1 ? simple_escapes[r->p[1]] : 0;
+            if (plain) *o++ = plain, r->p += 2;
+            else o = unescape(r, o);
         } else if (*r->p < 0x20) {
             fail(r, r->p, "control character in string (escape it)");
         } else {
@@ -296,7 +311,7 @@ static void parse_object(struct reader *r)
     for (;;) {
         skip_space(r);
         if (r->p >= r->end || *r->p != '"') fail(r, r->p, "expected a string key in object");
-        parse_string(r);
+        parse_string(r, true);
         skip_space(r);
         if (r->p >= r->end || *r->p != ':') fail(r, r->p, "expected ':' after object key");
         r->p++;
@@ -324,7 +339,7 @@ static void parse_value(struct reader *r)
     switch (*r->p) {
     case '{': parse_object(r); break;
     case '[': parse_array(r); break;
-    case '"': parse_string(r); break;
+    case '"': parse_string(r, false); break;
     case 't': expect_word(r, "true"), lua_pushboolean(r->L, 1); break;
     case 'f': expect_word(r, "false"), lua_pushboolean(r->L, 0); break;
     case 'n': expect_word(r, "null"), lua_pushvalue(r->L, r->null_value); break;
@@ -338,9 +353,12 @@ void json_decode(lua_State *L, const char *text, size_t len)
 {
     static const char unescaped_key = 0;
     luaL_checkstack(L, 8, "JSON decode");
+    struct json_keys *keys = json_keys_push(L);
     json_push_array_marker(L);
     json_push_null(L);
     struct reader r = {.L = L,
+                       .keys = keys,
+                       .keys_index = lua_gettop(L) - 2,
                        .unescaped = json_scratch_buffer(L, &unescaped_key),
                        .start = (const unsigned char *)text,
                        .p = (const unsigned char *)text,
@@ -351,6 +369,6 @@ void json_decode(lua_State *L, const char *text, size_t len)
     skip_space(&r);
     if (r.p != r.end) fail(&r, r.p, "unexpected data after the JSON value");
     buffer_shrink(r.unescaped, 64 * 1024);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    lua_replace(L, -4);
+    lua_pop(L, 2);
 }

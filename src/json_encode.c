@@ -131,10 +131,11 @@ static char *write_escape(char *o, unsigned char c)
 static void write_string(struct writer *w, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    /* Room for the plain case plus copy_plain_run's slack; before each escape (up to 6 bytes
-     * for 1) room is made for the rest again. */
-    reserve(w, n + 2 + 8);
-    char *o = w->out->data + w->out->len;
+    /* Kept true throughout: limit - o >= (end - p) + 1 + JSON_COPY_SLACK, room for the rest as
+     * plain bytes, the closing quote and copy_plain_run's slack. Only an escape (up to 6 bytes
+     * for 1) can break it, so only an escape checks it. */
+    reserve(w, n + 2 + JSON_COPY_SLACK);
+    char *o = w->out->data + w->out->len, *limit = w->out->data + w->out->cap;
     *o++ = '"';
     for (;;) {
         size_t run = copy_plain_run(o, p, end);
@@ -150,9 +151,18 @@ static void write_string(struct writer *w, const char *s, size_t n)
             o += len, p += len;
             continue;
         }
-        w->out->len = (size_t)(o - w->out->data);
-        reserve(w, (size_t)(end - p) + 16);
-        o = write_escape(w->out->data + w->out->len, *p++);
+        if ((size_t)(limit - o) < (size_t)(end - p) + 6 + JSON_COPY_SLACK) {
+            w->out->len = (size_t)(o - w->out->data);
+            reserve(w, (size_t)(end - p) + 6 + JSON_COPY_SLACK);
+            o = w->out->data + w->out->len, limit = w->out->data + w->out->cap;
+        }
+        unsigned char c = *p++;
+        if (c == '"' || c == '\\') { /* the common escapes (JSON inside JSON), written inline */
+            o[0] = '\\', o[1] = (char)c;
+            o += 2;
+        } else {
+            o = write_escape(o, c);
+        }
     }
     *o++ = '"';
     w->out->len = (size_t)(o - w->out->data);

@@ -556,6 +556,25 @@ class TestDeadlines(MoonrunTestCase):
                 self.assertTrue(proc.stderr.wait_for(warning.encode(), T(5)), proc.stderr.text())
                 self.stop(proc)
 
+    def test_the_timer_of_an_invocation_that_ended_in_time_stops_nothing_later(self):
+        """moonrun leaves a finished invocation's timer running (one system call less per
+        invocation): when it goes off while moonrun waits, or would go off during a later
+        invocation, nothing is stopped; a deadline already inside the margin still stops the
+        handler at once."""
+        self.start("deadline.mixed")
+        rid, _ = self.push_with_deadline({"how": "quick"}, T(1.0))  # its timer: at +0.8 s
+        self.assertResponse(self.result(rid), {"echo": {"how": "quick"}})
+        time.sleep(T(1.2))  # it goes off while moonrun waits for the next invocation
+        rid, _ = self.push_with_deadline({"how": "quick", "n": 2}, T(10))
+        self.assertResponse(self.result(rid), {"echo": {"how": "quick", "n": 2}})
+        rid, _ = self.push_with_deadline({"how": "quick", "n": 3}, T(1.0))  # timer at +0.8 s...
+        self.assertResponse(self.result(rid), {"echo": {"how": "quick", "n": 3}})
+        rid, _ = self.push_with_deadline({"how": "nap", "seconds": T(1.2)}, T(10))  # ...during this
+        self.assertResponse(self.result(rid, timeout=T(30)), {"slept": T(1.2)})
+        rid, deadline_ms = self.push_with_deadline({"how": "loop"}, 0.15)  # inside the 200 ms margin
+        self.assertTimedOut(rid, deadline_ms)
+        self.stop()
+
     def test_handlers_that_finish_in_time_and_invocations_without_a_deadline(self):
         self.start("deadline.quick")
         rid, _ = self.push_with_deadline({"n": 1}, T(5))

@@ -53,4 +53,17 @@ end
 
 function M.quick(event) return {echo = event} end
 
+-- Sleeps event.seconds, then answers: with a deadline, decides whether one is stopped.
+function M.nap(event)
+  time.sleep(event.seconds)
+  return {slept = event.seconds}
+end
+
+-- Either of the above, by event.how: one handler for tests that mix them.
+function M.mixed(event)
+  if event.how == "loop" then spin() end
+  if event.how == "nap" then return M.nap(event) end
+  return M.quick(event)
+end
+
 return M

@@ -195,6 +195,94 @@ describe("moonrun.json", function()
       assert_fails(function() json.encode("\255") end, "invalid UTF-8", "at value")
       assert_fails(function() json.encode({s = "a\192\128"}) end, "invalid UTF-8", "at value.s")
     end)
+
+    -- The scan for special bytes goes 16 (SSE2, NEON) or 8 bytes at a time, then tests the
+    -- tail in overlapping words: each kind of byte at each offset of strings of each length up
+    -- to three blocks is held against a byte-by-byte reference written here.
+    local escapes = {['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+                     ["\b"] = "\\b", ["\f"] = "\\f"}
+    local function reference_encode(s)
+      return '"' .. s:gsub("[%z\1-\31\"\\]", function(c)
+        return escapes[c] or string.format("\\u%04x", c:byte())
+      end) .. '"'
+    end
+    local specials = {'"', "\\", "\1", "\31", "\0", "\n", "\127", "é", "😀"}
+
+    it("finds each special byte at every offset of strings up to 48 bytes", function()
+      for len = 1, 48 do
+        for at = 1, len do
+          for _, special in ipairs(specials) do
+            local s = string.rep("a", at - 1) .. special .. string.rep("b", len - at)
+            local text = json.encode(s)
+            assert.are.equal(reference_encode(s), text)
+            assert.are.equal(s, json.decode(text))
+            -- At the very end of the document, and with more document after the string.
+            assert.are.equal(s, json.decode("[" .. text .. "," .. text .. "]")[2])
+            assert.are.equal(s, json.decode('{"k":' .. text .. ',"z":1}').k)
+          end
+        end
+      end
+    end)
+
+    it("refuses invalid UTF-8 and raw control characters at every offset, both ways", function()
+      for len = 1, 40 do
+        for at = 1, len do
+          local head, tail = string.rep("a", at - 1), string.rep("b", len - at)
+          for _, bad in ipairs({"\255", "\192\128", "\237\160\128", "\128", "\226\130"}) do
+            assert_fails(function() json.encode(head .. bad .. tail) end, "invalid UTF-8", "at value")
+            assert_fails(function() json.decode('"' .. head .. bad .. tail .. '"') end,
+              "invalid UTF-8 in string", "byte " .. (at + 1))
+          end
+          assert_fails(function() json.decode('"' .. head .. "\1" .. tail .. '"') end,
+            "control character in string", "byte " .. (at + 1))
+          assert_fails(function() json.decode('"' .. head .. tail) end, "unterminated string")
+        end
+      end
+    end)
+
+    it("reads escape-dense text (JSON inside JSON) at every alignment", function()
+      local inner = '{"orderId":"a1","items":[{"sku":"S-1","qty":3}],"note":"x\\y\\nz"}'
+      for pad = 0, 33 do
+        local s = string.rep("p", pad) .. inner .. string.rep("q", pad % 7)
+        local text = json.encode(s)
+        assert.are.equal(reference_encode(s), text)
+        assert.are.equal(s, json.decode(text))
+        assert.are.equal(s, json.decode('{"body":' .. text .. "}").body)
+      end
+    end)
+  end)
+
+  describe("object keys", function()
+    -- Keys come from a fixed cache of 256 strings: repeated, colliding and evicted keys must
+    -- all read as the keys they are.
+    it("reads repeated keys, many distinct keys and keys near Lua's 40-byte limit alike", function()
+      for round = 1, 3 do
+        local doc, want = {}, {}
+        for i = 1, 700 do
+          local key = (i % 3 == 0 and string.rep("k", i % 45) or "key") .. i .. "_" .. round
+          want[key] = i
+          doc[#doc + 1] = string.format("%q:%d", key, i)
+        end
+        local got = json.decode("{" .. table.concat(doc, ",") .. "}")
+        assert.are.same(want, got)
+      end
+      for len = 36, 44 do
+        local key = string.rep("x", len)
+        for _ = 1, 3 do assert.are.same({[key] = len}, json.decode('{"' .. key .. '":' .. len .. "}")) end
+      end
+      assert.are.same({["a\"b"] = 1, ["a\nb"] = 2}, json.decode('{"a\\"b":1,"a\\nb":2}'))
+      assert.are.same({[""] = 0}, json.decode('{"":0}'))
+    end)
+
+    it("keeps cached keys valid across garbage collections", function()
+      local first = json.decode('{"messageId":1,"receiptHandle":2}')
+      first = nil
+      collectgarbage("collect")
+      collectgarbage("collect")
+      local again = json.decode('{"messageId":3,"receiptHandle":4}')
+      assert.are.same({messageId = 3, receiptHandle = 4}, again)
+      assert.are.equal(3, again["message" .. "Id"])
+    end)
   end)
 
   describe("nesting", function()

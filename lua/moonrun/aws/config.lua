@@ -3,7 +3,9 @@
 -- the region. Lambda sets everything through the environment, so none of this is read there
 -- unless asked for. Profiles are found as botocore finds them (see README, "Credentials").
 local errors = require "moonrun.aws.errors"
-local ini = require "moonrun.aws.ini"
+-- The files' reader loads when a file is first read: not at all on Lambda, where the
+-- environment says everything.
+local ini = setmetatable({}, {__index = function(_, key) return require("moonrun.aws.ini")[key] end})
 
 local M = {}
 

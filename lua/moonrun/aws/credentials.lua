@@ -5,10 +5,16 @@
 -- credential tables print as their key id, their secret fields are not among their keys (see
 -- credential.lua), and errors name files, lines, variables and settings, never values.
 local config = require "moonrun.aws.config"
-local container_credentials = require "moonrun.aws.container_credentials"
 local credential = require "moonrun.aws.credential"
-local credential_process = require "moonrun.aws.credential_process"
-local roles = require "moonrun.aws.roles"
+
+-- The providers past the environment load when first used: on Lambda the environment holds the
+-- credentials, and a handler's cold start need not load them (nor STS, which roles needs).
+local function on_first_use(name)
+  return setmetatable({}, {__index = function(_, key) return require(name)[key] end})
+end
+local container_credentials = on_first_use "moonrun.aws.container_credentials"
+local credential_process = on_first_use "moonrun.aws.credential_process"
+local roles = on_first_use "moonrun.aws.roles"
 
 local M = {}
 
@@ -84,7 +90,7 @@ local function refuse_sso(name, settings)
   end
 end
 
-local chain = {environment = from_environment, container = container_credentials.fetch}
+local chain = {environment = from_environment, container = function() return container_credentials.fetch() end}
 
 -- botocore's profile providers, in its order. static_only: a source profile with keys of its
 -- own, whose role_arn (if any) is not followed again.
