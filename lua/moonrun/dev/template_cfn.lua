@@ -116,31 +116,10 @@ function Loader:lambda_function(logical_id, r)
       self:warn(base .. "." .. k, "ignored: %s", FUNCTION_NOT_EMULATED[k])
     end
   end
-  local package_type = self:property(props, "PackageType", base)
-  if package_type ~= nil and package_type ~= "Zip" then
-    self:fail(base .. ".PackageType", "%s is not supported: moonrun dev runs Zip functions", describe(package_type))
-  end
-  local id = self:identity(logical_id, base)
-  local handler = self:property(props, "Handler", base)
-  if handler == nil then self:fail(base .. ".Handler", "missing (such as send_messages.handler)") end
-  local runtime = self:property(props, "Runtime", base)
-  if runtime == nil then self:fail(base .. ".Runtime", "missing (provided.al2023)") end
-  runtime = self:text(runtime, base .. ".Runtime")
-  if not RUNTIMES[runtime] then
-    self:fail(base .. ".Runtime", "%s: moonrun dev runs custom-runtime functions (provided.al2023 or provided.al2) with moonrun as their bootstrap", runtime)
-  end
-  local timeout = self:property(props, "Timeout", base)
-  local memory = self:property(props, "MemorySize", base)
-  local reserved = self:property(props, "ReservedConcurrentExecutions", base)
-  local fn = {
-    logical_id = logical_id, name = id.name, handler = self:text(handler, base .. ".Handler"),
-    code_dir = self:lambda_code(logical_id, r, props, base), runtime = runtime,
-    timeout = timeout and self:integer(timeout, base .. ".Timeout", 1, 900) or 3,
-    memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
-    reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
-    environment = self:environment(props, base), http_events = list(), sqs_events = list(),
-    async = {max_retries = 2, max_age_s = 21600}, layer_dirs = self:layer_dirs(props, base),
-  }
+  local fn = self:function_common(logical_id, props, base, RUNTIMES,
+    function() return self:lambda_code(logical_id, r, props, base) end)
+  fn.environment, fn.layer_dirs = self:environment(props, base), self:layer_dirs(props, base)
+  fn.async = {max_retries = 2, max_age_s = 21600}
   local dlq = self:property(props, "DeadLetterConfig", base)
   if dlq ~= nil then
     local where = base .. ".DeadLetterConfig"

@@ -571,6 +571,40 @@ function Loader:events(events, where, fn)
 end
 
 
+-- What SAM's and CloudFormation's functions both have: the package type, name, handler, runtime
+-- (one of runtimes), timeout, memory and reserved concurrency. code_dir: a function that finds
+-- the code's folder (after the checks above it, so their errors come first).
+function Loader:function_common(logical_id, props, base, runtimes, code_dir)
+  local package_type = self:property(props, "PackageType", base)
+  if package_type ~= nil and package_type ~= "Zip" then
+    self:fail(base .. ".PackageType", "%s is not supported: moonrun dev runs Zip functions", describe(package_type))
+  end
+  local id = self:identity(logical_id, base)
+  local handler = self:property(props, "Handler", base)
+  if handler == nil then self:fail(base .. ".Handler", "missing (such as send_messages.handler)") end
+  local runtime = self:property(props, "Runtime", base)
+  if runtime == nil then self:fail(base .. ".Runtime", "missing (provided.al2023)") end
+  runtime = self:text(runtime, base .. ".Runtime")
+  if not runtimes[runtime] then
+    local names = sorted_keys(runtimes)
+    table.sort(names, function(a, b) return #a > #b end) -- provided.al2023 first
+    self:fail(base .. ".Runtime", "%s: moonrun dev runs custom-runtime functions (%s or %s) with moonrun as their bootstrap",
+      runtime, table.concat(names, ", ", 1, #names - 1), names[#names])
+  end
+  local timeout = self:property(props, "Timeout", base)
+  local memory = self:property(props, "MemorySize", base)
+  local reserved = self:property(props, "ReservedConcurrentExecutions", base)
+  return {
+    logical_id = logical_id, name = id.name, handler = self:text(handler, base .. ".Handler"),
+    code_dir = code_dir(), runtime = runtime,
+    timeout = timeout and self:integer(timeout, base .. ".Timeout", 1, 900) or 3,
+    memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
+    -- 0 is allowed, as on Lambda: every invocation is throttled
+    reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
+    environment = {}, http_events = list(), sqs_events = list(),
+  }
+end
+
 function Loader:func(logical_id, r, globals)
   local base = "Resources." .. logical_id .. ".Properties"
   local own = r.body.Properties
@@ -587,33 +621,9 @@ function Loader:func(logical_id, r, globals)
       self:warn(base .. "." .. k, "ignored: %s", FUNCTION_NOT_EMULATED[k])
     end
   end
-  local package_type = self:property(props, "PackageType", base)
-  if package_type ~= nil and package_type ~= "Zip" then
-    self:fail(base .. ".PackageType", "%s is not supported: moonrun dev runs Zip functions", describe(package_type))
-  end
-  local id = self:identity(logical_id, base)
-  local handler = self:property(props, "Handler", base)
-  if handler == nil then self:fail(base .. ".Handler", "missing (such as send_messages.handler)") end
-  local runtime = self:property(props, "Runtime", base)
-  if runtime == nil then self:fail(base .. ".Runtime", "missing (provided.al2023)") end
-  runtime = self:text(runtime, base .. ".Runtime")
-  if not SUPPORTED_RUNTIMES[runtime] then
-    self:fail(base .. ".Runtime", "%s: moonrun dev runs custom-runtime functions (provided.al2023, provided.al2 or provided) with moonrun as their bootstrap", runtime)
-  end
-  local timeout = self:property(props, "Timeout", base)
-  local memory = self:property(props, "MemorySize", base)
-  local reserved = self:property(props, "ReservedConcurrentExecutions", base)
-  local fn = {
-    logical_id = logical_id, name = id.name, handler = self:text(handler, base .. ".Handler"),
-    code_dir = self:code_dir(self:property(props, "CodeUri", base), base .. ".CodeUri"),
-    runtime = runtime,
-    timeout = timeout and self:integer(timeout, base .. ".Timeout", 1, 900) or 3,
-    memory = memory and self:integer(memory, base .. ".MemorySize", 128, 10240) or 128,
-    -- 0 is allowed, as on Lambda: every invocation is throttled
-    reserved_concurrency = reserved and self:integer(reserved, base .. ".ReservedConcurrentExecutions", 0, 1000),
-    environment = {}, http_events = list(), sqs_events = list(),
-    async = self:event_invoke_config(props, base),
-  }
+  local fn = self:function_common(logical_id, props, base, SUPPORTED_RUNTIMES,
+    function() return self:code_dir(self:property(props, "CodeUri", base), base .. ".CodeUri") end)
+  fn.async = self:event_invoke_config(props, base)
   local url_config = self:property(props, "FunctionUrlConfig", base)
   if url_config ~= nil then
     fn.function_url = require("moonrun.dev.function_urls").read_config(self, url_config, base .. ".FunctionUrlConfig")
