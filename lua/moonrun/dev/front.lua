@@ -7,6 +7,7 @@ local cors = require "moonrun.dev.cors"
 local event_text = require "moonrun.event_text"
 local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
+local failure_summary = require("moonrun.dev.view").failure_summary
 
 local M = {}
 
@@ -40,14 +41,7 @@ end
 
 -- A short text for the view: the result, or the error's type and message.
 local function summary(outcome)
-  if outcome.ok then return "ok" end
-  local ok, err = pcall(json.decode, outcome.payload)
-  if ok and type(err) == "table" then
-    local message = tostring(err.errorMessage or ""):gsub("%s+", " ")
-    if #message > 120 then message = message:sub(1, 117) .. "..." end
-    return tostring(err.errorType or outcome.error_type or "error") .. ": " .. message
-  end
-  return outcome.error_type or "error"
+  return outcome.ok and "ok" or failure_summary(outcome)
 end
 
 -- A batch's result as its poller will read it: with ReportBatchItemFailures, the items the

@@ -12,6 +12,7 @@ local local_guard = require "moonrun.dev.local_guard"
 local stream_relay = require "moonrun.dev.stream_relay"
 local url_cors = require "moonrun.dev.url_cors"
 local values = require "moonrun.dev.template_values"
+local failure_summary = require("moonrun.dev.view").failure_summary
 
 local M = {}
 
@@ -93,16 +94,6 @@ local function bad_gateway()
   return plain(502, "Internal Server Error", {["x-amzn-errortype"] = "InternalServerErrorException"})
 end
 
-local function summary_of(outcome)
-  local ok, err = pcall(json.decode, outcome.payload or "")
-  if ok and type(err) == "table" then
-    local message = tostring(err.errorMessage or ""):gsub("%s+", " ")
-    if #message > 120 then message = message:sub(1, 117) .. "..." end
-    return tostring(err.errorType or outcome.error_type or "error") .. ": " .. message
-  end
-  return outcome.error_type or "error"
-end
-
 local Url = {}
 Url.__index = Url
 
@@ -128,7 +119,7 @@ function Url:buffered_answer(outcome, relay)
   end
   if not outcome.ok then
     local s, h, b = bad_gateway()
-    return s, h, b, summary_of(outcome), false
+    return s, h, b, failure_summary(outcome), false
   end
   local payload = outcome.payload or ""
   local relayed = relay and relay.opened

@@ -2,6 +2,8 @@
 -- duration, result), the functions' own output under their name, the queues' depths and each
 -- function's instances (running, warm, throttled, asynchronous events waiting): on a terminal
 -- in a status line kept at the bottom, otherwise as a line whenever they change.
+local json = require "moonrun.json"
+
 local M = {}
 
 local out = io.stdout
@@ -50,6 +52,18 @@ function M.output(name, text)
 end
 
 -- entry: {name, trigger, duration_ms, ok, summary, cold (the first of a new instance)}
+--- A failed invocation's result as its line shows it: the error's type and message, the message
+--- on one line and cut at 120 characters.
+function M.failure_summary(outcome)
+  local ok, err = pcall(json.decode, outcome.payload or "")
+  if ok and type(err) == "table" then
+    local message = tostring(err.errorMessage or ""):gsub("%s+", " ")
+    if #message > 120 then message = message:sub(1, 117) .. "..." end
+    return tostring(err.errorType or outcome.error_type or "error") .. ": " .. message
+  end
+  return outcome.error_type or "error"
+end
+
 function M.invocation(entry)
   local result = entry.ok and paint("32", entry.summary) or paint("31", entry.summary)
   if entry.cold then result = result .. paint("36", "  (cold start)") end
