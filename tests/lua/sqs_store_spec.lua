@@ -541,7 +541,7 @@ describe("sqs_store: the journal", function()
     local task
     local store = sqs_store.new{now_ms = now_ms, state_dir = dir, warn = function(m) error(m) end,
       spawn = function(fn, ...) task = coroutine.create(fn); assert(coroutine.resume(task, ...)) end,
-      pause = function() coroutine.yield() end}
+      pause = function() coroutine.yield() end, slice_s = 0}
     local q = assert(store:create_queue("orders"))
     local f = assert(store:create_queue("jobs.fifo", {FifoQueue = "true", ContentBasedDeduplication = "true"}))
     for i = 1, 600 do store:send(f, {body = "f" .. i, group = "g" .. (i % 3)}) end

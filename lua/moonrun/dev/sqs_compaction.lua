@@ -145,7 +145,7 @@ local function run(self, c)
   while c.next <= c.last do
     self.pause()
     if self.compaction ~= c then return end -- abandoned meanwhile (a failed write, a rebuild)
-    local until_s = time.monotonic() + SLICE_S
+    local until_s = time.monotonic() + (self.slice_s or SLICE_S)
     repeat
       for o = c.next, math.min(c.next + 63, c.last) do
         local msg = c.message_at[o]

@@ -62,7 +62,8 @@ for name, method in pairs(require("moonrun.dev.sqs_compaction").methods) do Stor
 -- everything in memory), durability ("write", the default, "sync" or "interval": see
 -- sqs_journal.lua), now_ms (wall-clock milliseconds), base_url, account, region, warn
 -- (function(message), default: a line on stderr), spawn and pause (the event loop's: start a
--- task, let other tasks run; with them, compaction runs a slice at a time, sqs_compaction.lua).
+-- task, let other tasks run; with them, compaction runs a slice at a time, sqs_compaction.lua),
+-- slice_s (how long a slice may run; a spec sets 0, one batch, so slices do not depend on speed).
 function M.new(options)
   options = options or {}
   local durability = options.durability or "write"
@@ -73,7 +74,7 @@ function M.new(options)
     account = options.account or "000000000000",
     region = options.region or "us-east-1",
     warn = options.warn or function(message) io.stderr:write(message, "\n") end,
-    durability = durability, spawn = options.spawn, pause = options.pause,
+    durability = durability, spawn = options.spawn, pause = options.pause, slice_s = options.slice_s,
     queues = {}, deleted = {}, order = 0,
     records = 0, journal_bytes = 0,
   }, Store)
