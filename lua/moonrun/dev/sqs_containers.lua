@@ -91,32 +91,33 @@ local function keyed_push(h, item)
   h[n] = item
 end
 
+-- Moves item down from slot i of the first n slots of h to where the heap order holds.
+local function keyed_sift_down(h, i, item, n)
+  local key, tie = h.key, h.tie
+  while true do
+    local child = 2 * i
+    if child > n then break end
+    if child < n and keyed_before(h[child + 1], h[child], key, tie) then child = child + 1 end
+    if not keyed_before(h[child], item, key, tie) then break end
+    h[i] = h[child]
+    i = child
+  end
+  h[i] = item
+end
+
 local function keyed_pop(h)
   local n = h.n
   if n == 0 then return nil end
-  local key, tie = h.key, h.tie
   local top, last = h[1], h[n]
   h[n] = nil
   n = n - 1
   h.n = n
-  if n > 0 then
-    local i = 1
-    while true do
-      local child = 2 * i
-      if child > n then break end
-      if child < n and keyed_before(h[child + 1], h[child], key, tie) then child = child + 1 end
-      if not keyed_before(h[child], last, key, tie) then break end
-      h[i] = h[child]
-      i = child
-    end
-    h[i] = last
-  end
+  if n > 0 then keyed_sift_down(h, 1, last, n) end
   return top
 end
 
 -- The heap of the items of h that keep(item) accepts: in place, O(n) (Floyd's heap building).
 local function keyed_filter(h, keep)
-  local key, tie = h.key, h.tie
   local n = 0
   for i = 1, h.n do
     local item = h[i]
@@ -124,18 +125,7 @@ local function keyed_filter(h, keep)
     if keep(item) then n = n + 1; h[n] = item end
   end
   h.n = n
-  for start = n // 2, 1, -1 do
-    local item, i = h[start], start
-    while true do
-      local child = 2 * i
-      if child > n then break end
-      if child < n and keyed_before(h[child + 1], h[child], key, tie) then child = child + 1 end
-      if not keyed_before(h[child], item, key, tie) then break end
-      h[i] = h[child]
-      i = child
-    end
-    h[i] = item
-  end
+  for start = n // 2, 1, -1 do keyed_sift_down(h, start, h[start], n) end
 end
 
 M.new_list, M.list_push, M.list_size = new_list, list_push, list_size
