@@ -1,6 +1,6 @@
 """Tests of moonrun as a user installs it: `cmake --install` to a prefix, and the Debian package.
 
-- `cmake --install BUILD --prefix P` gives P/bin/moonrun, P/share/moonrun/lua, the reserved
+- `cmake --install BUILD --prefix P` gives P/bin/moonrun, P/share/moonrun/lua, the editor definitions in
   P/share/moonrun/types and the man page P/share/man/man1/moonrun.1 (docs/moonrun.1, which
   `man -M P/share/man moonrun` finds and renders); the installed moonrun, run from a folder outside the repository, finds
   its own library there (and nothing of the source tree): invoke, run, dev's start-up and an
