@@ -1,7 +1,8 @@
 """The docs held against the code, so they cannot drift from it:
 
-- every relative link and `#anchor` in README.md, CONTRIBUTING.md and docs/*.md resolves, anchors
-  computed from headings as GitHub computes them; every fenced block names its language;
+- every relative link and `#anchor` in README.md, CONTRIBUTING.md and docs/*.md (and in every other
+  Markdown file of the repository, such as bench/README.md) resolves, anchors computed from
+  headings as GitHub computes them; every fenced block of the manual names its language;
 - every ```sh / ```bash / ```console block parses (`bash -n`), and each `moonrun COMMAND --option`
   in it names a command and options that the built moonrun's `moonrun COMMAND --help` lists;
 - every ```lua block compiles with the built moonrun (`load`); a block marked on the line just
@@ -47,6 +48,15 @@ def doc_files():
 def read_text(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
+
+
+def markdown_files():
+    """Every Markdown file of the repository (build folders and npm's packages left out)."""
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = sorted(d for d in dirs if not (d.startswith((".", "build")) or d in ("node_modules", "dist")))
+        found += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".md")]
+    return found
 
 
 def rel(path):
@@ -417,7 +427,9 @@ class TestLinks(BinaryTestCase):
 
     def test_every_relative_link_and_anchor_resolves(self):
         problems = []
-        for path in doc_files():
+        files = markdown_files()
+        self.assertTrue(set(doc_files()) <= set(files), "the manual's pages are among the files checked")
+        for path in files:
             with open(path, encoding="utf-8") as f:
                 problems += link_problems(path, f.read())
         self.assertEqual(problems, [])
