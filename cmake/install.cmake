@@ -3,6 +3,7 @@
 #   PREFIX/share/moonrun/lua      moonrun's Lua library (found from the executable: ../share/moonrun/lua)
 #   PREFIX/share/moonrun/types    editor files (LuaLS definitions, from types/ in the source tree)
 #   PREFIX/share/moonrun/bootstrap make_zip.py and check_elf.py, which `moonrun package` runs
+#   PREFIX/share/man/man1/moonrun.1 the manual page (docs/moonrun.1, written by hand in roff)
 #   PREFIX/share/moonrun/layers   moonrun-layer-ARCH.zip, when MOONRUN_LAYERS_DIR names a folder of
 #                                 them (bootstrap/package.sh --layers-only --arch all --out DIR):
 #                                 the runtime layers `moonrun package` copies into a project's dist/
@@ -25,6 +26,8 @@ else()
   install(DIRECTORY DESTINATION share/moonrun/types) # reserved: an empty folder until it is filled
 endif()
 install(PROGRAMS bootstrap/make_zip.py bootstrap/check_elf.py DESTINATION share/moonrun/bootstrap)
+# Uncompressed: man-db reads a plain page as well as a gzipped one, and the test can compare bytes.
+install(FILES docs/moonrun.1 DESTINATION share/man/man1)
 
 # Building the layers takes a cross build of moonrun and libcurl (minutes), so it is not part of
 # this build: package.sh makes them, and this option puts them in the install and the .deb.

@@ -1,7 +1,8 @@
 """Tests of moonrun as a user installs it: `cmake --install` to a prefix, and the Debian package.
 
-- `cmake --install BUILD --prefix P` gives P/bin/moonrun, P/share/moonrun/lua and the reserved
-  P/share/moonrun/types; the installed moonrun, run from a folder outside the repository, finds
+- `cmake --install BUILD --prefix P` gives P/bin/moonrun, P/share/moonrun/lua, the editor definitions in
+  P/share/moonrun/types and the man page P/share/man/man1/moonrun.1 (docs/moonrun.1, which
+  `man -M P/share/man moonrun` finds and renders); the installed moonrun, run from a folder outside the repository, finds
   its own library there (and nothing of the source tree): invoke, run, dev's start-up and an
   invocation through it, the project's lua_modules/ tree, and a machine-only module's error.
 - The .deb (CPack, from the same build): its name moonrun_VERSION_ARCH.deb, its Depends and
@@ -142,6 +143,21 @@ class TestCmakeInstall(InstalledTestCase):
         self.assertTrue(os.path.isdir(os.path.join(self.prefix, "share", "moonrun", "types")))
         self.assertFalse(os.path.islink(self.library))  # a copy, not the build tree's link
 
+    def test_man_page(self):
+        page = os.path.join(self.prefix, "share", "man", "man1", "moonrun.1")
+        with open(page, "rb") as installed, open(os.path.join(ROOT, "docs", "moonrun.1"), "rb") as source:
+            self.assertEqual(installed.read(), source.read())
+        if not shutil.which("man"):
+            self.skipTest("man (Debian's man-db) is not installed: the page was checked, not rendered")
+        # man finds it in the prefix's man folder, as MANPATH would for /usr/local
+        p = subprocess.run(["man", "-M", os.path.join(self.prefix, "share", "man"), "moonrun"], capture_output=True,
+                           text=True, timeout=seconds(60), env=dict(clean_env(), MANWIDTH="80", MANPAGER="cat",
+                                                                    PAGER="cat"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = " ".join(p.stdout.split())  # man justifies lines with extra spaces
+        self.assertIn("moonrun - AWS Lambda custom runtime", text)
+        self.assertIn("EXIT STATUS", text)
+
     def test_invoke_from_another_folder(self):
         self.check_installed(self.moonrun, self.library)
 
@@ -218,6 +234,7 @@ class TestDebianPackage(InstalledTestCase):
         self.assertIn("./usr/bin/moonrun", names)
         self.assertIn("./usr/share/moonrun/lua/moonrun/sqs.lua", names)
         self.assertIn("./usr/share/moonrun/types/", names)
+        self.assertIn("./usr/share/man/man1/moonrun.1", names)
         self.assertFalse([n for n in names if not n.startswith("./usr/")], names)
 
     def test_install_and_remove(self):
@@ -235,9 +252,10 @@ class TestDebianPackage(InstalledTestCase):
         p = subprocess.run(sudo + ["dpkg", "-i", self.deb], capture_output=True, text=True, timeout=seconds(300))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.check_installed("/usr/bin/moonrun", "/usr/share/moonrun/lua")
+        self.assertTrue(os.path.isfile("/usr/share/man/man1/moonrun.1"))
         p = subprocess.run(sudo + ["dpkg", "-r", "moonrun"], capture_output=True, text=True, timeout=seconds(300))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        for path in ("/usr/bin/moonrun", "/usr/share/moonrun"):
+        for path in ("/usr/bin/moonrun", "/usr/share/moonrun", "/usr/share/man/man1/moonrun.1"):
             self.assertFalse(os.path.exists(path), f"{path} is left after dpkg -r")
         status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "moonrun"], capture_output=True, text=True)
         self.assertNotIn("installed", status.stdout.split(), status.stdout)

@@ -1,7 +1,7 @@
 -- The settings a developer's machine keeps for the AWS SDKs and CLI: the shared files
 -- (~/.aws/credentials and ~/.aws/config), the profile to use, its [services NAME] section, and
 -- the region. Lambda sets everything through the environment, so none of this is read there
--- unless asked for. Profiles are found as botocore finds them (see README, "Credentials").
+-- unless asked for. Profiles are found as botocore finds them (see docs/lua-library.md, "Credentials").
 local errors = require "moonrun.aws.errors"
 -- The files' reader loads when a file is first read: not at all on Lambda, where the
 -- environment says everything.

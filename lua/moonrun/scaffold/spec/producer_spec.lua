@@ -1,5 +1,5 @@
 -- The producer, invoked as Lambda would invoke it, against the embedded SQS with the template's
--- queues (moonrun test runs this file; see moonrun's README, "moonrun.testing").
+-- queues (moonrun test runs this file; see moonrun's docs/testing.md, "moonrun.testing").
 local json = require "moonrun.json"
 local testing = require "moonrun.testing"
 
