@@ -3,7 +3,7 @@ retries after a function error, the invocation record sent to the OnFailure queu
 OnSuccess function, the event sent to the dead-letter queue, and pending events surviving a
 restart through the journal under the state folder.
 
-It shares test_dev.py's harness. Run from the repository root:
+It shares tests/dev_support.py's harness. Run from the repository root:
 python3 -m unittest -v tests/test_dev_async.py
 Environment: MOONRUN_BIN (default build/moonrun), MOONRUN_TIMEOUT_SCALE (default 1).
 """
@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_dev as base  # noqa: E402  (its classes stay in its namespace: not collected twice)
+import dev_support as base  # noqa: E402  (the dev harness: tests/dev_support.py)
 
 # Fails when the event asks; records every event it gets (one JSON line) in event.record or,
 # for a destination's record (no such field), in RECORD_FILE.

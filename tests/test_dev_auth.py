@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dev import DevTestCase, header, http_request  # noqa: E402
+from dev_support import DevTestCase, header, http_request  # noqa: E402
 
 
 def ran(name):

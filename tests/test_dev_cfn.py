@@ -8,7 +8,7 @@ same template; and each resource that cannot run refused with its name and the r
 
 Every template here is checked with cfn-lint first, so that it is real CloudFormation.
 
-It shares test_dev.py's harness. Run from the repository root:
+It shares tests/dev_support.py's harness. Run from the repository root:
 python3 -m unittest -v tests/test_dev_cfn.py
 Environment: MOONRUN_BIN (default build/moonrun), MOONRUN_TIMEOUT_SCALE (default 1).
 """
@@ -22,7 +22,7 @@ import textwrap
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_dev as base  # noqa: E402  (its classes stay in its namespace: not collected twice)
+import dev_support as base  # noqa: E402  (the dev harness: tests/dev_support.py)
 
 CFN_LINT = shutil.which("cfn-lint")
 

@@ -10,14 +10,13 @@ Run from the repository root: python3 -m unittest -v tests/test_dev_cors.py
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dev import DevTestCase, header, http_request, seconds  # noqa: E402
+from dev_support import DevTestCase, free_port, header, http_request, seconds  # noqa: E402
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
@@ -89,12 +88,6 @@ return {handler = function(event)
                      ["Access-Control-Allow-Methods"] = "DELETE"}}
 end}
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CorsCase(DevTestCase):

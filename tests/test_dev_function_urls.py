@@ -4,7 +4,7 @@ RESPONSE_STREAM answers relayed to the client chunk by chunk as the function wri
 (timed with a raw socket), stream.http's prelude, an error mid-stream, AuthType AWS_IAM refused,
 and the payload limits.
 
-It shares test_dev.py's harness. Run from the repository root:
+It shares tests/dev_support.py's harness. Run from the repository root:
 python3 -m unittest -v tests/test_dev_function_urls.py
 Environment: MOONRUN_BIN (default build/moonrun), MOONRUN_TIMEOUT_SCALE (default 1).
 """
@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_dev as base  # noqa: E402  (its classes stay in its namespace: not collected twice)
+import dev_support as base  # noqa: E402  (the dev harness: tests/dev_support.py)
 
 HANDLER_LUA = r"""
 local json = require "moonrun.json"

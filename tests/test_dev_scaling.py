@@ -3,7 +3,7 @@ demand up to the function's concurrency limit, reused warm, throttling (429) bey
 timeout of a waiting event counted from when an instance takes it, and SQS triggers whose
 pollers scale with the backlog while a FIFO queue keeps each message group's order.
 
-It shares test_dev.py's harness (a template and handlers in a temporary folder, dev as a
+It shares tests/dev_support.py's harness (a template and handlers in a temporary folder, dev as a
 subprocess, boto3 and plain HTTP as clients).
 
 Run from the repository root: python3 -m unittest -v tests/test_dev_scaling.py
@@ -18,7 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_dev as base  # noqa: E402  (its classes stay in its namespace: not collected twice)
+import dev_support as base  # noqa: E402  (the dev harness: tests/dev_support.py)
 
 seconds = base.seconds
 

@@ -3,7 +3,7 @@ demand from the HTTP front (EventBridge's event, or the event's Input), the list
 next firing, a disabled schedule that never fires by itself, a cron schedule firing at its
 minute, and the errors of the endpoint.
 
-It shares test_dev.py's harness. Run from the repository root:
+It shares tests/dev_support.py's harness. Run from the repository root:
 python3 -m unittest -v tests/test_dev_schedules.py
 Environment: MOONRUN_BIN (default build/moonrun), MOONRUN_TIMEOUT_SCALE (default 1).
 """
@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_dev as base  # noqa: E402  (its classes stay in its namespace: not collected twice)
+import dev_support as base  # noqa: E402  (the dev harness: tests/dev_support.py)
 
 # Appends each event it gets, with the time it ran, to RECORD_FILE.
 HANDLER_LUA = """\

@@ -15,7 +15,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dev import ECHO_LUA, DevTestCase  # noqa: E402
+from dev_support import ECHO_LUA, DevTestCase  # noqa: E402
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"

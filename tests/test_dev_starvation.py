@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aws_support import SCALE, MotoServer, aws_env  # noqa: E402
-from test_dev import MOONRUN, DevTestCase, Dev, children_of, client_env  # noqa: E402
+from dev_support import MOONRUN, DevTestCase, children_of, client_env  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -106,9 +106,7 @@ class StarvationCase(DevTestCase):
         if self.rlimit:
             argv = ["prlimit", f"--nofile={self.rlimit}:{self.rlimit}"] + argv
         env = client_env(MOONRUN_DEV_REQUEST_TIMEOUT=str(TIMEOUT), MOONRUN_DEV_IDLE_TIMEOUT=str(TIMEOUT))
-        self.dev = Dev(argv, env, self.tmp)
-        self.devs.append(self.dev)
-        self.addCleanup(self._cleanup_dev, self.dev)
+        self.dev = self.launch(argv, env)
         self.dev.wait_ready()
         config = Config(retries={"max_attempts": 1}, read_timeout=30, connect_timeout=5)
         self.lam = boto3.client("lambda", endpoint_url=self.dev.front, region_name="us-east-1",
@@ -287,10 +285,8 @@ class SendFifteenThousand:
 
 class TestSendManyEmbedded(DevTestCase, SendFifteenThousand):
     def start_sqs(self):
-        self.dev = Dev([MOONRUN, "dev", "--sqs-only", "--sqs-port", "0", "--state", self.path("state")],
-                       client_env(), self.tmp)
-        self.devs.append(self.dev)
-        self.addCleanup(self._cleanup_dev, self.dev)
+        self.dev = self.launch([MOONRUN, "dev", "--sqs-only", "--sqs-port", "0", "--state", self.path("state")],
+                               client_env())
         return self.dev.wait_for(r"(http://127\.0\.0\.1:\d+)", 30)[0].group(1)
 
     def test_15000_messages(self):

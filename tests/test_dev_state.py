@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_dev import MOONRUN, DevTestCase, client_env  # noqa: E402
+from dev_support import MOONRUN, DevTestCase, client_env  # noqa: E402
 
 import boto3  # noqa: E402
 
