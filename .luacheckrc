@@ -5,7 +5,8 @@ std = "lua54"
 
 -- What is checked: moonrun's library, the example handlers, the benchmarks' scripts and the busted
 -- specs. The other Lua under tests/ is fixtures that are wrong on purpose (syntax errors, handlers
--- defined as globals, busted specs that fail) or take arguments only to show a handler's shape.
+-- defined as globals, busted specs that fail) or take arguments only to show a handler's shape;
+-- types/ is LuaLS definitions, functions whose bodies are empty on purpose.
 include_files = {"lua/**/*.lua", "handlers/**/*.lua", "bench/**/*.lua", "tests/lua/**/*.lua"}
 exclude_files = {"build*/**", "bench/build/**", "**/.moonrun/**"}
 
