@@ -158,22 +158,22 @@ static int parse_head(const char *buf, size_t len, struct request *r)
 
     for (const char *line = eol + 2; line < end; line = eol + 2) {
         eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
-        size_t len = (size_t)(eol - line);
-        if (!memchr(line, ':', len)) return -1;
-        if (header_is(line, len, "Content-Length")) {
-            const char *v = memchr(line, ':', len) + 1;
+        size_t line_len = (size_t)(eol - line);
+        if (!memchr(line, ':', line_len)) return -1;
+        if (header_is(line, line_len, "Content-Length")) {
+            const char *v = memchr(line, ':', line_len) + 1;
             while (*v == ' ' || *v == '\t')
                 v++;
             if (!isdigit((unsigned char)*v)) return -1;
             r->body_len = strtoul(v, NULL, 10);
-        } else if (header_is(line, len, "Transfer-Encoding")) {
+        } else if (header_is(line, line_len, "Transfer-Encoding")) {
             return -1; /* every client measured here sends Content-Length */
-        } else if (header_is(line, len, "X-Amz-Target")) {
-            r->is_send_message = value_is(line, len, "AmazonSQS.SendMessage");
-        } else if (header_is(line, len, "Expect")) {
-            r->expect_continue = value_is(line, len, "100-continue");
-        } else if (header_is(line, len, "Connection")) {
-            r->close = value_is(line, len, "close");
+        } else if (header_is(line, line_len, "X-Amz-Target")) {
+            r->is_send_message = value_is(line, line_len, "AmazonSQS.SendMessage");
+        } else if (header_is(line, line_len, "Expect")) {
+            r->expect_continue = value_is(line, line_len, "100-continue");
+        } else if (header_is(line, line_len, "Connection")) {
+            r->close = value_is(line, line_len, "close");
         }
     }
     return r->body_len > MAX_BODY ? -1 : 1;

@@ -2,7 +2,7 @@
 -- own cost (HTTP, JSON decode and encode, the Lua call) is all that is measured.
 local M = {}
 
-function M.handler(event, context)
+function M.handler(event)
     return event
 end
 

@@ -3,7 +3,7 @@ local log = require "moonrun.log"
 
 local M = {}
 
-function M.handler(event, context)
+function M.handler(event)
     log.info("processed order", {order = 12345, customer = "c-6789"})
     return event
 end

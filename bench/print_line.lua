@@ -1,7 +1,7 @@
 -- The logging benchmark's handler: one print per invocation, as a typical function logs.
 local M = {}
 
-function M.handler(event, context)
+function M.handler(event)
     print("processed order 12345 for customer c-6789")
     return event
 end

@@ -19,11 +19,12 @@ packages=(gcc make cmake pkg-config liblua5.4-dev libssl-dev libcurl4-openssl-de
 command -v python3 >/dev/null || packages+=(python3)
 # The tests: valgrind, clang for the fuzz targets, openssl for certificates, a Debian Lua
 # C module that handlers must not see (lua-filesystem), luacheck for the scaffold of `moonrun
-# init` (tests/test_project.py), the AWS SDK for JavaScript (npm), and headless Chromium for the
-# browser's side of moonrun dev's CORS (tests/test_dev_cors.py), and groff and man-db, which
-# render docs/moonrun.1 (tests/test_docs.py checks it renders without warnings).
+# init` (tests/test_project.py) and, with clang-format, for the lint test (tests/lint.sh), the AWS
+# SDK for JavaScript (npm), headless Chromium for the browser's side of moonrun dev's CORS
+# (tests/test_dev_cors.py), and groff and man-db, which render docs/moonrun.1 (tests/test_docs.py
+# checks it renders without warnings).
 if [ "$mode" = test ]; then
-  packages+=(valgrind openssl clang libclang-rt-14-dev lua-filesystem lua-check chromium groff-base man-db)
+  packages+=(valgrind openssl clang libclang-rt-14-dev lua-filesystem lua-check clang-format chromium groff-base man-db)
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 sudo=""

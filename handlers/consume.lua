@@ -5,7 +5,7 @@ local json = require "moonrun.json"
 
 local M = {}
 
-function M.handler(event, context)
+function M.handler(event)
   return events.sqs_batch(event, function(body, record)
     -- the producers' messages are {body = ..., attributes = ...}; others are shown whole
     local text = type(body) == "table" and body.body or json.encode(body)

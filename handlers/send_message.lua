@@ -5,7 +5,7 @@ local uuid = require "moonrun.uuid"
 
 local M = {}
 
-function M.handler(event, context)
+function M.handler()
   local queue = sqs.get_queue_by_name("test-queue")
   local message = {body = "hello world", attributes = {messageId = uuid.v4()}}
   local response = queue:send_message{MessageBody = json.encode(message)}

@@ -18,7 +18,7 @@ local function get_queue_url()
   error(result, 0)
 end
 
-function M.handler(event, context)
+function M.handler()
   local queue_url = get_queue_url()
   for i = 0, 9 do
     local message = {body = "Hello from Lambda! - " .. i,

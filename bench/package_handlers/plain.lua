@@ -2,7 +2,7 @@
 -- moonrun's own C modules at init, so libcurl and OpenSSL stay unloaded.
 local M = {}
 
-function M.handler(event, context)
+function M.handler(event)
     return event
 end
 

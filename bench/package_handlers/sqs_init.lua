@@ -10,7 +10,7 @@ assert(response == nil, "port 9 on loopback answered: pick a closed port for the
 
 local M = {}
 
-function M.handler(event, context)
+function M.handler(event)
     return {queues = sqs ~= nil, event = event}
 end
 

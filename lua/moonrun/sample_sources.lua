@@ -132,9 +132,9 @@ local function attribute(value)
   if kind == "number" then return {N = math.type(value) == "integer" and tostring(value) or string.format("%.17g", value)} end
   if kind == "boolean" then return {BOOL = value} end
   if kind == "table" and json.is_array(value) then
-    local list = json.array{}
-    for i, item in ipairs(value) do list[i] = attribute(item) end
-    return {L = list}
+    local items = json.array{}
+    for i, item in ipairs(value) do items[i] = attribute(item) end
+    return {L = items}
   end
   if kind == "table" then
     local map = {}

@@ -142,6 +142,7 @@ describe("moonrun.dev.apigw", function()
       local only_rest = apigw.router{fn("F", {rest("A", "POST", "/send")})}
       status, headers, body = apigw.not_found(only_rest)
       assert.are.equal(403, status)
+      assert.are.equal("MissingAuthenticationTokenException", headers["x-amzn-ErrorType"])
       assert.are.equal('{"message":"Missing Authentication Token"}', body)
       assert.are.equal(404, (apigw.not_found(apigw.router{})))
     end)

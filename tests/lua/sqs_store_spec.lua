@@ -153,9 +153,9 @@ describe("sqs_store: standard queues", function()
     store:send(q, {body = "a", sender = "AKID"})
     local sent_at = clock.now
     advance(1)
-    local m = store:receive(q, 1, 0)[1]
+    assert.equal("a", store:receive(q, 1, 0)[1].body)
     advance(1)
-    m = store:receive(q, 1)[1]
+    local m = store:receive(q, 1)[1]
     assert.equal(2, m.receives)
     assert.equal(sent_at, m.sent)
     assert.equal(sent_at + 1000, m.first_receive)

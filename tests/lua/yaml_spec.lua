@@ -256,7 +256,7 @@ describe("moonrun.yaml", function()
   end)
 
   it("survives many documents and many errors (the parser is freed each time)", function()
-    for i = 1, 2000 do
+    for _ = 1, 2000 do
       yaml.decode("a: [1, &x {b: c}, *x]\n")
       pcall(yaml.decode, "a: [1, {b: c}\n")
       pcall(yaml.decode, "a: !Bad 1\n")

@@ -310,7 +310,7 @@ local function body_fields(body, text)
 end
 
 -- What every event needs to know of the request, made once.
-local function request_facts(route, req, options)
+local function request_facts(req, options)
   options = options or {}
   local now_ms = options.now_ms or time.now_ms()
   local list = header_pairs(req)
@@ -333,7 +333,7 @@ end
 -- by commas; parts that are absent (cookies, query parameters, path parameters, body, stage
 -- variables) left out.
 local function event_v2(route, req, params, options)
-  local r = request_facts(route, req, options)
+  local r = request_facts(req, options)
   local headers, cookies = {}, json.array{}
   for _, pair in ipairs(r.list) do
     local name, value = pair[1]:lower(), pair[2]
@@ -374,7 +374,7 @@ end
 -- keeps the client's spelling of names, HTTP APIs lower-case them); queryStringParameters the
 -- last value, multiValueQueryStringParameters all; absent parts are null, not left out.
 local function event_v1(route, req, params, options)
-  local r = request_facts(route, req, options)
+  local r = request_facts(req, options)
   local rest = route.type == "Api"
   local headers, multi = {}, {}
   for _, pair in ipairs(r.list) do

@@ -5,7 +5,6 @@ local apigw = require "moonrun.dev.apigw"
 local authorizers = require "moonrun.dev.authorizers"
 local cors = require "moonrun.dev.cors"
 local event_text = require "moonrun.event_text"
-local httpd = require "moonrun.httpd"
 local json = require "moonrun.json"
 local failure_summary = require("moonrun.dev.view").failure_summary
 

@@ -129,11 +129,11 @@ function M.parse_config(argument)
     if not json.is_array(config.filters) and next(config.filters) ~= nil then
       return nil, "'filters' must be a list of patterns (JSON texts)"
     end
-    for i, text in ipairs(config.filters) do
-      if type(text) ~= "string" then return nil, string.format("'filters'[%d] must be a pattern's JSON text", i) end
+    for i, pattern in ipairs(config.filters) do
+      if type(pattern) ~= "string" then return nil, string.format("'filters'[%d] must be a pattern's JSON text", i) end
     end
-    local matcher, why = require("moonrun.dev.filter").compile_all(config.filters)
-    if not matcher then return nil, "'filters': " .. why end
+    local matcher, problem = require("moonrun.dev.filter").compile_all(config.filters)
+    if not matcher then return nil, "'filters': " .. problem end
     config.matches = matcher
   end
   if config.function_timeout_s <= 0 then

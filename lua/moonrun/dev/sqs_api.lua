@@ -278,7 +278,7 @@ end
 
 -- Checks one message to send (SendMessage's parameters, or a batch entry) for queue q;
 -- returns the store's fields and the digests, or raises.
-local function prepare_message(api, q, params, sender)
+local function prepare_message(q, params, sender)
   local body = get_string(params, "MessageBody", true)
   if body == "" then missing("MessageBody") end
   local problem = check_characters(body, "message body")
@@ -466,7 +466,7 @@ end
 
 function operations.SendMessage(api, params, context)
   local q = get_queue(api, params)
-  local fields, answer = prepare_message(api, q, params, context.sender)
+  local fields, answer = prepare_message(q, params, context.sender)
   local sent = api.store:send(q, fields)
   answer.MessageId, answer.SequenceNumber = sent.id, sent.sequence
   return answer
@@ -496,7 +496,7 @@ function operations.SendMessageBatch(api, params, context)
       "bytes. You have sent %d bytes.", total))
   end
   return run_batch(entries, function(entry)
-    local fields, answer = prepare_message(api, q, entry, context.sender)
+    local fields, answer = prepare_message(q, entry, context.sender)
     local sent = api.store:send(q, fields)
     answer.MessageId, answer.SequenceNumber = sent.id, sent.sequence
     return answer
@@ -940,7 +940,7 @@ function Api:handle(req)
     if encoded then
       return 200, {["content-type"] = CONTENT_TYPE, ["x-amzn-requestid"] = request_id()}, text
     end
-    ok, result = false, text
+    result = text
   end
   if getmetatable(result) == api_error_mt then return error_response(result.code, result.message) end
   self.warn("sqs: internal error: " .. tostring(result))

@@ -87,8 +87,8 @@ function M.new(options)
     -- much more history than state); else appended to as it is, so a restart costs a replay
     if self:replay() then self:compact() end
     if not self.journal then
-      local file, why = append_file.open(self.journal_path)
-      if not file then error("sqs: cannot open the journal " .. tostring(why), 0) end
+      local file, open_error = append_file.open(self.journal_path)
+      if not file then error("sqs: cannot open the journal " .. tostring(open_error), 0) end
       self.journal = file
       self.journal_bytes = file:size()
     end

@@ -233,11 +233,11 @@ end
 -- ---- the template ----
 
 function Loader:read_resources()
-  local resources = self.doc.Resources
-  if not is_map(resources) then self:fail("Resources", "missing: a template has a Resources mapping") end
-  for _, id in ipairs(sorted_keys(resources)) do
+  local declared = self.doc.Resources
+  if not is_map(declared) then self:fail("Resources", "missing: a template has a Resources mapping") end
+  for _, id in ipairs(sorted_keys(declared)) do
     local where = "Resources." .. id
-    local body = resources[id]
+    local body = declared[id]
     if not is_map(body) then self:fail(where, "expected a mapping with a Type") end
     if type(body.Type) ~= "string" then self:fail(where .. ".Type", "missing") end
     if id:match("^Fn::ForEach::") then
@@ -269,7 +269,7 @@ function Loader:build()
   for _, id in ipairs(ids) do
     local r = self.resources[id]
     local where = "Resources." .. id
-    if r.left_out then
+    if r.left_out then -- luacheck: ignore 542 (see below)
       -- its condition leaves it out, as CloudFormation would
     elseif r.type == "AWS::SQS::Queue" then
       local q = self:queue(id, r)
@@ -281,7 +281,8 @@ function Loader:build()
       if function_names[fn.name] then self:fail(where, "function name %s is also the name of %s", fn.name, function_names[fn.name]) end
       function_names[fn.name] = id
       model.functions[#model.functions + 1] = fn
-    elseif r.type == "AWS::Serverless::Api" or r.type == "AWS::Serverless::HttpApi" then
+    elseif r.type == "AWS::Serverless::Api" or
+        r.type == "AWS::Serverless::HttpApi" then -- luacheck: ignore 542 (see below)
       -- read by self:apis() (template_apis.lua): its CORS and authorizers apply to its routes
     elseif not (cfn.wiring[r.type] or cfn.quiet[r.type] or IGNORED_QUIETLY[r.type] or r.type:match("^AWS::IAM::")) then
       self:cannot_run(id, r)

@@ -166,7 +166,10 @@ function Loader:http_authorizer(name, a, where)
     if not known[k] then self:fail(where .. "." .. k, "not a key of a Lambda authorizer of an HttpApi%s", values.suggestion(k, known)) end
   end
   local arn = self:property(a, "FunctionArn", where)
-  if arn == nil then self:fail(where .. ".FunctionArn", "missing (the authorizer function: !GetAtt AuthorizerFunction.Arn), or JwtConfiguration for a JWT authorizer") end
+  if arn == nil then
+    self:fail(where .. ".FunctionArn",
+      "missing (the authorizer function: !GetAtt AuthorizerFunction.Arn), or JwtConfiguration for a JWT authorizer")
+  end
   local fn = function_name_of(self:text(arn, where .. ".FunctionArn"))
   if not fn then self:fail(where .. ".FunctionArn", "%s is not a function's ARN (use !GetAtt Function.Arn)", describe(arn)) end
   local version = self:property(a, "AuthorizerPayloadFormatVersion", where)

@@ -112,7 +112,8 @@ function Loader:v2_integration(logical_id, r)
   if itype == nil then self:fail(base .. ".IntegrationType", "missing (AWS_PROXY)") end
   itype = self:text(itype, base .. ".IntegrationType")
   if itype ~= "AWS_PROXY" or props.IntegrationSubtype ~= nil then
-    self:fail("Resources." .. logical_id, "a %s integration is not run by moonrun dev: it runs Lambda proxy integrations (AWS_PROXY to a function of the template)",
+    self:fail("Resources." .. logical_id, "a %s integration is not run by moonrun dev: it runs Lambda proxy " ..
+      "integrations (AWS_PROXY to a function of the template)",
       props.IntegrationSubtype ~= nil and "service (IntegrationSubtype)" or itype)
   end
   local uri = self:property(props, "IntegrationUri", base)

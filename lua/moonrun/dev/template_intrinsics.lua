@@ -320,7 +320,8 @@ function Loader:intrinsic(fn, args, where, context)
   if fn == "Fn::Equals" or fn == "Fn::Not" or fn == "Fn::And" or fn == "Fn::Or" or fn == "Condition" then
     self:fail(where, "%s belongs in the Conditions section (use Fn::If here)", fn)
   end
-  self:fail(where, "%s is not supported by moonrun dev (supported: Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap, Fn::Base64, Fn::GetAZs)", fn)
+  self:fail(where, "%s is not supported by moonrun dev (supported: Ref, Fn::GetAtt, Fn::Sub, Fn::If, Fn::Join, " ..
+    "Fn::Select, Fn::Split, Fn::FindInMap, Fn::Base64, Fn::GetAZs)", fn)
 end
 
 -- The value v stands for once every intrinsic in it is evaluated; NO_VALUE for AWS::NoValue.

@@ -249,7 +249,7 @@ function Loader:http_event(name, etype, props, where)
   local edge = self:event_api(etype, props, where, self.api_models)
   local path = self:property(props, "Path", where)
   local method = self:property(props, "Method", where)
-  if etype == "HttpApi" and path == nil and method == nil then
+  if etype == "HttpApi" and path == nil and method == nil then -- luacheck: ignore 542 (see below)
     -- the API's $default route, which catches what no other route matches: path and method
     -- stay nil in the model, as apigw.router expects
   else
