@@ -5,7 +5,7 @@ Each test writes a small template and its handler folder to a temporary director
 chose from its banner, drives it with real clients (boto3's lambda and sqs clients, the AWS CLI,
 plain HTTP), and stops it with SIGTERM, checking that it exits 0.
 
-Until the embedded SQS endpoint (lua/moonrun/dev/sqs_api.lua) exists, dev is pointed at moto's
+Until the embedded SQS endpoint (lua/moonrun/dev/sqs/api.lua) exists, dev is pointed at moto's
 server with --sqs-endpoint; the tests that need the embedded endpoint itself (messages kept
 across a restart, its port's binding) or the SQS triggers (lua/moonrun/dev/poller.lua) run once
 those modules exist.
@@ -39,9 +39,9 @@ REPO = os.path.dirname(HERE)
 MOONRUN = os.path.abspath(os.environ.get("MOONRUN_BIN", os.path.join(REPO, "build", "moonrun")))
 SCALE = float(os.environ.get("MOONRUN_TIMEOUT_SCALE") or "1")
 DEV_LUA = os.path.join(REPO, "lua", "moonrun", "dev")
-EMBEDDED = os.path.exists(os.path.join(DEV_LUA, "sqs_api.lua"))
+EMBEDDED = os.path.exists(os.path.join(DEV_LUA, "sqs", "api.lua"))
 TRIGGERS = os.path.exists(os.path.join(DEV_LUA, "poller.lua"))
-NEEDS_EMBEDDED = "needs the embedded SQS endpoint (lua/moonrun/dev/sqs_api.lua)"
+NEEDS_EMBEDDED = "needs the embedded SQS endpoint (lua/moonrun/dev/sqs/api.lua)"
 NEEDS_TRIGGERS = "needs the SQS triggers (lua/moonrun/dev/poller.lua)"
 
 ACCOUNT = "000000000000"

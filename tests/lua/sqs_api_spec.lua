@@ -1,9 +1,9 @@
--- Specs of moonrun.dev.sqs_api, the AWS JSON 1.0 protocol of moonrun dev's embedded SQS,
+-- Specs of moonrun.dev.sqs.api, the AWS JSON 1.0 protocol of moonrun dev's embedded SQS,
 -- through api:handle with a fake scheduler: build/moonrun run /usr/bin/busted tests/lua/sqs_api_spec.lua
 local json = require "moonrun.json"
 local sigv4 = require "moonrun.sigv4"
-local sqs_api = require "moonrun.dev.sqs_api"
-local sqs_store = require "moonrun.dev.sqs_store"
+local sqs_api = require "moonrun.dev.sqs.api"
+local sqs_store = require "moonrun.dev.sqs.store"
 
 local clock = {now = 1700000000000}
 local function advance(seconds) clock.now = clock.now + math.floor(seconds * 1000) end

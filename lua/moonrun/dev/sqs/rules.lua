@@ -2,8 +2,8 @@
 -- defaults and checks), those SQS computes, the order GetQueueAttributes lists them in, and the
 -- time limits (deduplication window, purge and re-create cool-downs, longest visibility).
 --
--- Its own module because the queues (sqs_queue.lua), the journal (sqs_journal.lua) and the
--- store's operations (sqs_store.lua) all read these rules, and the API (sqs_api.lua) lists the
+-- Its own module because the queues (sqs/queue.lua), the journal (sqs/journal.lua) and the
+-- store's operations (sqs/store.lua) all read these rules, and the API (sqs/api.lua) lists the
 -- attributes through sqs_store; a table of facts about SQS, with no state.
 local M = {}
 

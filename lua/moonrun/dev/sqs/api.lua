@@ -433,8 +433,8 @@ function operations.DeleteQueue(api, params)
 end
 
 local ALL_ATTRIBUTES = {}
-for name in pairs(require("moonrun.dev.sqs_store").SETTABLE) do ALL_ATTRIBUTES[name] = true end
-for name in pairs(require("moonrun.dev.sqs_store").COMPUTED) do ALL_ATTRIBUTES[name] = true end
+for name in pairs(require("moonrun.dev.sqs.store").SETTABLE) do ALL_ATTRIBUTES[name] = true end
+for name in pairs(require("moonrun.dev.sqs.store").COMPUTED) do ALL_ATTRIBUTES[name] = true end
 
 function operations.GetQueueAttributes(api, params)
   local q = get_queue(api, params)
