@@ -66,17 +66,6 @@ local COMPUTED = {
 }
 M.COMPUTED = COMPUTED
 
--- The order GetQueueAttributes All lists them in (JSON objects have no order, but a stable
--- one makes answers comparable).
-M.ATTRIBUTE_ORDER = {
-  "QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-  "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
-  "VisibilityTimeout", "MaximumMessageSize", "MessageRetentionPeriod", "DelaySeconds",
-  "ReceiveMessageWaitTimeSeconds", "Policy", "RedrivePolicy", "RedriveAllowPolicy",
-  "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "FifoQueue",
-  "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
-}
-
 -- A boolean attribute's check, which check_attributes uses for FifoQueue too.
 M.boolean_value = boolean_value
 M.FIFO_ONLY = FIFO_ONLY

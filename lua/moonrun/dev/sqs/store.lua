@@ -37,12 +37,11 @@ M.PURGE_COOLDOWN_MS = rules.PURGE_COOLDOWN_MS
 M.RECREATE_COOLDOWN_MS = rules.RECREATE_COOLDOWN_MS
 M.MAX_VISIBILITY_S = rules.MAX_VISIBILITY_S
 
--- The attribute rules, as sqs/api.lua reads them from here.
+-- The attribute rules, as sqs/operations.lua reads them from here.
 local SETTABLE, FIFO_ONLY, COMPUTED = rules.SETTABLE, rules.FIFO_ONLY, rules.COMPUTED
 local boolean_value = rules.boolean_value
 M.SETTABLE = SETTABLE
 M.COMPUTED = COMPUTED
-M.ATTRIBUTE_ORDER = rules.ATTRIBUTE_ORDER
 
 local new_queue, new_message, group_head = sqs_queue.new, sqs_queue.new_message, sqs_queue.group_head
 local message_record, queue_record = journal.message_record, journal.queue_record

@@ -12,7 +12,7 @@
 local values = require "moonrun.dev.template.values"
 
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
-local list, describe = values.list, values.describe
+local describe = values.describe
 
 -- Methods of template/init.lua's Loader.
 local Loader = {}
