@@ -14,7 +14,7 @@ local get_string, get_integer = request.get_string, request.get_integer
 local get_list, get_map, get_queue = request.get_list, request.get_map, request.get_queue
 local prepare_message, check_batch, run_batch = request.prepare_message, request.check_batch, request.run_batch
 
-local MAX_WAIT_S = 20
+local MAX_WAIT_S = 20 -- the longest long poll SQS allows (WaitTimeSeconds)
 
 local operations = {}
 

@@ -1,6 +1,7 @@
 -- The signature check of the embedded SQS endpoint: an incoming request's Signature Version 4
 -- Authorization header verified against the credentials moonrun dev gave its functions, with the
--- codes and messages AWS answers a wrong one with (moonrun dev --verify-signatures).
+-- codes and messages AWS answers a wrong one with (moonrun dev --verify-signatures, and the
+-- embedded SQS of moonrun.testing).
 --
 -- Its own module because it depends on nothing of SQS but the service's name in the scope: the
 -- handler (sqs/api.lua) calls M.verify before any operation runs.
