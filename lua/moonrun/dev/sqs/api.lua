@@ -3,6 +3,7 @@
 -- when credentials are given (sqs/signature.lua), their parameters as SQS checks them and the
 -- errors answered as SQS shapes them (sqs/request_checks.lua), over a store (sqs/store.lua).
 --
+--   local sqs_api = require "moonrun.dev.sqs.api"
 --   local api = sqs_api.new{store = store, sched = sched,
 --     credentials = nil or {access_key_id = "...", secret_access_key = "..."}}
 --   local status, headers, body = api:handle(req)   -- may sched.wait (long polls)

@@ -1,10 +1,10 @@
 -- SQS's rules for moonrun dev's embedded SQS: the queue attributes a caller may set (with their
--- defaults and checks), those SQS computes, the order GetQueueAttributes lists them in, and the
--- time limits (deduplication window, purge and re-create cool-downs, longest visibility).
+-- defaults and checks), those SQS computes, and the time limits (deduplication window, purge
+-- and re-create cool-downs, longest visibility).
 --
 -- Its own module because the queues (sqs/queue.lua), the journal (sqs/journal.lua) and the
--- store's operations (sqs/store.lua) all read these rules, and the API (sqs/api.lua) lists the
--- attributes through sqs_store; a table of facts about SQS, with no state.
+-- store's operations (sqs/store.lua) all read these rules, and the API (sqs/operations.lua)
+-- lists the attributes through the store; a table of facts about SQS, with no state.
 local M = {}
 
 M.DEDUP_WINDOW_MS = 5 * 60 * 1000
