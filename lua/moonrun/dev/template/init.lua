@@ -9,8 +9,9 @@
 -- This file reads the file, its Parameters and Resources, and builds the model; the rest is in
 -- modules of their own: template/intrinsics.lua (Ref, Fn::*, conditions), template/resources.lua
 -- (SAM's functions, events, queues, Globals), template/apis.lua (SAM's APIs: their CORS and
--- authorizers), template/cfn.lua (CloudFormation's Lambda resources, CDK's assets), template/http_api.lua (AWS::ApiGatewayV2 HTTP APIs),
--- template/layers.lua (the layers mounted) and template/values.lua (the shapes of values).
+-- authorizers), template/cfn.lua (CloudFormation's Lambda resources, CDK's assets),
+-- template/http_api.lua (AWS::ApiGatewayV2 HTTP APIs), template/layers.lua (the layers
+-- mounted) and template/values.lua (the shapes of values).
 local yaml = require "moonrun.yaml"
 local json = require "moonrun.json"
 local values = require "moonrun.dev.template.values"
