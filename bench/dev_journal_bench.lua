@@ -12,7 +12,7 @@
 -- The collector runs as in moonrun dev (incremental, Lua's defaults), not as in `moonrun run`.
 -- usage: moonrun run bench/dev_journal_bench.lua [N] [SIZE] [STATE_DIR]
 --        moonrun run bench/dev_journal_bench.lua --replay STATE_DIR   (the restart's half)
-local sqs_store = require "moonrun.dev.sqs_store"
+local sqs_store = require "moonrun.dev.sqs.store"
 local time = require "moonrun.time"
 
 collectgarbage("incremental")

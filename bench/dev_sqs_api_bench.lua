@@ -5,8 +5,8 @@
 --   moonrun run bench/dev_sqs_api_bench.lua [N] [STATE_DIR]
 -- Prints: send=R receive=R delete=R (operations per second)
 local json = require "moonrun.json"
-local sqs_api = require "moonrun.dev.sqs_api"
-local sqs_store = require "moonrun.dev.sqs_store"
+local sqs_api = require "moonrun.dev.sqs.api"
+local sqs_store = require "moonrun.dev.sqs.store"
 local time = require "moonrun.time"
 
 local count, state_dir = tonumber(arg[1]) or 20000, arg[2]

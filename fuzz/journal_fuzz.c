@@ -1,4 +1,4 @@
-/* Fuzzes the replay of moonrun dev's SQS journal (lua/moonrun/dev/sqs_journal.lua): the input is
+/* Fuzzes the replay of moonrun dev's SQS journal (lua/moonrun/dev/sqs/journal.lua): the input is
  * the whole sqs.journal file a store starts from. Whatever the bytes (a crash cut a line, a disk
  * damaged one, someone edited the file), the store must start, and:
  *
@@ -18,7 +18,7 @@
 
 static const char checker[] =
     "local json = require 'moonrun.json'\n"
-    "local sqs_store = require 'moonrun.dev.sqs_store'\n"
+    "local sqs_store = require 'moonrun.dev.sqs.store'\n"
     "local base = io.open('/dev/shm', 'r') and '/dev/shm' or '/tmp'\n"
     "local dir = base .. '/moonrun-journal-fuzz-' .. tostring(os.time()) .. '-' .. "
     "tostring(math.random(1e9))\n"

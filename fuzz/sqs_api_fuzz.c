@@ -1,4 +1,4 @@
-/* Fuzzes the request parsing of moonrun dev's embedded SQS endpoint (lua/moonrun/dev/sqs_api.lua,
+/* Fuzzes the request parsing of moonrun dev's embedded SQS endpoint (lua/moonrun/dev/sqs/api.lua,
  * through api:handle, the code every request to the endpoint runs). The input is split into a
  * request:
  *
@@ -22,8 +22,8 @@
 
 static const char checker[] =
     "local json = require 'moonrun.json'\n"
-    "local sqs_api = require 'moonrun.dev.sqs_api'\n"
-    "local sqs_store = require 'moonrun.dev.sqs_store'\n"
+    "local sqs_api = require 'moonrun.dev.sqs.api'\n"
+    "local sqs_store = require 'moonrun.dev.sqs.store'\n"
     "local now = 1700000000000\n"
     "return function(target, body)\n"
     "  now = now + 1000\n"

@@ -1,4 +1,4 @@
-/* Fuzzes the template model of moonrun dev (lua/moonrun/dev/template*.lua): the input is a
+/* Fuzzes the template model of moonrun dev (lua/moonrun/dev/template/): the input is a
  * template.yaml, read as `moonrun dev` reads it (YAML, parameters, conditions, intrinsic
  * functions, Globals, resources, events). It must give a model or an error that is a message
  * for the user: a string naming the problem, never an internal fault (a Lua runtime error,

@@ -4,10 +4,10 @@ and its handler folder to a temporary directory, starts `moonrun dev TEMPLATE --
 clients (boto3's lambda and sqs clients, the AWS CLI, plain HTTP), and stops it with SIGTERM,
 checking that it exits 0. Also the handlers and templates more than one suite uses.
 
-Until the embedded SQS endpoint (lua/moonrun/dev/sqs_api.lua) exists, dev is pointed at moto's
-server with --sqs-endpoint; the tests that need the embedded endpoint itself (messages kept
-across a restart, its port's binding) or the SQS triggers (lua/moonrun/dev/poller.lua) run once
-those modules exist. A suite runs moto when needed by importing setUpModule and tearDownModule.
+The tests that need the embedded SQS endpoint (lua/moonrun/dev/sqs/api.lua) or the SQS triggers
+(lua/moonrun/dev/poller.lua) fail when those modules are missing, never skip: EMBEDDED and
+TRIGGERS below check the files so that a move of them is caught here. A suite runs moto when
+needed by importing setUpModule and tearDownModule.
 
 Environment: MOONRUN_BIN (default build/moonrun), MOONRUN_TIMEOUT_SCALE (default 1).
 """
@@ -35,9 +35,11 @@ REPO = os.path.dirname(HERE)
 MOONRUN = os.path.abspath(os.environ.get("MOONRUN_BIN", os.path.join(REPO, "build", "moonrun")))
 SCALE = float(os.environ.get("MOONRUN_TIMEOUT_SCALE") or "1")
 DEV_LUA = os.path.join(REPO, "lua", "moonrun", "dev")
-EMBEDDED = os.path.exists(os.path.join(DEV_LUA, "sqs_api.lua"))
+EMBEDDED = os.path.exists(os.path.join(DEV_LUA, "sqs", "api.lua"))
 TRIGGERS = os.path.exists(os.path.join(DEV_LUA, "poller.lua"))
-NEEDS_EMBEDDED = "needs the embedded SQS endpoint (lua/moonrun/dev/sqs_api.lua)"
+# The modules exist: a test that would need them must never be skipped quietly.
+assert EMBEDDED and TRIGGERS, "lua/moonrun/dev/sqs/api.lua or lua/moonrun/dev/poller.lua is missing: update tests/dev_support.py if they moved"
+NEEDS_EMBEDDED = "needs the embedded SQS endpoint (lua/moonrun/dev/sqs/api.lua)"
 NEEDS_TRIGGERS = "needs the SQS triggers (lua/moonrun/dev/poller.lua)"
 
 ACCOUNT = "000000000000"

@@ -28,7 +28,7 @@ def moonrun(*args, cwd=None):
 class TestFunctionProperties(unittest.TestCase):
     def test_the_same_properties_as_sam(self):
         p = moonrun("run", "-e", "print(require('moonrun.json').encode("
-                    "require('moonrun.dev.template_resources').function_properties()))")
+                    "require('moonrun.dev.template.resources').function_properties()))")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), sorted(SamFunction.property_types))
 
@@ -37,7 +37,7 @@ class TestFunctionProperties(unittest.TestCase):
         schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", "AWS::Lambda::Function").schema
         # read-only properties are in the schema too: moonrun dev knows them, to say they cannot be set
         p = moonrun("run", "-e", "print(require('moonrun.json').encode("
-                    "require('moonrun.dev.template_cfn').function_properties()))")
+                    "require('moonrun.dev.template.cfn').function_properties()))")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), sorted(schema["properties"]))
 

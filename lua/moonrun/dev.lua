@@ -164,8 +164,8 @@ end
 -- ---- the embedded SQS ----
 
 local function serve_sqs(dev, options)
-  local sqs_api = require "moonrun.dev.sqs_api"
-  local sqs_store = require "moonrun.dev.sqs_store"
+  local sqs_api = require "moonrun.dev.sqs.api"
+  local sqs_store = require "moonrun.dev.sqs.store"
   dev.sqs_server = listen("the embedded SQS endpoint", "--sqs-port", {
     host = options.host, port = options.sqs_port, max_body = 4 << 20,
     handler = function(req)

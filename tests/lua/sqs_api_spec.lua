@@ -1,9 +1,12 @@
--- Specs of moonrun.dev.sqs_api, the AWS JSON 1.0 protocol of moonrun dev's embedded SQS,
--- through api:handle with a fake scheduler: build/moonrun run /usr/bin/busted tests/lua/sqs_api_spec.lua
+-- Specs of moonrun.dev.sqs.api, the AWS JSON 1.0 protocol of moonrun dev's embedded SQS,
+-- through api:handle with a fake scheduler, and of the parts it is made of (request_checks,
+-- signature) on their own: build/moonrun run /usr/bin/busted tests/lua/sqs_api_spec.lua
 local json = require "moonrun.json"
 local sigv4 = require "moonrun.sigv4"
-local sqs_api = require "moonrun.dev.sqs_api"
-local sqs_store = require "moonrun.dev.sqs_store"
+local sqs_api = require "moonrun.dev.sqs.api"
+local sqs_store = require "moonrun.dev.sqs.store"
+local request_checks = require "moonrun.dev.sqs.request_checks"
+local signature = require "moonrun.dev.sqs.signature"
 
 local clock = {now = 1700000000000}
 local function advance(seconds) clock.now = clock.now + math.floor(seconds * 1000) end
@@ -524,9 +527,75 @@ describe("sqs_api: signatures", function()
   end)
 
   it("parses X-Amz-Date", function()
-    assert.equal(1440938160, sqs_api._parse_amz_date("20150830T123600Z"))
-    assert.equal(0, sqs_api._parse_amz_date("19700101T000000Z"))
-    assert.is_nil(sqs_api._parse_amz_date("2015-08-30"))
+    assert.equal(1440938160, signature._parse_amz_date("20150830T123600Z"))
+    assert.equal(0, signature._parse_amz_date("19700101T000000Z"))
+    assert.is_nil(signature._parse_amz_date("2015-08-30"))
+    assert.is_nil(signature._parse_amz_date("20151330T123600Z"))
+  end)
+
+  it("verifies a request alone, without an API or a store", function()
+    local key, secret = credentials.access_key_id, credentials.secret_access_key
+    local now_s = clock.now // 1000
+    assert.equal(key, signature.verify(signed({}, key, secret), credentials, now_s))
+    local id, code, message = signature.verify(signed({}, key, "wrong"), credentials, now_s)
+    assert.same({nil, "SignatureDoesNotMatch"}, {id, code})
+    assert.truthy(message:find("does not match", 1, true))
+    assert.is_nil(message:find(secret, 1, true)) -- the secret is never quoted back
+    id, code = signature.verify(signed({}, key, secret), credentials, now_s + signature.CLOCK_SKEW_S + 1)
+    assert.same({nil, "SignatureDoesNotMatch"}, {id, code})
+    assert.equal(key, signature.verify(signed({}, key, secret), credentials, now_s + signature.CLOCK_SKEW_S))
+    assert.equal("AKIDX", signature.access_key_of{authorization = "AWS4-HMAC-SHA256 Credential=AKIDX/2015/r/sqs/aws4_request"})
+    assert.is_nil(signature.access_key_of{})
+  end)
+end)
+
+describe("sqs_api: request checks on their own", function()
+  local function raised(fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert.is_false(ok)
+    assert.is_true(request_checks.is_api_error(err), tostring(err))
+    return err.code, err.message
+  end
+
+  it("raises answerable errors, and tells them from bugs", function()
+    assert.same({"MissingParameter"}, {(raised(request_checks.get_string, {}, "QueueName", true))})
+    assert.is_nil(request_checks.get_string({}, "QueueName"))
+    assert.same({"SerializationException"}, {(raised(request_checks.get_integer, {N = "3"}, "N", 1, 10))})
+    local code, message = raised(request_checks.get_integer, {N = 11}, "N", 1, 10)
+    assert.equal("InvalidParameterValue", code)
+    assert.truthy(message:find("between 1 and 10", 1, true))
+    assert.equal(2, request_checks.get_integer({N = 2.0}, "N", 1, 10))
+    assert.same({"SerializationException"}, {(raised(request_checks.get_map, {M = {1, 2}}, "M"))})
+    assert.same({"SerializationException"}, {(raised(request_checks.get_list, {L = {a = 1}}, "L"))})
+    assert.is_false(request_checks.is_api_error("boom"))
+    assert.is_false(request_checks.is_api_error({code = "X", message = "looks like one"}))
+  end)
+
+  it("shapes an error as SQS does, with bytes that are not UTF-8 made printable", function()
+    local status, headers, body = request_checks.error_response("QueueDoesNotExist", "no \255 queue")
+    assert.equal(400, status)
+    assert.equal("AWS.SimpleQueueService.NonExistentQueue;Sender", headers["x-amzn-query-error"])
+    assert.equal(request_checks.CONTENT_TYPE, headers["content-type"])
+    assert.same({__type = "com.amazonaws.sqs#QueueDoesNotExist", message = "no ? queue"}, json.decode(body))
+    status, headers, body = request_checks.error_response("NoSuchCode", "x")
+    assert.equal(500, status)
+    assert.equal("InternalFailure;Receiver", headers["x-amzn-query-error"])
+    assert.equal("com.amazon.coral.service#NoSuchCode", json.decode(body).__type)
+  end)
+
+  it("checks a batch's ids, and turns an entry's error into a Failed entry", function()
+    assert.same({"EmptyBatchRequest"}, {(raised(request_checks.check_batch, {}, "SendMessageBatch"))})
+    assert.same({"BatchEntryIdsNotDistinct"},
+      {(raised(request_checks.check_batch, {{Id = "a"}, {Id = "a"}}, "SendMessageBatch"))})
+    assert.same({"InvalidBatchEntryId"}, {(raised(request_checks.check_batch, {{Id = "a b"}}, "SendMessageBatch"))})
+    local result = request_checks.run_batch({{Id = "ok"}, {Id = "bad"}}, function(entry)
+      if entry.Id == "bad" then request_checks.fail("InvalidParameterValue", "nope") end
+      return {}
+    end)
+    assert.same({{Id = "ok"}}, result.Successful)
+    assert.same({{Id = "bad", SenderFault = true, Code = "InvalidParameterValue", Message = "nope"}}, result.Failed)
+    -- a bug in an entry is not an entry's failure: it reaches the handler (InternalFailure)
+    assert.has_error(function() request_checks.run_batch({{Id = "x"}}, function() error("bug", 0) end) end, "bug")
   end)
 end)
 

@@ -1,6 +1,6 @@
--- Specs of moonrun.dev.sqs_store, the queues of moonrun dev's embedded SQS, with a clock the
+-- Specs of moonrun.dev.sqs.store, the queues of moonrun dev's embedded SQS, with a clock the
 -- specs move: build/moonrun run /usr/bin/busted tests/lua/sqs_store_spec.lua
-local sqs_store = require "moonrun.dev.sqs_store"
+local sqs_store = require "moonrun.dev.sqs.store"
 local json = require "moonrun.json"
 
 local clock = {now = 1700000000000}

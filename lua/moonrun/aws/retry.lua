@@ -20,10 +20,6 @@ end
 local TRANSIENT = {RequestTimeout = true, RequestTimeoutException = true}
 local TRANSIENT_STATUS = {[500] = true, [502] = true, [503] = true, [504] = true}
 
-function M.is_throttling(code)
-  return THROTTLING[code] == true
-end
-
 -- Whether an error value (see errors.lua) is worth another attempt.
 function M.is_retryable(err)
   if err.kind then return err.kind ~= "tls" end -- a transport failure

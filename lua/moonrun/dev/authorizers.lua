@@ -1,5 +1,5 @@
 -- The authorizers of moonrun dev's front: what API Gateway does before a route's function runs
--- when the route has an authorizer (template_apis.lua reads them from the template).
+-- when the route has an authorizer (template/apis.lua reads them from the template).
 --
 -- * JWT (HTTP API): the token from its identity source ("Bearer " optional), checked by jwt.lua
 --   against the key set --jwks gave for its issuer; claims and scopes reach the function in

@@ -1,4 +1,4 @@
--- CORS as API Gateway applies an API's configuration (template_apis.lua reads it):
+-- CORS as API Gateway applies an API's configuration (template/apis.lua reads it):
 --
 -- * an HTTP API with CorsConfiguration answers every preflight (OPTIONS with Origin and
 --   Access-Control-Request-Method) itself with 204, whatever routes exist, never invoking a
@@ -90,7 +90,7 @@ end
 
 --- The answer to req when CORS answers it before any route does (a preflight to an HTTP API
 --- with CORS, an OPTIONS request to a REST path with Cors and no OPTIONS method of its own),
---- else nil. apis: the template's APIs by id (template_apis.lua).
+--- else nil. apis: the template's APIs by id (template/apis.lua).
 function M.preflight(router, apis, req)
   local method = tostring(req.method):upper()
   if method ~= "OPTIONS" then return nil end

@@ -11,7 +11,7 @@ local json = require "moonrun.json"
 local local_guard = require "moonrun.dev.local_guard"
 local stream_relay = require "moonrun.dev.stream_relay"
 local url_cors = require "moonrun.dev.url_cors"
-local values = require "moonrun.dev.template_values"
+local values = require "moonrun.dev.template.values"
 local failure_summary = require("moonrun.dev.view").failure_summary
 
 local M = {}
@@ -29,7 +29,7 @@ local CORS_KEYS = {AllowCredentials = true, AllowHeaders = true, AllowMethods = 
 
 -- ---- the template's FunctionUrlConfig ----
 
---- Reads a FunctionUrlConfig (loader: template.lua's Loader, for its errors and values) into
+--- Reads a FunctionUrlConfig (loader: template/init.lua's Loader, for its errors and values) into
 --- {auth_type, invoke_mode, cors}. AuthType is required, as SAM requires it.
 function M.read_config(loader, config, where)
   if not values.is_map(config) then loader:fail(where, "expected a mapping with AuthType (NONE or AWS_IAM)") end

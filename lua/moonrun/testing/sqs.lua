@@ -1,5 +1,5 @@
--- The embedded SQS of moonrun.testing: the implementation `moonrun dev` serves (sqs_store.lua,
--- sqs_api.lua), in memory and in the spec's own process, without a socket. The handler under
+-- The embedded SQS of moonrun.testing: the implementation `moonrun dev` serves (sqs/store.lua,
+-- sqs/api.lua), in memory and in the spec's own process, without a socket. The handler under
 -- test calls it as it calls AWS: moonrun.sqs signs the request, encodes it in AWS JSON 1.0 and
 -- hands it to moonrun.http; for this endpoint's URL alone, moonrun.http's request functions
 -- give the request to the embedded API instead of the network, which checks the signature and
@@ -13,8 +13,8 @@ local http = require "moonrun.http"
 local local_invoke = require "moonrun.local_invoke"
 local poller = require "moonrun.dev.poller"
 local sqs = require "moonrun.sqs"
-local sqs_api = require "moonrun.dev.sqs_api"
-local sqs_store = require "moonrun.dev.sqs_store"
+local sqs_api = require "moonrun.dev.sqs.api"
+local sqs_store = require "moonrun.dev.sqs.store"
 
 local M = {}
 

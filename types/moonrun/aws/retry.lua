@@ -2,9 +2,6 @@
 -- The SDKs' standard retry mode.
 local retry = {}
 
----@param code string
----@return boolean
-function retry.is_throttling(code) end
 ---@param err MoonrunAwsError
 ---@return boolean
 function retry.is_retryable(err) end

@@ -11,8 +11,8 @@ testing_sqs.ACCOUNT = "000000000000"
 testing_sqs.CREDENTIALS = {}
 
 ---@class MoonrunTestingQueues
----@field store table the embedded store (moonrun dev's sqs_store)
----@field api table the embedded API (moonrun dev's sqs_api)
+---@field store table the embedded store (moonrun dev's moonrun.dev.sqs.store)
+---@field api table the embedded API (moonrun dev's moonrun.dev.sqs.api)
 ---@field client MoonrunSqsClient a client of the embedded SQS
 local Queues = {}
 ---Stops it and restores moonrun.http, the endpoint and the credentials.

@@ -2,8 +2,8 @@
 -- null and AWS::NoValue, what is a mapping, a list or an intrinsic's one-key mapping, and how a
 -- value is named in an error message.
 --
--- Its own module because template.lua (the loader), template_intrinsics.lua (Ref, Fn::*,
--- conditions) and template_resources.lua (functions, events, queues) all test values' shapes
+-- Its own module because template/init.lua (the loader), template/intrinsics.lua (Ref, Fn::*,
+-- conditions) and template/resources.lua (functions, events, queues) all test values' shapes
 -- the same way, and AWS::NoValue must be the one table they all compare with.
 local json = require "moonrun.json"
 

@@ -2,9 +2,9 @@
 -- lazy deletion (entries of messages gone are skipped when reached, and the container is
 -- rebuilt when they dominate).
 --
--- Its own module because they know nothing of queues or messages: sqs_queue.lua keeps its
--- visible messages, FIFO groups and timers in them, sqs_journal.lua counts their entries, and
--- sqs_store.lua pops timers; each is plain data, so the queue's hot paths index it directly.
+-- Its own module because they know nothing of queues or messages: sqs/queue.lua keeps its
+-- visible messages, FIFO groups and timers in them, sqs/journal.lua counts their entries, and
+-- sqs/store.lua pops timers; each is plain data, so the queue's hot paths index it directly.
 local M = {}
 
 local function new_list() return {first = 1, last = 0} end

@@ -5,12 +5,12 @@
 -- stack's ARN is not mounted: moonrun's own layer is one such, and dev runs its own moonrun.
 --
 -- Its own module because a layer's content is one concern apart from the functions that use it
--- (template_resources.lua, template_cfn.lua). Its functions are methods of template.lua's Loader.
-local values = require "moonrun.dev.template_values"
+-- (template/resources.lua, template/cfn.lua). Its functions are methods of template/init.lua's Loader.
+local values = require "moonrun.dev.template.values"
 
 local is_map, is_list, list, describe = values.is_map, values.is_list, values.list, values.describe
 
--- Methods of template.lua's Loader.
+-- Methods of template/init.lua's Loader.
 local Loader = {}
 
 local LAYER_TYPES = {["AWS::Lambda::LayerVersion"] = "Content", ["AWS::Serverless::LayerVersion"] = "ContentUri"}

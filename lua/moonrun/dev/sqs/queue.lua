@@ -3,12 +3,12 @@
 -- group's messages in order, none while one is in flight) and deduplication ids.
 --
 -- Its own module because this is the in-memory model, apart from how it is kept (the journal,
--- sqs_journal.lua) and from the operations SQS's API asks of it (sqs_store.lua): a queue
+-- sqs/journal.lua) and from the operations SQS's API asks of it (sqs/store.lua): a queue
 -- changes only through these methods, whoever calls them (an operation, or the journal's
 -- replay).
 local json = require "moonrun.json"
-local rules = require "moonrun.dev.sqs_rules"
-local containers = require "moonrun.dev.sqs_containers"
+local rules = require "moonrun.dev.sqs.rules"
+local containers = require "moonrun.dev.sqs.containers"
 
 local new_list, list_push, list_size = containers.new_list, containers.list_push, containers.list_size
 local new_heap, heap_push, heap_pop = containers.new_heap, containers.heap_push, containers.heap_pop

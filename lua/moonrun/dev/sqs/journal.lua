@@ -11,14 +11,14 @@
 -- before each answer, an OS crash or power loss too; "interval": fdatasync every interval_ms).
 --
 -- Its own module because keeping the queues across restarts is a concern apart from what the
--- queues do (sqs_queue.lua) and what SQS's operations ask (sqs_store.lua). Its functions are
+-- queues do (sqs/queue.lua) and what SQS's operations ask (sqs/store.lua). Its functions are
 -- methods of the store (self is the store: its queues, journal file and counters), which
--- sqs_store.lua takes into its Store class; the records they write are built here too.
+-- sqs/store.lua takes into its Store class; the records they write are built here too.
 local append_file = require "moonrun.append_file"
 local json = require "moonrun.json"
-local rules = require "moonrun.dev.sqs_rules"
-local list_size = require("moonrun.dev.sqs_containers").list_size
-local sqs_queue = require "moonrun.dev.sqs_queue"
+local rules = require "moonrun.dev.sqs.rules"
+local list_size = require("moonrun.dev.sqs.containers").list_size
+local sqs_queue = require "moonrun.dev.sqs.queue"
 
 local new_queue, new_message = sqs_queue.new, sqs_queue.new_message
 
@@ -33,7 +33,7 @@ local M = {}
 
 local ENOENT = 2 -- Linux's errno for a file that does not exist
 
--- Methods of sqs_store.lua's Store.
+-- Methods of sqs/store.lua's Store.
 local Store = {}
 
 -- A message's record. The fields every message has go in the constructor, the others only when
@@ -56,7 +56,7 @@ function Store:write(record)
   if self.compaction then self:compaction_copy(record) end
 end
 
--- The error a failed flush raises: sqs_api.lua answers it as InternalFailure.
+-- The error a failed flush raises: sqs/api.lua answers it as InternalFailure.
 local save_failed_mt = {__tostring = function(e) return e.message end}
 
 -- Appends what was journaled since the last flush; callers answer only after this. When the

@@ -7,19 +7,20 @@
 --   local model = template.load("bootstrap/template.yaml", {parameters = {QueueName = "q"}})
 --
 -- This file reads the file, its Parameters and Resources, and builds the model; the rest is in
--- modules of their own: template_intrinsics.lua (Ref, Fn::*, conditions), template_resources.lua
--- (SAM's functions, events, queues, Globals), template_cfn.lua (CloudFormation's Lambda
--- resources, CDK's assets), template_http_api.lua (AWS::ApiGatewayV2 HTTP APIs),
--- template_layers.lua (the layers mounted) and template_values.lua (the shapes of values).
+-- modules of their own: template/intrinsics.lua (Ref, Fn::*, conditions), template/resources.lua
+-- (SAM's functions, events, queues, Globals), template/apis.lua (SAM's APIs: their CORS and
+-- authorizers), template/cfn.lua (CloudFormation's Lambda resources, CDK's assets),
+-- template/http_api.lua (AWS::ApiGatewayV2 HTTP APIs), template/layers.lua (the layers
+-- mounted) and template/values.lua (the shapes of values).
 local yaml = require "moonrun.yaml"
 local json = require "moonrun.json"
-local values = require "moonrun.dev.template_values"
-local intrinsics = require "moonrun.dev.template_intrinsics"
-local resources = require "moonrun.dev.template_resources"
-local apis = require "moonrun.dev.template_apis"
-local cfn = require "moonrun.dev.template_cfn"
-local http_api = require "moonrun.dev.template_http_api"
-local layers = require "moonrun.dev.template_layers"
+local values = require "moonrun.dev.template.values"
+local intrinsics = require "moonrun.dev.template.intrinsics"
+local resources = require "moonrun.dev.template.resources"
+local apis = require "moonrun.dev.template.apis"
+local cfn = require "moonrun.dev.template.cfn"
+local http_api = require "moonrun.dev.template.http_api"
+local layers = require "moonrun.dev.template.layers"
 
 local M = {}
 
@@ -148,8 +149,8 @@ function Loader:is_folder(path)
   return is_directory(path)
 end
 
--- The resolving of values (template_intrinsics.lua) and the reading of functions and queues
--- (template_resources.lua) are methods of the loader too.
+-- The resolving of values (template/intrinsics.lua) and the reading of functions and queues
+-- (template/resources.lua) are methods of the loader too.
 for _, part in ipairs{intrinsics, resources, apis, cfn, http_api, layers} do
   for name, method in pairs(part.methods) do Loader[name] = method end
 end
@@ -283,7 +284,7 @@ function Loader:build()
       model.functions[#model.functions + 1] = fn
     elseif r.type == "AWS::Serverless::Api" or
         r.type == "AWS::Serverless::HttpApi" then -- luacheck: ignore 542 (see below)
-      -- read by self:apis() (template_apis.lua): its CORS and authorizers apply to its routes
+      -- read by self:apis() (template/apis.lua): its CORS and authorizers apply to its routes
     elseif not (cfn.wiring[r.type] or cfn.quiet[r.type] or IGNORED_QUIETLY[r.type] or r.type:match("^AWS::IAM::")) then
       self:cannot_run(id, r)
       self:warn(where, "%s is not run by moonrun dev", r.type)

@@ -4,8 +4,8 @@
 -- into their CORS configuration and authorizers; and each HTTP event's API and authorizer.
 --
 -- Its own module because what an API's Auth and CORS mean is one concern (the front applies
--- them: dev/cors.lua, dev/authorizers.lua). Its functions are methods of template.lua's Loader.
-local values = require "moonrun.dev.template_values"
+-- them: dev/cors.lua, dev/authorizers.lua). Its functions are methods of template/init.lua's Loader.
+local values = require "moonrun.dev.template.values"
 
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
 local describe = values.describe

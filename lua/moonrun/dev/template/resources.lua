@@ -3,11 +3,11 @@
 -- (as CreateQueue attributes), with the properties each may have and what becomes of the rest.
 --
 -- Its own module because what each resource type means locally is one concern, apart from
--- evaluating intrinsics (template_intrinsics.lua) and from reading the file and its sections
--- (template.lua). Its functions are methods of template.lua's Loader (self is the loader of one
--- template), which template.lua takes into its class.
+-- evaluating intrinsics (template/intrinsics.lua) and from reading the file and its sections
+-- (template/init.lua). Its functions are methods of template/init.lua's Loader (self is the loader of one
+-- template), which template/init.lua takes into its class.
 local json = require "moonrun.json"
-local values = require "moonrun.dev.template_values"
+local values = require "moonrun.dev.template.values"
 local filter = require "moonrun.dev.filter"
 local cron = require "moonrun.dev.cron"
 
@@ -15,7 +15,7 @@ local NULL = values.NULL
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
 local list, single_key, describe = values.list, values.single_key, values.describe
 
--- Methods of template.lua's Loader.
+-- Methods of template/init.lua's Loader.
 local Loader = {}
 
 local SUPPORTED_RUNTIMES = {["provided.al2023"] = true, ["provided.al2"] = true, provided = true}

@@ -7,14 +7,14 @@
 -- cannot run here is an error naming the resource.
 --
 -- Its own module because CloudFormation's shapes are one concern apart from SAM's
--- (template_resources.lua, whose helpers these reuse). Its functions are methods of
--- template.lua's Loader, which template.lua takes into its class.
-local values = require "moonrun.dev.template_values"
+-- (template/resources.lua, whose helpers these reuse). Its functions are methods of
+-- template/init.lua's Loader, which template/init.lua takes into its class.
+local values = require "moonrun.dev.template.values"
 
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
 local describe = values.describe
 
--- Methods of template.lua's Loader.
+-- Methods of template/init.lua's Loader.
 local Loader = {}
 
 -- Lambda no longer creates functions on the first custom runtime (provided, Amazon Linux 1).

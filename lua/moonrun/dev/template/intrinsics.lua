@@ -4,18 +4,18 @@
 -- evaluates every intrinsic in a value.
 --
 -- Its own module because evaluating values is one concern, apart from what the template's
--- resources mean (template_resources.lua) and from reading the file (template.lua). Its
--- functions are methods of template.lua's Loader (self is the loader of one template: its
--- parameters, resources and conditions), which template.lua takes into its class.
+-- resources mean (template/resources.lua) and from reading the file (template/init.lua). Its
+-- functions are methods of template/init.lua's Loader (self is the loader of one template: its
+-- parameters, resources and conditions), which template/init.lua takes into its class.
 local json = require "moonrun.json"
 local base64 = require "moonrun.base64"
-local values = require "moonrun.dev.template_values"
+local values = require "moonrun.dev.template.values"
 
 local NULL, NO_VALUE = values.NULL, values.NO_VALUE
 local present, sorted_keys, is_map, is_list = values.present, values.sorted_keys, values.is_map, values.is_list
 local list, single_key, describe = values.list, values.single_key, values.describe
 
--- Methods of template.lua's Loader.
+-- Methods of template/init.lua's Loader.
 local Loader = {}
 
 local PSEUDO = {

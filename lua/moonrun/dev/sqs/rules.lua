@@ -1,10 +1,10 @@
 -- SQS's rules for moonrun dev's embedded SQS: the queue attributes a caller may set (with their
--- defaults and checks), those SQS computes, the order GetQueueAttributes lists them in, and the
--- time limits (deduplication window, purge and re-create cool-downs, longest visibility).
+-- defaults and checks), those SQS computes, and the time limits (deduplication window, purge
+-- and re-create cool-downs, longest visibility).
 --
--- Its own module because the queues (sqs_queue.lua), the journal (sqs_journal.lua) and the
--- store's operations (sqs_store.lua) all read these rules, and the API (sqs_api.lua) lists the
--- attributes through sqs_store; a table of facts about SQS, with no state.
+-- Its own module because the queues (sqs/queue.lua), the journal (sqs/journal.lua) and the
+-- store's operations (sqs/store.lua) all read these rules, and the API (sqs/operations.lua)
+-- lists the attributes through the store; a table of facts about SQS, with no state.
 local M = {}
 
 M.DEDUP_WINDOW_MS = 5 * 60 * 1000
@@ -65,17 +65,6 @@ local COMPUTED = {
   LastModifiedTimestamp = true, QueueArn = true,
 }
 M.COMPUTED = COMPUTED
-
--- The order GetQueueAttributes All lists them in (JSON objects have no order, but a stable
--- one makes answers comparable).
-M.ATTRIBUTE_ORDER = {
-  "QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-  "ApproximateNumberOfMessagesDelayed", "CreatedTimestamp", "LastModifiedTimestamp",
-  "VisibilityTimeout", "MaximumMessageSize", "MessageRetentionPeriod", "DelaySeconds",
-  "ReceiveMessageWaitTimeSeconds", "Policy", "RedrivePolicy", "RedriveAllowPolicy",
-  "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "FifoQueue",
-  "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
-}
 
 -- A boolean attribute's check, which check_attributes uses for FifoQueue too.
 M.boolean_value = boolean_value

@@ -13,11 +13,11 @@
 -- the new one (the journal is whole without it) and the next flush that finds the journal too
 -- long tries again.
 --
--- Methods of sqs_store.lua's Store, like sqs_journal.lua's; it needs the store's spawn and
+-- Methods of sqs/store.lua's Store, like sqs/journal.lua's; it needs the store's spawn and
 -- pause options (the loop's task functions). Without them, compaction is the synchronous one.
 local append_file = require "moonrun.append_file"
-local journal = require "moonrun.dev.sqs_journal"
-local rules = require "moonrun.dev.sqs_rules"
+local journal = require "moonrun.dev.sqs.journal"
+local rules = require "moonrun.dev.sqs.rules"
 local time = require "moonrun.time"
 
 local message_record, queue_record = journal.message_record, journal.queue_record

@@ -16,17 +16,17 @@
 -- the queue's messages except compaction, whose cost is paid for by the records it removes.
 --
 -- This file holds the store and SQS's operations on it; the rest is in modules of their own:
--- sqs_rules.lua (the attributes and limits), sqs_queue.lua (a queue and its messages),
--- sqs_containers.lua (the list and heap the queues use), sqs_journal.lua (the journal).
+-- sqs/rules.lua (the attributes and limits), sqs/queue.lua (a queue and its messages),
+-- sqs/containers.lua (the list and heap the queues use), sqs/journal.lua (the journal).
 local digest = require "moonrun.digest"
 local json = require "moonrun.json"
 local time = require "moonrun.time"
 local uuid = require "moonrun.uuid"
-local rules = require "moonrun.dev.sqs_rules"
-local heap_pop = require("moonrun.dev.sqs_containers").heap_pop
-local sqs_queue = require "moonrun.dev.sqs_queue"
+local rules = require "moonrun.dev.sqs.rules"
+local heap_pop = require("moonrun.dev.sqs.containers").heap_pop
+local sqs_queue = require "moonrun.dev.sqs.queue"
 local append_file = require "moonrun.append_file"
-local journal = require "moonrun.dev.sqs_journal"
+local journal = require "moonrun.dev.sqs.journal"
 
 local M = {}
 
@@ -37,12 +37,11 @@ M.PURGE_COOLDOWN_MS = rules.PURGE_COOLDOWN_MS
 M.RECREATE_COOLDOWN_MS = rules.RECREATE_COOLDOWN_MS
 M.MAX_VISIBILITY_S = rules.MAX_VISIBILITY_S
 
--- The attribute rules, as sqs_api.lua reads them from here.
+-- The attribute rules, as sqs/operations.lua reads them from here.
 local SETTABLE, FIFO_ONLY, COMPUTED = rules.SETTABLE, rules.FIFO_ONLY, rules.COMPUTED
 local boolean_value = rules.boolean_value
 M.SETTABLE = SETTABLE
 M.COMPUTED = COMPUTED
-M.ATTRIBUTE_ORDER = rules.ATTRIBUTE_ORDER
 
 local new_queue, new_message, group_head = sqs_queue.new, sqs_queue.new_message, sqs_queue.group_head
 local message_record, queue_record = journal.message_record, journal.queue_record
@@ -50,19 +49,19 @@ local message_record, queue_record = journal.message_record, journal.queue_recor
 local Store = {}
 Store.__index = Store
 
--- write, flush, live_records, compact, apply and replay: the journal's, in sqs_journal.lua;
--- compact_soon and the rest of compaction while the service runs, in sqs_compaction.lua.
+-- write, flush, live_records, compact, apply and replay: the journal's, in sqs/journal.lua;
+-- compact_soon and the rest of compaction while the service runs, in sqs/compaction.lua.
 for name, method in pairs(journal.methods) do Store[name] = method end
-for name, method in pairs(require("moonrun.dev.sqs_compaction").methods) do Store[name] = method end
+for name, method in pairs(require("moonrun.dev.sqs.compaction").methods) do Store[name] = method end
 
 -------------------------------------------------------------------------------------------
 -- The store.
 
 --- A store. options: state_dir (the journal's directory, created 0700 if missing; nil keeps
 -- everything in memory), durability ("write", the default, "sync" or "interval": see
--- sqs_journal.lua), now_ms (wall-clock milliseconds), base_url, account, region, warn
+-- sqs/journal.lua), now_ms (wall-clock milliseconds), base_url, account, region, warn
 -- (function(message), default: a line on stderr), spawn and pause (the event loop's: start a
--- task, let other tasks run; with them, compaction runs a slice at a time, sqs_compaction.lua),
+-- task, let other tasks run; with them, compaction runs a slice at a time, sqs/compaction.lua),
 -- slice_s (how long a slice may run; a spec sets 0, one batch, so slices do not depend on speed).
 function M.new(options)
   options = options or {}

@@ -5,13 +5,13 @@
 -- resource.
 --
 -- Its own module because API Gateway's resource graph is one concern apart from Lambda's own
--- resources (template_cfn.lua, which calls these in its pass). Its functions are methods of
--- template.lua's Loader, which template.lua takes into its class.
-local values = require "moonrun.dev.template_values"
+-- resources (template/cfn.lua, which calls these in its pass). Its functions are methods of
+-- template/init.lua's Loader, which template/init.lua takes into its class.
+local values = require "moonrun.dev.template.values"
 
 local is_map, describe = values.is_map, values.describe
 
--- Methods of template.lua's Loader.
+-- Methods of template/init.lua's Loader.
 local Loader = {}
 
 local API_READ = {ProtocolType = true, Name = true, Target = true, RouteKey = true, Body = true, BodyS3Location = true}
