@@ -21,16 +21,17 @@ local function fake_poll(max_s)
 end
 
 -- Runs body as a task (from inside run(), as dev's tasks run) and the loop until body returns;
--- returns what it returned.
+-- returns what it returned, or raises what it raised (a failed assertion in it fails the spec).
 local function run_task(body)
   local results
   loop.spawn(function()
     loop.sleep(0)
-    results = table.pack(body())
+    results = table.pack(pcall(body))
     loop.stop()
   end)
   assert.are.equal("stopped", loop.run((fake_poll())))
-  return table.unpack(results, 1, results.n)
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
 end
 
 -- Runs fn with io.stderr replaced by a recorder; returns what was written.
