@@ -129,7 +129,7 @@ function M.system()
   return h
 end
 
-function System:exit(child, code, signal)
+function System.exit(_, child, code, signal)
   if child.exited then return end
   child.dead, child.exited = true, true
   child.on_exit(code, signal)

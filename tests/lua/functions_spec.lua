@@ -70,7 +70,8 @@ describe("moonrun.dev.functions", function()
     assert.are.equal("1", env.MOONRUN_DEV_INSTANCE)
     local headers = child.received[1].headers
     assert.are.equal("req-1", headers["lambda-runtime-aws-request-id"])
-    assert.are.equal("arn:aws:lambda:us-east-1:123456789012:function:Echo", headers["lambda-runtime-invoked-function-arn"])
+    assert.are.equal("arn:aws:lambda:us-east-1:123456789012:function:Echo",
+                     headers["lambda-runtime-invoked-function-arn"])
     assert.truthy(headers["lambda-runtime-trace-id"]:match("^Root=1%-%x+%-%x+;Parent=%x+;Sampled=0$"),
                   headers["lambda-runtime-trace-id"])
     local deadline = tonumber(headers["lambda-runtime-deadline-ms"])
