@@ -182,8 +182,10 @@ class PollerTestCase(MotoTestCase):
         for event in self.endpoint.events():
             self.assertEqual(list(event), ["Records"])
             self.assertLessEqual(len(event["Records"]), 4)
-        for headers, _, path in self.endpoint.requests:
+        for headers, event, path in self.endpoint.requests:
             self.assertEqual(headers.get("X-Moonrun-Trigger"), "sqs orders")
+            # the poller counts its batch for the view, which shows it after the trigger
+            self.assertEqual(headers.get("X-Moonrun-Batch-Records"), str(len(event["Records"])))
             self.assertEqual(headers.get("Content-Type"), "application/json")
             self.assertEqual(path, "/2015-03-31/functions/Consumer/invocations")
         records = self.endpoint.records()

@@ -445,29 +445,6 @@ describe("moonrun.dev.apigw", function()
     end)
   end)
 
-  describe("handle", function()
-    it("routes, invokes the route's function with the event and maps its answer", function()
-      local router = apigw.router{fn("Send", {http("S", "POST", "/send")})}
-      local seen
-      local status, headers, body = apigw.handle(router, request{method = "POST", path = "/send", body = "x",
-        headers = {host = "h", ["content-type"] = "text/plain"}}, function(route, text)
-        seen = {route.function_name, json.decode(text)}
-        return true, '{"statusCode": 202, "body": "queued"}'
-      end)
-      assert.are.equal(202, status)
-      assert.are.equal("queued", body)
-      assert.are.same({}, headers)
-      assert.are.equal("Send", seen[1])
-      assert.are.equal("x", seen[2].body)
-      assert.are.equal("POST /send", seen[2].routeKey)
-      status = apigw.handle(router, request{path = "/nothing"}, function() error("not called") end)
-      assert.are.equal(404, status)
-      assert.are.equal(500, (apigw.handle(router, request{method = "POST", path = "/send"}, function()
-        return false, '{"errorMessage": "boom"}'
-      end)))
-    end)
-  end)
-
   describe("responses of a REST API (1.0)", function()
     local route = apigw.router{fn("F", {rest("A", "GET", "/")})}:match("GET", "/")
 

@@ -1,13 +1,14 @@
--- The HTTP front of `moonrun dev`: what API Gateway does between an HTTP client and a Lambda
--- proxy integration. Routes come from the template's HttpApi and Api events; a request becomes
--- the event API Gateway sends (HTTP API payload 2.0 or 1.0, REST API proxy format), and the
--- function's answer becomes the HTTP response API Gateway would give.
+-- API Gateway's mapping for `moonrun dev`, as pure functions: the template's HttpApi and Api
+-- events become routes, an HTTP request becomes the event API Gateway sends a Lambda proxy
+-- integration (HTTP API payload 2.0 or 1.0, REST API proxy format), and the function's answer
+-- becomes the HTTP response API Gateway would give. Nothing here invokes or serves: the front
+-- (front.lua) does, in this order:
 --
 --   local router = apigw.router(model.functions)
 --   local route, params = router:match(req.method, req.path)
 --   if not route then return apigw.not_found(router) end
---   local event = apigw.event(route, req, params)
---   ... invoke route.function with json.encode(event), get ok and the payload text ...
+--   local event = apigw.event_json(route, req, params)
+--   ... invoke route.function_name with event, get ok and the payload text ...
 --   return apigw.response(route, ok, payload)
 --
 -- Each rule below names the AWS behaviour it follows (the API Gateway developer guide: "Create
@@ -23,7 +24,7 @@ local M = {}
 
 local null = json.null
 
-M.DEFAULTS = {
+local DEFAULTS = {
   account = "000000000000",
   region = "us-east-1",
   api_id = "moonrundev", -- ten lower-case characters, like API Gateway's ids
@@ -122,11 +123,11 @@ local Router = {}
 Router.__index = Router
 
 --- A router over model.functions[i].http_events. options: account, region, api_id,
---- rest_stage (defaults in M.DEFAULTS). Raises an error naming the function and event for a
+--- rest_stage (defaults in DEFAULTS). Raises an error naming the function and event for a
 --- bad route, and for two routes with the same key in one API (API Gateway refuses those).
 function M.router(functions, options)
   local merged = {}
-  for key, value in pairs(M.DEFAULTS) do merged[key] = value end
+  for key, value in pairs(DEFAULTS) do merged[key] = value end
   for key, value in pairs(options or {}) do merged[key] = value end
   local router = setmetatable({routes = {}, warnings = {}, options = merged}, Router)
   local seen = {}
@@ -477,7 +478,6 @@ local function gateway_error(route)
   end
   return 500, {["content-type"] = JSON_TYPE}, '{"message":"Internal Server Error"}'
 end
-M.gateway_error = gateway_error
 
 --- Lambda throttled the function (429): API Gateway answers 500 (an HTTP API {"message":
 --- "Internal Server Error"}, a REST API {"message": "Internal server error"}).
@@ -665,18 +665,6 @@ function M.response(route, ok, result)
     return s, h, b, "malformed Lambda proxy response: " .. tostring(headers)
   end
   return status, headers, body
-end
-
---- The whole front for one request: route, event, invocation, response. invoke(route,
---- event_text) calls the route's function (route.fn) and returns ok (false for a function
---- error) and the payload's JSON text; it may wait (it runs in the request's task). Returns
---- status, headers, body, and the reason when the answer could not be used.
-function M.handle(router, req, invoke)
-  local route, params = router:match(req.method, req.path)
-  if not route then return M.not_found(router) end
-  local event = M.event(route, req, params)
-  local ok, payload = invoke(route, json.encode(event))
-  return M.response(route, ok, payload)
 end
 
 return M

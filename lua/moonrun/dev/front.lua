@@ -61,6 +61,17 @@ local function batch_summary(outcome, event, reports)
   return "ok", true
 end
 
+-- The number of records in a poller's batch (X-Moonrun-Batch-Records, which the poller sets: it
+-- built the event), shown after the trigger; nil for an invocation that is not a poller's.
+local function batch_records(value)
+  if value == nil then return nil end
+  local n = value:match("^%d+$") and math.tointeger(tonumber(value))
+  if not n or n < 1 then
+    return nil, "X-Moonrun-Batch-Records must be a whole number of records (1 or more), not " .. value:sub(1, 40)
+  end
+  return n
+end
+
 local Front = {}
 Front.__index = Front
 
@@ -104,6 +115,8 @@ function Front:invoke_endpoint(req, ref)
     return lambda_api_error(400, "InvalidParameterValueException",
                             "X-Amz-Log-Type must be None or Tail, not " .. log_type)
   end
+  local records, bad_records = batch_records(req.headers["x-moonrun-batch-records"])
+  if bad_records then return lambda_api_error(400, "InvalidParameterValueException", bad_records) end
   local invocation_type = req.headers["x-amz-invocation-type"] or "RequestResponse"
   if invocation_type == "DryRun" then return 204, {}, "" end
   local trigger = req.headers["x-moonrun-trigger"] or "invoke"
@@ -124,10 +137,7 @@ function Front:invoke_endpoint(req, ref)
     self:log(fn, trigger, outcome, throttle_summary(outcome))
     return too_many_requests(outcome)
   end
-  if trigger:match("^sqs ") then
-    local records = select(2, event:gsub('"eventSource":"aws:sqs"', ""))
-    trigger = string.format("%s (%d)", trigger, records)
-  end
+  if records then trigger = string.format("%s (%d)", trigger, records) end
   if trigger:match("^sqs ") and outcome.ok then
     local text, ok = batch_summary(outcome, event, req.headers["x-moonrun-report-batch-item-failures"] == "true")
     self:log(fn, trigger, {ok = ok, duration_ms = outcome.duration_ms, cold = outcome.cold}, text)

@@ -20,6 +20,11 @@ local STOP_GRACE_S = 2  -- SIGTERM, then this long for the shutdown function, th
 local TIMEOUT_GRACE_S = 1 -- the runtime stops an overrunning handler itself; this is the backstop
 M.DEFAULT_MAX_CONCURRENCY = 10
 
+-- What reaches the machine: the Runtime API servers, the child processes, the code folder's
+-- stamp and the owners of sockets. A spec passes fakes (options.system), so that scaling,
+-- timeouts and failures run without sockets or processes (tests/lua/functions_spec.lua).
+local SYSTEM = {httpd = httpd, process = process, files = files, peer = peer}
+
 local Function = {}
 Function.__index = Function
 
@@ -56,10 +61,10 @@ end
 
 -- ---- the Runtime API, one server per child ----
 
-local function reply(req, status, body, headers)
+local function reply(fn, req, status, body, headers)
   headers = headers or {}
   headers["content-type"] = headers["content-type"] or "application/json"
-  httpd.respond(req.id, status, headers, body or "")
+  fn.system.httpd.respond(req.id, status, headers, body or "")
 end
 
 local function finish(fn, inv, outcome)
@@ -80,7 +85,8 @@ local function next_invocation(fn, instance, req)
   while true do
     if not instance.alive or instance.stopping then return end
     if fn.queue[1] then
-      if files.stamp(fn.spec.code_dir) ~= instance.stamp or fn:deps_generation() ~= instance.deps_generation then
+      local stamp = fn.system.files.stamp(fn.spec.code_dir)
+      if stamp ~= instance.stamp or fn:deps_generation() ~= instance.deps_generation then
         fn.view.note(fn.name .. (instance.deps_generation ~= fn:deps_generation() and
           ": dependencies changed, reloading" or ": code changed, reloading"))
         loop.spawn(fn.stop_instance, fn, instance)
@@ -98,7 +104,7 @@ local function next_invocation(fn, instance, req)
         ["lambda-runtime-invoked-function-arn"] = arn(fn),
         ["lambda-runtime-trace-id"] = inv.trace_id,
       }
-      if not httpd.respond(req.id, 200, headers, inv.event) then
+      if not fn.system.httpd.respond(req.id, 200, headers, inv.event) then
         instance.current, inv.instance, inv.started, inv.cold = nil, nil, nil, nil
         table.insert(fn.queue, 1, inv)
         return
@@ -135,12 +141,13 @@ end
 -- connect to a loopback port, and the Runtime API hands out events and takes answers. A socket
 -- once found to be the instance's is remembered (its inode), so each later request costs one
 -- read of /proc/net/tcp.
-local function from_instance(instance, req)
-  local inode = req.remote_port and peer.socket_inode(req.remote_port, instance.port)
+local function from_instance(fn, instance, req)
+  local sockets = fn.system.peer
+  local inode = req.remote_port and sockets.socket_inode(req.remote_port, instance.port)
   if not inode then return false end
   if instance.sockets[inode] then return true end
   local child = instance.child
-  if child and peer.group_holds(child:pid(), inode) then
+  if child and sockets.group_holds(child:pid(), inode) then
     instance.sockets[inode] = true
     return true
   end
@@ -150,11 +157,11 @@ end
 -- httpd's body_sink for an instance's Runtime API: a streamed response to an invocation that
 -- relays it (a RESPONSE_STREAM function URL) goes to its relay piece by piece as it arrives,
 -- instead of being read whole. Anything else is read whole, as before.
-local function stream_sink(instance, req)
+local function stream_sink(fn, instance, req)
   if req.method ~= "POST" or req.headers["lambda-runtime-function-response-mode"] ~= "streaming" then return end
   local id = req.path:match("^/2018%-06%-01/runtime/invocation/([^/]+)/response$")
   local inv = id and posted_invocation(instance, id)
-  if not (inv and from_instance(instance, req)) then return end
+  if not (inv and from_instance(fn, instance, req)) then return end
   local relay = inv.relay
   if not relay then -- read whole, but as it comes: a stream may outlast the request timeout
     local parts = {}
@@ -167,13 +174,13 @@ end
 
 local function runtime_api(fn, instance, req)
   local path, method = req.path, req.method
-  if not from_instance(instance, req) then
+  if not from_instance(fn, instance, req) then
     if not instance.intruder_reported then
       instance.intruder_reported = true
       fn.view.warn(string.format("a connection to %s's Runtime API from another process than the " ..
         "function's own was refused", fn.name))
     end
-    return reply(req, 403, json.encode{errorType = "AccessDenied", errorMessage = "moonrun dev " ..
+    return reply(fn, req, 403, json.encode{errorType = "AccessDenied", errorMessage = "moonrun dev " ..
       "serves this Runtime API to the function's own process only"})
   end
   if method == "GET" and path == RUNTIME .. "/invocation/next" then
@@ -183,7 +190,7 @@ local function runtime_api(fn, instance, req)
   if method == "POST" and id and (verb == "response" or verb == "error") then
     local inv = posted_invocation(instance, id)
     if not inv then
-      return reply(req, 400, json.encode{errorType = "InvalidRequestID",
+      return reply(fn, req, 400, json.encode{errorType = "InvalidRequestID",
                                          errorMessage = "no invocation " .. id .. " is running"})
     end
     if verb == "response" then
@@ -192,21 +199,21 @@ local function runtime_api(fn, instance, req)
       finish(fn, inv, {ok = false, payload = req.body,
                        error_type = req.headers["lambda-runtime-function-error-type"]})
     end
-    return reply(req, 202, '{"status":"OK"}')
+    return reply(fn, req, 202, '{"status":"OK"}')
   end
   if method == "POST" and path == RUNTIME .. "/init/error" then
     instance.init_error = req.body
-    return reply(req, 202, '{"status":"OK"}')
+    return reply(fn, req, 202, '{"status":"OK"}')
   end
   if method == "POST" and path == EXTENSION .. "/register" then
     local headers = {["lambda-extension-identifier"] = uuid.v4()}
-    return reply(req, 200, json.encode{functionName = fn.name, functionVersion = "$LATEST",
+    return reply(fn, req, 200, json.encode{functionName = fn.name, functionVersion = "$LATEST",
                                        handler = fn.spec.handler}, headers)
   end
   if method == "GET" and path == EXTENSION .. "/event/next" then
     return -- answered by the child's exit: moonrun's shutdown extension waits for no event
   end
-  return reply(req, 404, json.encode{errorType = "NotFound", errorMessage = method .. " " .. path})
+  return reply(fn, req, 404, json.encode{errorType = "NotFound", errorMessage = method .. " " .. path})
 end
 
 -- ---- instances ----
@@ -239,16 +246,17 @@ end
 -- Starts one more instance: a cold start.
 function Function:start_instance()
   local instance = {alive = true, invocations = 0, sockets = {}}
-  instance.server = httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
+  local system = self.system
+  instance.server = system.httpd.listen{host = "127.0.0.1", port = 0, max_body = 256 << 20,
     handler = function(req) loop.spawn(runtime_api, self, instance, req) end,
-    body_sink = function(req) return stream_sink(instance, req) end}
-  instance.stamp = files.stamp(self.spec.code_dir)
+    body_sink = function(req) return stream_sink(self, instance, req) end}
+  instance.stamp = system.files.stamp(self.spec.code_dir)
   instance.deps_generation = self:deps_generation()
   instance.port = instance.server:port()
   local address = "127.0.0.1:" .. instance.port
   self.instances[instance] = true
   self.cold_starts = self.cold_starts + 1
-  instance.child = process.spawn{
+  instance.child = system.process.spawn{
     argv = {self.exe},
     env = child_environment(self, address),
     cwd = self.spec.code_dir,
@@ -407,7 +415,8 @@ end
 
 -- spec: one of the template model's functions. options: exe (moonrun), env (every child's base
 -- environment), region, account, view, max_concurrency (the limit of a function without
--- ReservedConcurrentExecutions; default 10), on_change (called when its counts change).
+-- ReservedConcurrentExecutions; default 10), on_change (called when its counts change), system
+-- (for specs: fakes of httpd, process, files and peer).
 function M.new(spec, options)
   local limit, reason = spec.reserved_concurrency, "ReservedFunctionConcurrentInvocationLimitExceeded"
   if limit == nil then
@@ -416,7 +425,8 @@ function M.new(spec, options)
   return setmetatable({
     spec = spec, name = spec.name, exe = options.exe, base_env = options.env or {},
     region = options.region, account = options.account, view = options.view,
-    on_change = options.on_change, limit = limit, limit_reason = reason, deps_check = options.deps_generation,
+    on_change = options.on_change, system = options.system or SYSTEM,
+    limit = limit, limit_reason = reason, deps_check = options.deps_generation,
     queue = {}, instances = {}, cold_starts = 0, throttled = 0,
   }, Function)
 end

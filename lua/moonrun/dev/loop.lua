@@ -111,7 +111,10 @@ local function fire_timers()
 end
 
 -- Serves until stop() is called or SIGINT/SIGTERM arrives; returns "signal" or "stopped".
-function M.run()
+-- poll(timeout_s) waits for I/O and returns false on a signal: httpd.poll, unless a spec gives
+-- its own (tests/lua/loop_spec.lua), so that the scheduler runs without sockets.
+function M.run(poll)
+  poll = poll or httpd.poll
   while not stopping do
     run_ready()
     fire_timers()
@@ -119,7 +122,7 @@ function M.run()
     if stopping then break end
     local timeout = 1
     if timers[1] then timeout = math.min(timeout, timers[1].at - time.monotonic()) end
-    if not httpd.poll(math.max(timeout, 0)) then return "signal" end
+    if not poll(math.max(timeout, 0)) then return "signal" end
   end
   stopping = false -- a stop asked for before run() began still counts, once
   return "stopped"

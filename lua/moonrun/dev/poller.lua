@@ -298,16 +298,18 @@ end
 
 -- Invoking ------------------------------------------------------------------------------------
 
--- Invokes the function with the event text. Returns true and the answer's body, or false and
--- why the whole batch failed: no answer, a status other than 200, or X-Amz-Function-Error
--- (how Lambda's Invoke API reports a function error).
-function Poller:invoke(text)
+-- Invokes the function with the event text, which holds `records` records. Returns true and the
+-- answer's body, or false and why the whole batch failed: no answer, a status other than 200, or
+-- X-Amz-Function-Error (how Lambda's Invoke API reports a function error).
+function Poller:invoke(text, records)
   local config = self.config
   local res, err = http.request{
     method = "POST", url = config.invoke_url, body = text,
     headers = {["Content-Type"] = "application/json", ["X-Moonrun-Trigger"] = "sqs " .. config.queue_name,
                -- so that the view judges the answer as this poller will
-               ["X-Moonrun-Report-Batch-Item-Failures"] = config.report_batch_item_failures and "true" or nil},
+               ["X-Moonrun-Report-Batch-Item-Failures"] = config.report_batch_item_failures and "true" or nil,
+               -- the view shows the batch's size: counted here, where the records are known
+               ["X-Moonrun-Batch-Records"] = tostring(records)},
     -- the function may take its whole timeout; the invoke endpoint may add a cold start
     timeout = config.function_timeout_s + 30, connect_timeout = 5,
   }
@@ -417,7 +419,7 @@ function Poller:process(messages)
   local to_delete, failed_before = {}, false
   for _, event in ipairs(M.events(records)) do
     if failed_before and self.config.fifo then break end
-    local ok, answer = self:invoke(event.text)
+    local ok, answer = self:invoke(event.text, #event.records)
     if not ok then
       self:log(answer .. (#event.records == 1 and "; the message of the batch stays in the queue" or
         string.format("; the %d messages of the batch stay in the queue", #event.records)))
