@@ -1,6 +1,7 @@
 -- The scheduler of `moonrun dev`: every request and every background job is a task (a
--- coroutine) that runs until it waits; one thread serves them all between httpd.poll calls.
-local httpd = require "moonrun.httpd"
+-- coroutine) that runs until it waits; one thread serves them all between event_loop.poll calls
+-- (the wait on the servers, the children and the signals, src/lua_event_loop.c).
+local event_loop = require "moonrun.event_loop"
 local time = require "moonrun.time"
 
 local M = {}
@@ -119,7 +120,7 @@ function M.run()
     if stopping then break end
     local timeout = 1
     if timers[1] then timeout = math.min(timeout, timers[1].at - time.monotonic()) end
-    if not httpd.poll(math.max(timeout, 0)) then return "signal" end
+    if not event_loop.poll(math.max(timeout, 0)) then return "signal" end
   end
   stopping = false -- a stop asked for before run() began still counts, once
   return "stopped"
