@@ -24,7 +24,7 @@
 #include "modules.h"
 
 #define CHILD_TYPE "moonrun.process.child"
-#define MAX_CHILDREN 127 /* two pipes each: within the event loop's room (EVENT_LOOP_MAX_FDS) */
+#define MAX_CHILDREN 127     /* two pipes each: within the event loop's room (EVENT_LOOP_MAX_FDS) */
 #define MAX_LINE (64 * 1024) /* a longer line is passed on in pieces of this size */
 
 enum { STREAM_STDOUT, STREAM_STDERR, STREAM_COUNT };
