@@ -1,6 +1,6 @@
 /* `moonrun dev [TEMPLATE] [OPTIONS]`: the service of a SAM template on this machine (HTTP front,
- * embedded SQS, triggers, hot reload). The work is Lua's (lua/moonrun/dev.lua), over the event
- * loop of moonrun.httpd and moonrun.process; this file only starts it. */
+ * embedded SQS, triggers, hot reload). The work is Lua's (lua/moonrun/dev.lua), over
+ * moonrun.event_loop, moonrun.httpd and moonrun.process; this file only starts it. */
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>

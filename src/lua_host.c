@@ -78,6 +78,7 @@ static int open_libraries(lua_State *L)
                                          {"moonrun.stream", luaopen_moonrun_stream},
                                          {"moonrun.log", luaopen_moonrun_log},
                                          {"moonrun.httpd", luaopen_moonrun_httpd},
+                                         {"moonrun.event_loop", luaopen_moonrun_event_loop},
                                          {"moonrun.process", luaopen_moonrun_process},
                                          {"moonrun.files", luaopen_moonrun_files},
                                          {"moonrun.append_file", luaopen_moonrun_append_file},

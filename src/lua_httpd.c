@@ -1,5 +1,6 @@
-/* The `moonrun.httpd` module: HTTP servers for `moonrun dev`, on libmicrohttpd driven from one
- * thread by httpd.poll.
+/* The `moonrun.httpd` module: HTTP servers for `moonrun dev`, on libmicrohttpd in external-epoll
+ * mode, driven from one thread by the event loop (moonrun.event_loop, lua_event_loop.c) that its
+ * servers register with through event_loop.h.
  *
  *   server = httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes,
  *                         idle_timeout = s, request_timeout = s, max_connections = n,
@@ -19,7 +20,6 @@
  *     body follows: httpd.stream_write(id, bytes) -> false when the client has gone, and
  *     httpd.stream_end(id[, failed]) (failed: the connection is closed without the terminating
  *     chunk, so the client sees the answer cut). See httpd_stream.h.
- *   httpd.poll(timeout_s) -> false when SIGINT or SIGTERM arrived (once per signal), true otherwise
  *
  * handler(req) is called once a request has arrived whole, with req = {id, method, path, query,
  * headers, header_list, trailers, body, remote, remote_port}. It may answer at once or later (long
@@ -30,7 +30,6 @@
 #include <lauxlib.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +39,11 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "event_loop.h"
 #include "httpd_conns.h"
 #include "httpd_lib.h"
 #include "httpd_stream.h"
 #include "modules.h"
-#include "process_poll.h"
-#include "wake_pipe.h"
 
 #define SERVER_TYPE "moonrun.httpd.server"
 #define MAX_SERVERS 64
@@ -80,14 +78,12 @@ static struct {
     const struct httpd_lib *mhd;
     struct server *servers[MAX_SERVERS];
     int server_count;
-    lua_State *L;                /* the state running httpd.poll, which the handlers run in */
+    lua_State *L;                /* the state running the event loop, which handlers run in */
     struct request *dispatching; /* the request whose handler is running */
     struct request *streaming;   /* the requests answered with a stream still open */
     lua_Integer next_id;
     bool resumed; /* a connection was resumed: MHD must run now, its wakeup is not reliable */
-    int stop_pipe[2];
-    volatile sig_atomic_t stop_requested;
-} httpd = {.stop_pipe = {-1, -1}};
+} httpd;
 
 /* ---- the request's life, as libmicrohttpd reports it ---- */
 
@@ -608,7 +604,7 @@ static const struct httpd_lib *load_mhd(lua_State *L)
     return httpd.mhd;
 }
 
-static void install_stop_signals(lua_State *L);
+static const struct event_loop_source servers_source;
 
 /* A number of seconds (or connections) from the listen table, else from the environment
  * variable env, else fallback; anything else is an error naming where it came from. */
@@ -640,7 +636,9 @@ static int l_listen(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     load_mhd(L);
     /* from the first server on, SIGTERM stops the loop rather than the process */
-    install_stop_signals(L);
+    if (!event_loop_catch_stop_signals())
+        return luaL_error(L, "cannot create a pipe: %s", strerror(errno));
+    event_loop_set_source(EVENT_LOOP_SERVERS, &servers_source);
     if (httpd.server_count == MAX_SERVERS) return luaL_error(L, "too many HTTP servers (64)");
     lua_getfield(L, 1, "host");
     const char *host = luaL_optstring(L, -1, "127.0.0.1");
@@ -749,75 +747,43 @@ static int l_server_close(lua_State *L)
     return 0;
 }
 
-/* ---- the loop ---- */
+/* ---- the servers' part in the event loop ---- */
 
-static void on_stop_signal(int sig)
+static int servers_fill(struct pollfd *fds, int max, int *timeout_ms)
 {
-    (void)sig;
-    httpd.stop_requested = 1;
-    wake_pipe_signal(httpd.stop_pipe[1]);
-}
-
-static void install_stop_signals(lua_State *L)
-{
-    if (httpd.stop_pipe[0] >= 0) return;
-    if (!wake_pipe_open(httpd.stop_pipe))
-        luaL_error(L, "cannot create a pipe: %s", strerror(errno));
-    struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a client that went away is an error return, not a signal */
-}
-
-static int l_poll(lua_State *L)
-{
-    double timeout_s = luaL_optnumber(L, 1, 0);
-    install_stop_signals(L);
-    if (httpd.stop_requested) {
-        wake_pipe_drain(httpd.stop_pipe[0]);
-        httpd.stop_requested = 0;
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    struct pollfd fds[MAX_SERVERS + 1 + PROCESS_POLL_MAX_FDS];
-    int timeout_ms = timeout_s <= 0     ? 0
-                     : timeout_s > 3600 ? 3600000
-                                        : (int)(timeout_s * 1000 + 0.5);
     int n = 0;
-    fds[n++] = (struct pollfd){.fd = httpd.stop_pipe[0], .events = POLLIN};
     for (int i = 0; i < httpd.server_count; i++) {
         struct server *server = httpd.servers[i];
         const union MHD_DaemonInfo *info =
             httpd.mhd->get_daemon_info(server->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (info) fds[n++] = (struct pollfd){.fd = info->epoll_fd, .events = POLLIN};
+        if (info && n < max) fds[n++] = (struct pollfd){.fd = info->epoll_fd, .events = POLLIN};
         MHD_UNSIGNED_LONG_LONG mhd_timeout;
         if (httpd.mhd->get_timeout(server->daemon, &mhd_timeout) == MHD_YES &&
-            mhd_timeout < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
-            timeout_ms = (int)mhd_timeout;
+            mhd_timeout < (MHD_UNSIGNED_LONG_LONG)*timeout_ms)
+            *timeout_ms = (int)mhd_timeout;
     }
     for (int i = 0; i < httpd.server_count; i++) {
         int sweep_ms = httpd_conns_next_ms(&httpd.servers[i]->conns);
-        if (sweep_ms >= 0 && sweep_ms < timeout_ms) timeout_ms = sweep_ms;
+        if (sweep_ms >= 0 && sweep_ms < *timeout_ms) *timeout_ms = sweep_ms;
     }
-    if (httpd.resumed) timeout_ms = 0;
+    if (httpd.resumed) *timeout_ms = 0;
     httpd.resumed = false;
-    int process_first = n;
-    n += process_poll_fill(fds + n, PROCESS_POLL_MAX_FDS, &timeout_ms);
-    if (poll(fds, (nfds_t)n, timeout_ms) < 0 && errno != EINTR)
-        return luaL_error(L, "poll failed: %s", strerror(errno));
+    return n;
+}
 
+static void servers_dispatch(lua_State *L, const struct pollfd *fds, int count)
+{
+    (void)fds, (void)count;
     httpd.L = L;
-    /* Each server is run whatever poll said: MHD also has timeouts and resumed connections. */
+    /* Each server is run whatever the wait said: MHD also has timeouts and resumed connections. */
     for (int i = 0; i < httpd.server_count; i++) {
         /* what the sweep shuts down, MHD closes in the same run */
         httpd_conns_sweep(&httpd.servers[i]->conns);
         httpd.mhd->run(httpd.servers[i]->daemon);
     }
-    process_poll_dispatch(L, fds + process_first, n - process_first);
-    lua_pushboolean(L, 1); /* a signal that came during this call is reported by the next one */
-    return 1;
 }
+
+static const struct event_loop_source servers_source = {servers_fill, servers_dispatch};
 
 int luaopen_moonrun_httpd(lua_State *L)
 {
@@ -828,7 +794,6 @@ int luaopen_moonrun_httpd(lua_State *L)
                                          {"respond_stream", l_respond_stream},
                                          {"stream_write", l_stream_write},
                                          {"stream_end", l_stream_end},
-                                         {"poll", l_poll},
                                          {NULL, NULL}};
     if (luaL_newmetatable(L, SERVER_TYPE)) {
         luaL_newlib(L, server_methods);

@@ -1,5 +1,6 @@
 /* The `moonrun.process` module: the child processes of `moonrun dev` (one per function, one per
- * SQS trigger), whose output arrives line by line through httpd.poll.
+ * SQS trigger), whose output arrives line by line through the event loop (moonrun.event_loop,
+ * lua_event_loop.c), which the children take part in through event_loop.h.
  *
  *   child = process.spawn{argv = {...}, env = {NAME = value}, cwd = dir,
  *                         on_output = function(stream, line) end,  -- "stdout" or "stderr"
@@ -19,12 +20,11 @@
 #include <unistd.h>
 
 #include "buffer.h"
+#include "event_loop.h"
 #include "modules.h"
-#include "process_poll.h"
-#include "wake_pipe.h"
 
 #define CHILD_TYPE "moonrun.process.child"
-#define MAX_CHILDREN ((PROCESS_POLL_MAX_FDS - 1) / 2) /* two pipes each, and the SIGCHLD pipe */
+#define MAX_CHILDREN 127     /* two pipes each: within the event loop's room (EVENT_LOOP_MAX_FDS) */
 #define MAX_LINE (64 * 1024) /* a longer line is passed on in pieces of this size */
 
 enum { STREAM_STDOUT, STREAM_STDERR, STREAM_COUNT };
@@ -41,10 +41,6 @@ struct child {
 extern char **environ;
 
 static struct child *children[MAX_CHILDREN];
-
-/* SIGCHLD writes a byte here, so an exit wakes httpd.poll even while something the child
- * started (a background process) still holds its output pipes open. */
-static int sigchld_pipe[2] = {-1, -1};
 
 static void report_callback_error(lua_State *L, const char *what)
 {
@@ -158,10 +154,11 @@ static void reap(lua_State *L, struct child *c)
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) report_callback_error(L, "on_exit");
 }
 
-int process_poll_fill(struct pollfd *fds, int max, int *timeout_ms)
+/* ---- the children's part in the event loop ---- */
+
+static int children_fill(struct pollfd *fds, int max, int *timeout_ms)
 {
     int n = 0;
-    if (sigchld_pipe[0] >= 0) fds[n++] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN};
     for (int i = 0; i < MAX_CHILDREN; i++) {
         struct child *c = children[i];
         if (!c) continue;
@@ -176,9 +173,10 @@ int process_poll_fill(struct pollfd *fds, int max, int *timeout_ms)
     return n;
 }
 
-void process_poll_dispatch(lua_State *L, const struct pollfd *fds, int count)
+/* Reads what the children wrote, and reaps those that exited, calling their Lua callbacks
+ * (on_output for each whole line, on_exit once). */
+static void children_dispatch(lua_State *L, const struct pollfd *fds, int count)
 {
-    if (sigchld_pipe[0] >= 0) wake_pipe_drain(sigchld_pipe[0]);
     for (int k = 0; k < count; k++) {
         if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         for (int i = 0; i < MAX_CHILDREN; i++) {
@@ -191,6 +189,8 @@ void process_poll_dispatch(lua_State *L, const struct pollfd *fds, int count)
     for (int i = 0; i < MAX_CHILDREN; i++)
         if (children[i]) reap(L, children[i]);
 }
+
+static const struct event_loop_source children_source = {children_fill, children_dispatch};
 
 /* ---- spawning ---- */
 
@@ -224,21 +224,6 @@ static char **string_array(lua_State *L, int index, const char *what, bool pairs
     }
     list[n] = NULL;
     return list;
-}
-
-static void on_sigchld(int sig)
-{
-    (void)sig;
-    wake_pipe_signal(sigchld_pipe[1]);
-}
-
-static void watch_exits(lua_State *L)
-{
-    if (sigchld_pipe[0] >= 0) return;
-    if (!wake_pipe_open(sigchld_pipe)) luaL_error(L, "cannot create a pipe: %s", strerror(errno));
-    struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, NULL);
 }
 
 static int open_pipe(lua_State *L, int ends[2])
@@ -303,7 +288,9 @@ static int l_spawn(lua_State *L)
     c->output_ref = c->exit_ref = LUA_NOREF;
     c->exited = true; /* until it is running, nothing is to be killed */
     luaL_setmetatable(L, CHILD_TYPE);
-    watch_exits(L);
+    if (!event_loop_watch_child_exits())
+        return luaL_error(L, "cannot create a pipe: %s", strerror(errno));
+    event_loop_set_source(EVENT_LOOP_CHILDREN, &children_source);
     int out[2], err[2];
     open_pipe(L, out);
     if (pipe2(err, O_CLOEXEC) != 0) {

@@ -16,6 +16,7 @@ int luaopen_moonrun_invocation(lua_State *L); /* current_invocation.c */
 int luaopen_moonrun_stream(lua_State *L); /* response_stream.c */
 int luaopen_moonrun_log(lua_State *L); /* lua_log.c */
 int luaopen_moonrun_httpd(lua_State *L); /* lua_httpd.c */
+int luaopen_moonrun_event_loop(lua_State *L); /* lua_event_loop.c */
 int luaopen_moonrun_process(lua_State *L); /* lua_process.c */
 int luaopen_moonrun_files(lua_State *L); /* lua_files.c */
 int luaopen_moonrun_append_file(lua_State *L); /* lua_append_file.c */

@@ -1,6 +1,7 @@
 /* The self-pipe that lets a signal wake a poll: the handler writes a byte, the poll watches the
  * read end. A flag alone would miss a signal that lands just before the wait starts. Used by the
- * runtime loop (SIGTERM), moonrun dev's event loop (SIGINT, SIGTERM) and its children (SIGCHLD). */
+ * runtime loop (SIGTERM) and moonrun dev's event loop (SIGINT, SIGTERM, and SIGCHLD for its
+ * children). */
 #ifndef MOONRUN_WAKE_PIPE_H
 #define MOONRUN_WAKE_PIPE_H
 

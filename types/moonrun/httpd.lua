@@ -1,5 +1,5 @@
 ---@meta moonrun.httpd
--- HTTP servers for moonrun dev, driven by httpd.poll from one thread.
+-- HTTP servers for moonrun dev, driven by moonrun.event_loop's poll from one thread.
 local httpd = {}
 
 ---@class MoonrunHttpdRequest
@@ -44,10 +44,5 @@ function httpd.stream_write(id, bytes) end
 ---@param failed? boolean
 ---@return boolean
 function httpd.stream_end(id, failed) end
-
----Serves until timeout_s; false when SIGINT or SIGTERM arrived.
----@param timeout_s number
----@return boolean
-function httpd.poll(timeout_s) end
 
 return httpd

@@ -1,6 +1,7 @@
 -- The scheduler of `moonrun dev`: every request and every background job is a task (a
--- coroutine) that runs until it waits; one thread serves them all between httpd.poll calls.
-local httpd = require "moonrun.httpd"
+-- coroutine) that runs until it waits; one thread serves them all between event_loop.poll calls
+-- (the wait on the servers, the children and the signals, src/lua_event_loop.c).
+local event_loop = require "moonrun.event_loop"
 local time = require "moonrun.time"
 
 local M = {}
@@ -111,10 +112,10 @@ local function fire_timers()
 end
 
 -- Serves until stop() is called or SIGINT/SIGTERM arrives; returns "signal" or "stopped".
--- poll(timeout_s) waits for I/O and returns false on a signal: httpd.poll, unless a spec gives
+-- poll(timeout_s) waits for I/O and returns false on a signal: event_loop.poll, unless a spec gives
 -- its own (tests/lua/loop_spec.lua), so that the scheduler runs without sockets.
 function M.run(poll)
-  poll = poll or httpd.poll
+  poll = poll or event_loop.poll
   while not stopping do
     run_ready()
     fire_timers()
