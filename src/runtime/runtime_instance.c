@@ -25,18 +25,22 @@ int runtime_instance_exit_status(int status)
     return status & 0xff;
 }
 
-enum runtime_instance_state runtime_instance_open(struct runtime_instance *in, const char *api_address,
-                                                  int stop_fd, struct runtime_instance_role role)
+enum runtime_instance_state runtime_instance_open(struct runtime_instance *in,
+                                                  const char *api_address, int stop_fd,
+                                                  struct runtime_instance_role role)
 {
-    *in = (struct runtime_instance){
-        .role = role, .api_address = api_address, .shutdown_ref = LUA_NOREF, .extension = {.fd = -1}};
+    *in = (struct runtime_instance){.role = role,
+                                    .api_address = api_address,
+                                    .shutdown_ref = LUA_NOREF,
+                                    .extension = {.fd = -1}};
     in->state = INSTANCE_SETUP_FAILED;
     in->api_open = runtime_api_init(&in->api, api_address, stop_fd);
     if (!in->api_open) return in->state;
     const char *task_root = getenv("LAMBDA_TASK_ROOT");
     if (!lua_host_open(&in->host, task_root && *task_root ? task_root : ".")) return in->state;
     exit_request_install(in->host.L);
-    if (!handler_load(in->host.L, getenv("_HANDLER"), in->host.task_root, &in->h, &in->out, &in->report)) {
+    if (!handler_load(in->host.L, getenv("_HANDLER"), in->host.task_root, &in->h, &in->out,
+                      &in->report)) {
         in->state = INSTANCE_INIT_ERROR;
         return in->state;
     }
@@ -71,17 +75,19 @@ static void post_failure(struct runtime_api *api, const char *request_id, const 
 /* Posts a handler's result. One Lambda would refuse is not sent: its error is posted instead,
  * as Lambda would report it, since after a 413 Lambda takes no error post (it answers 403).
  * Either way the log has one line saying what happened. */
-static void post_result(struct runtime_api *api, lua_State *L, const char *request_id, struct buffer *out,
-                        struct error_report *report)
+static void post_result(struct runtime_api *api, lua_State *L, const char *request_id,
+                        struct buffer *out, struct error_report *report)
 {
     if (out->len <= RUNTIME_API_MAX_RESPONSE) {
         runtime_api_post_response(api, request_id, out->data, out->len); /* a 413 is logged there */
         return;
     }
     char message[200];
-    snprintf(message, sizeof message, "the response is %zu bytes, more than the %d bytes Lambda accepts", out->len,
+    snprintf(message, sizeof message,
+             "the response is %zu bytes, more than the %d bytes Lambda accepts", out->len,
              RUNTIME_API_MAX_RESPONSE);
-    log_error("invocation %s: %s; posting the error Function.ResponseSizeTooLarge instead", request_id, message);
+    log_error("invocation %s: %s; posting the error Function.ResponseSizeTooLarge instead",
+              request_id, message);
     error_report_new(L, "Function.ResponseSizeTooLarge", message, out, report);
     runtime_api_post_error(api, request_id, report, out->data, out->len);
 }
@@ -105,13 +111,15 @@ static int serve_invocations(struct runtime_instance *in)
         log_set_request_id(next.request_id);
         size_t event_len = next.event_len;
         runtime_stream_expect(&stream, next.request_id);
-        bool ok = invocation_run(L, in->h.function_ref, next.event, next.event_len, next.headers, next.header_count,
-                                 out, &report);
+        bool ok = invocation_run(L, in->h.function_ref, next.event, next.event_len, next.headers,
+                                 next.header_count, out, &report);
         /* A streamed response has already carried the outcome, an error in its trailers. */
         bool streamed = stream.sink.started;
         size_t result_len = out->len; /* before an over-large one is replaced by its error */
-        if (!streamed && ok) post_result(api, L, next.request_id, out, &report);
-        else if (!streamed) post_failure(api, next.request_id, out, &report);
+        if (!streamed && ok)
+            post_result(api, L, next.request_id, out, &report);
+        else if (!streamed)
+            post_failure(api, next.request_id, out, &report);
         log_set_request_id(NULL);
         if (event_len > LARGE_PAYLOAD || result_len > LARGE_PAYLOAD ||
             (streamed && stream.sink.sent > LARGE_PAYLOAD)) {

@@ -24,9 +24,9 @@ struct runtime_instance_role {
 };
 
 enum runtime_instance_state {
-    INSTANCE_READY,         /* the handler is loaded: serve */
-    INSTANCE_INIT_ERROR,    /* the handler did not load: its error is in the instance, to post */
-    INSTANCE_SETUP_FAILED,  /* no Runtime API connection or no Lua state (logged): nothing to post */
+    INSTANCE_READY,        /* the handler is loaded: serve */
+    INSTANCE_INIT_ERROR,   /* the handler did not load: its error is in the instance, to post */
+    INSTANCE_SETUP_FAILED, /* no Runtime API connection or no Lua state (logged): nothing to post */
 };
 
 struct runtime_instance {
@@ -38,16 +38,17 @@ struct runtime_instance {
     struct handler h;
     struct buffer out; /* the handler's result, or the init error's body */
     struct error_report report;
-    int shutdown_ref;            /* LUA_NOREF: the module has no shutdown function */
-    struct http_conn extension;  /* the shutdown extension's connection, when registered */
+    int shutdown_ref;           /* LUA_NOREF: the module has no shutdown function */
+    struct http_conn extension; /* the shutdown extension's connection, when registered */
     enum runtime_instance_state state;
 };
 
 /* Connects to the Runtime API at api_address (stop_fd readable: give up waiting), opens a Lua
  * state in LAMBDA_TASK_ROOT (default: the current folder) and loads _HANDLER in it. Returns the
  * state reached; close the instance whatever it is. */
-enum runtime_instance_state runtime_instance_open(struct runtime_instance *in, const char *api_address,
-                                                  int stop_fd, struct runtime_instance_role role);
+enum runtime_instance_state runtime_instance_open(struct runtime_instance *in,
+                                                  const char *api_address, int stop_fd,
+                                                  struct runtime_instance_role role);
 
 /* Logs the init error and posts it to /runtime/init/error (INSTANCE_INIT_ERROR only). */
 void runtime_instance_report_init_error(struct runtime_instance *in);

@@ -88,9 +88,11 @@ static void *worker_main(void *arg)
     struct pool *pool = w->pool;
     /* Every worker runs its own module's shutdown function; one extension registered (by the
      * first worker, before any /next) is enough for Lambda to send SIGTERM. */
-    struct runtime_instance_role role = {.owns_environment = false, .registers_extension = w->index == 0};
+    struct runtime_instance_role role = {.owns_environment = false,
+                                         .registers_extension = w->index == 0};
     struct runtime_instance in;
-    enum runtime_instance_state state = runtime_instance_open(&in, pool->api_address, runtime_stop_fd(), role);
+    enum runtime_instance_state state =
+        runtime_instance_open(&in, pool->api_address, runtime_stop_fd(), role);
     if (pass_gate(pool, w->index, state)) runtime_instance_report_init_error(&in);
     if (pool->failed) { /* read after the gate, which is past every write */
         /* os.exit(n) while loading: the process exits with n, as with one worker. A worker
