@@ -1,4 +1,4 @@
-/* Fuzzes the lean HTTP client's reading of the Runtime API's answers (src/http_client.c): the
+/* Fuzzes the lean HTTP client's reading of the Runtime API's answers (src/http/http_client.c): the
  * input is what the server sends, through a socketpair, closed after it; the client sends up to
  * eight requests on the one connection (keep-alive, so the input may hold several responses).
  *

@@ -33,6 +33,7 @@ from runtime_api import NEXT_PATH  # noqa: E402
 from test_runtime import T, Moonrun, MoonrunTestCase, moonrun_bin  # noqa: E402
 
 TASK_ROOT = os.path.join(HERE, "concurrency")
+FAULTS = os.path.join(HERE, "faults")
 HANDLERS = os.path.join(HERE, "handlers")
 SANITIZER_MARKS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:")
@@ -345,6 +346,36 @@ class TestInitErrors(WorkersTestCase):
             self.fail_with_output("exit code %s after os.exit(4) while loading (expected 4)" % rc)
         [error] = self.api.init_errors()
         self.assertIn("os.exit(4)", error.json()["errorMessage"])
+        self.assertEqual(self.api.requests_matching("GET", NEXT_PATH), [])
+
+
+class TestExitStatus(WorkersTestCase):
+    """os.exit with workers ends the process with the status one worker would (tests/test_faults.py):
+    every worker starts, serves and stops through the same runtime instance."""
+
+    def exits_with(self, expected, what):
+        rc = self.proc.wait(T(20))
+        if rc != expected:
+            self.fail_with_output("exit code %s after %s (expected %s)" % (rc, what, expected))
+
+    def test_os_exit_in_a_handler_stops_every_worker(self):
+        self.start("faults.handler", workers=2, task_root=FAULTS)
+        self.wait_pollers(2)
+        body = self.assertInvocationError(self.invoke({"kind": "os_exit"}), "Runtime.ExitError")
+        self.assertIn("os.exit(3)", body["errorMessage"])
+        self.exits_with(3, "os.exit(3) in a handler")
+
+    def test_negative_status_in_a_handler_is_255(self):
+        self.start("faults.handler", workers=2, task_root=FAULTS)
+        self.wait_pollers(2)
+        self.assertInvocationError(self.invoke({"kind": "os_exit_with", "status": -1}), "Runtime.ExitError")
+        self.exits_with(255, "os.exit(-1) in a handler")
+
+    def test_negative_status_while_loading_is_255(self):
+        self.start("exit_status_at_init.handler", workers=2, task_root=FAULTS, env={"FAULT_EXIT_STATUS": "-1"})
+        self.exits_with(255, "os.exit(-1) while loading")
+        [error] = self.api.init_errors()
+        self.assertIn("os.exit(-1)", error.json()["errorMessage"])
         self.assertEqual(self.api.requests_matching("GET", NEXT_PATH), [])
 
 

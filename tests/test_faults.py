@@ -55,6 +55,19 @@ class HandlerFaults(MoonrunTestCase):
         self.assertEqual(len(init_errors), 1, self.api.results)
         self.assertIn("os.exit(4)", init_errors[0].json()["errorMessage"])
 
+    def test_os_exit_status_is_the_one_the_system_keeps(self):
+        """exit keeps the low 8 bits: os.exit(-1) is 255 (with workers too: test_concurrency.py)."""
+        self.start_faults()
+        self.assertInvocationError(self.invoke({"kind": "os_exit_with", "status": -1}), "Runtime.ExitError")
+        self.assertEqual(self.proc.wait(T(10)), 255, self.describe_proc())
+
+    def test_os_exit_negative_while_loading(self):
+        proc = self.start("exit_status_at_init.handler", task_root=FAULTS, env={"FAULT_EXIT_STATUS": "-1"})
+        self.assertEqual(proc.wait(T(10)), 255, self.describe_proc(proc))
+        init_errors = [r for r in self.api.results if r.kind == "init_error"]
+        self.assertEqual(len(init_errors), 1, self.api.results)
+        self.assertIn("os.exit(-1)", init_errors[0].json()["errorMessage"])
+
     def test_yield_outside_a_coroutine(self):
         self.start_faults()
         body = self.assertInvocationError(self.invoke({"kind": "yield_outside"}), "Error")

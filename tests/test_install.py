@@ -38,7 +38,7 @@ BUILD = os.path.dirname(MOONRUN)
 
 
 def version():
-    with open(os.path.join(ROOT, "src", "version.h")) as f:
+    with open(os.path.join(ROOT, "src", "core", "version.h")) as f:
         return re.search(r'define MOONRUN_VERSION "([^"]+)"', f.read()).group(1)
 
 

@@ -1,4 +1,4 @@
-/* The JSON string scan of src/json_text.h (SSE2 on x86_64, NEON on arm64, eight-byte words
+/* The JSON string scan of src/core/json_text.h (SSE2 on x86_64, NEON on arm64, eight-byte words
  * elsewhere) against a byte-by-byte reference: every byte value at every offset of stretches up
  * to 70 bytes, then random stretches mixing plain and special bytes. Built for the host, and
  * (when aarch64-linux-gnu-gcc and qemu-aarch64-static are there) for arm64 under qemu, so the

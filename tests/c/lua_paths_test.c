@@ -1,4 +1,4 @@
-/* The machine-module allow-list of lua_host_open_with (src/lua_host.h), which no command uses
+/* The machine-module allow-list of lua_host_open_with (src/lua/lua_host.h), which no command uses
  * yet (`moonrun test` is to keep busted's own modules with it): a listed module and its
  * sub-modules load from this machine's Lua paths, anything else found there is the error, and
  * package.path and package.cpath are the same afterwards, even when loading fails. Needs

@@ -4,6 +4,7 @@ local M = {}
 local kinds = {
   os_exit = function() os.exit(3) end,
   os_exit_true = function() os.exit(true) end,
+  os_exit_with = function(event) os.exit(event.status) end,
   os_exit_caught = function()
     local ok = pcall(os.exit, 5)
     return {caught = not ok}

@@ -31,7 +31,7 @@ function M.locate(arch)
   local root = home()
   local installed = root .. "/layers/moonrun-layer-" .. arch .. ".zip"
   if files.exists(installed) then return {kind = "installed", zip = installed} end
-  if files.exists(root .. "/bootstrap/package.sh") and files.exists(root .. "/src/main.c") then
+  if files.exists(root .. "/bootstrap/package.sh") and files.exists(root .. "/src/commands/main.c") then
     return {kind = "source", repo = root}
   end
   error(string.format("moonrun's runtime layer for %s is not installed (%s) and this moonrun has no source " ..

@@ -135,6 +135,7 @@ bool lua_host_open_with(struct lua_host *host, const char *task_root,
     if (lua_pcall(host->L, 2, 0, 0) != LUA_OK) {
         log_error("cannot open the Lua libraries: %s", lua_tostring(host->L, -1));
         lua_close(host->L);
+        host->L = NULL; /* so that lua_host_close after a failed open does not close it again */
         return false;
     }
     return true;

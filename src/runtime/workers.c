@@ -1,3 +1,5 @@
+/* The pool of workers: one runtime instance per thread, the gate that lets them serve only
+ * once every one has loaded its handler, and the exit code they end with together. */
 #include "workers.h"
 
 #include <errno.h>
@@ -7,13 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exit_request.h"
-#include "handler.h"
 #include "log.h"
-#include "lua_host.h"
-#include "runtime_api.h"
-#include "runtime_loop.h"
-#include "shutdown_hook.h"
+#include "runtime_instance.h"
+#include "runtime_stop.h"
 
 int workers_from_env(void)
 {
@@ -41,7 +39,6 @@ int workers_from_env(void)
  * handler load until all have loaded, so an init error is posted once, before any /next. */
 struct pool {
     const char *api_address;
-    int stop_fd;
     pthread_mutex_t lock;
     pthread_cond_t changed;
     int started;          /* threads created; set by the main thread */
@@ -58,15 +55,13 @@ struct worker {
     struct pool *pool;
 };
 
-enum start { STARTED, HANDLER_FAILED, SETUP_FAILED /* logged; nothing to post */ };
-
 /* Reports how this worker started and waits until every worker has; returns whether this
  * worker posts the pool's init error (true for one worker at most). */
-static bool pass_gate(struct pool *pool, int index, enum start how)
+static bool pass_gate(struct pool *pool, int index, enum runtime_instance_state how)
 {
     pthread_mutex_lock(&pool->lock);
-    if (how != STARTED) pool->failed = true;
-    if (how == HANDLER_FAILED && (pool->first_failure < 0 || index < pool->first_failure))
+    if (how != INSTANCE_READY) pool->failed = true;
+    if (how == INSTANCE_INIT_ERROR && (pool->first_failure < 0 || index < pool->first_failure))
         pool->first_failure = index;
     pool->loaded++;
     pthread_cond_broadcast(&pool->changed);
@@ -84,46 +79,29 @@ static void end_with(struct pool *pool, int exit_code)
     }
     /* A worker that lost the Runtime API stops the others: the process exits and Lambda
      * starts a new one, rather than running on with fewer workers than it was asked for. */
-    if (exit_code != 0) runtime_loop_stop();
+    if (exit_code != 0) runtime_stop();
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct pool *pool = w->pool;
-    struct runtime_api api;
-    struct lua_host host = {0};
-    struct buffer out = {0};
-    struct handler h;
-    struct error_report report;
-    const char *task_root = getenv("LAMBDA_TASK_ROOT");
-    bool api_ok = runtime_api_init(&api, pool->api_address, pool->stop_fd);
-    bool host_ok = api_ok && lua_host_open(&host, task_root && *task_root ? task_root : ".");
-    if (host_ok) exit_request_install(host.L);
-    bool loaded =
-        host_ok && handler_load(host.L, getenv("_HANDLER"), host.task_root, &h, &out, &report);
     /* Every worker runs its own module's shutdown function; one extension registered (by the
      * first worker, before any /next) is enough for Lambda to send SIGTERM. */
-    int shutdown_ref = loaded ? shutdown_hook_find(host.L, &h) : LUA_NOREF;
-    struct http_conn extension = {.fd = -1};
-    if (shutdown_ref != LUA_NOREF && w->index == 0) shutdown_hook_register(&extension, pool->api_address);
-    enum start how = loaded ? STARTED : host_ok ? HANDLER_FAILED : SETUP_FAILED;
-    if (pass_gate(pool, w->index, how)) runtime_loop_report_init_error(&api, &report, &out);
+    struct runtime_instance_role role = {.owns_environment = false,
+                                         .registers_extension = w->index == 0};
+    struct runtime_instance in;
+    enum runtime_instance_state state =
+        runtime_instance_open(&in, pool->api_address, runtime_stop_fd(), role);
+    if (pass_gate(pool, w->index, state)) runtime_instance_report_init_error(&in);
     if (pool->failed) { /* read after the gate, which is past every write */
         /* os.exit(n) while loading: the process exits with n, as with one worker. A worker
          * that loaded adds nothing; the pool's code is the highest of the others'. */
-        int code = how == STARTED ? 0 : 1;
-        if (how == HANDLER_FAILED) exit_request_pending(host.L, &code);
-        end_with(pool, code);
+        end_with(pool, state == INSTANCE_READY ? 0 : runtime_instance_init_exit_code(&in));
     } else {
-        end_with(pool, runtime_loop_serve(&api, host.L, &h, &out));
-        if (shutdown_ref != LUA_NOREF && runtime_loop_stopping())
-            shutdown_hook_run(host.L, shutdown_ref, runtime_loop_shutdown_limit_ms());
+        end_with(pool, runtime_instance_serve(&in));
     }
-    http_conn_free(&extension);
-    buffer_free(&out);
-    lua_host_close(&host);
-    if (api_ok) runtime_api_free(&api);
+    runtime_instance_close(&in);
     return NULL;
 }
 
@@ -138,7 +116,7 @@ static void block_stop_signals(sigset_t *saved)
     pthread_sigmask(SIG_BLOCK, &stop_signals, saved);
 }
 
-int workers_run(const char *api_address, int count, int stop_fd)
+int workers_run(const char *api_address, int count)
 {
     struct worker *workers = calloc((size_t)count, sizeof *workers);
     if (!workers) {
@@ -148,7 +126,7 @@ int workers_run(const char *api_address, int count, int stop_fd)
     /* One environment cannot hold several invocations' trace ids: none is set, and one
      * inherited from whoever started moonrun would be stale. (No thread runs yet.) */
     unsetenv("_X_AMZN_TRACE_ID");
-    struct pool pool = {.api_address = api_address, .stop_fd = stop_fd, .first_failure = -1};
+    struct pool pool = {.api_address = api_address, .first_failure = -1};
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.changed, NULL);
     sigset_t saved;

@@ -12,9 +12,11 @@
  * (logged). */
 int workers_from_env(void);
 
-/* Starts count workers against the Runtime API at api_address and returns the process exit
- * code once they have all ended: 0 after a stop (stop_fd readable), 1 after an init error
- * (posted once) or when a worker lost the Runtime API (the others are stopped then). */
-int workers_run(const char *api_address, int count, int stop_fd);
+/* Starts count workers (runtime instances, runtime_instance.h) against the Runtime API at
+ * api_address and returns the process exit code once they have all ended: 0 after a stop
+ * (runtime_stop), 1 after an init error (posted once; os.exit's status instead when the module
+ * called it while loading) or when a worker lost the Runtime API (the others are stopped then);
+ * otherwise the highest status a worker ended with. */
+int workers_run(const char *api_address, int count);
 
 #endif
