@@ -70,8 +70,8 @@ static pid_t child = -1;
  * share under this lock. (One thread multiplexing every connection would make each worker's
  * round trip wait for the others' and wake a thread on another core every time.) */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static int spread_cpus;   /* --spread: pin the connections' threads to CPUs 0..K-1 in turn */
-static int next_cpu;      /* the CPU the next connection's thread is pinned to */
+static int spread_cpus; /* --spread: pin the connections' threads to CPUs 0..K-1 in turn */
+static int next_cpu;    /* the CPU the next connection's thread is pinned to */
 
 /* Run state and results. */
 static char *event;
@@ -88,7 +88,8 @@ static long parked;
 static double t_spawn, t_first_get = -1, t_start = -1, t_end;
 static double cpu_start, cpu_end; /* the runtime's CPU time (all its threads) at t_start, t_end */
 static long rss_warm = -1;
-static long rss_mid = -1; /* half-way through the timed invocations: growth that stops is not a leak */
+static long rss_mid =
+    -1; /* half-way through the timed invocations: growth that stops is not a leak */
 
 static void die(const char *fmt, ...)
 {
@@ -169,8 +170,8 @@ static double proc_cpu_seconds(void)
     text[n] = '\0';
     const char *p = strrchr(text, ')'); /* the command name may hold spaces */
     unsigned long utime = 0, stime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                     &stime) != 2)
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return 0;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -319,15 +320,16 @@ static int context_headers(char *out, size_t size)
     random_hex(identity, 32), identity[32] = '\0';
     int pad_len = 1024 + (int)(next_random() % 3072);
     random_hex(pad, pad_len), pad[pad_len] = '\0';
-    return snprintf(out, size,
-                    "Lambda-Runtime-Client-Context: {\"client\":{\"installation_id\":\"%s\","
-                    "\"app_title\":\"bench\",\"app_version_name\":\"1.0\",\"app_version_code\":\"1\","
-                    "\"app_package_name\":\"com.example.bench\"},\"custom\":{\"pad\":\"%s\"},"
-                    "\"env\":{\"platform\":\"Android\",\"model\":\"Pixel\",\"make\":\"Google\","
-                    "\"platform_version\":\"14\",\"locale\":\"en_US\"}}\r\n"
-                    "Lambda-Runtime-Cognito-Identity: {\"cognitoIdentityId\":\"us-east-1:%s\","
-                    "\"cognitoIdentityPoolId\":\"us-east-1:%.16s\"}\r\n",
-                    install, pad, identity, install);
+    return snprintf(
+        out, size,
+        "Lambda-Runtime-Client-Context: {\"client\":{\"installation_id\":\"%s\","
+        "\"app_title\":\"bench\",\"app_version_name\":\"1.0\",\"app_version_code\":\"1\","
+        "\"app_package_name\":\"com.example.bench\"},\"custom\":{\"pad\":\"%s\"},"
+        "\"env\":{\"platform\":\"Android\",\"model\":\"Pixel\",\"make\":\"Google\","
+        "\"platform_version\":\"14\",\"locale\":\"en_US\"}}\r\n"
+        "Lambda-Runtime-Cognito-Identity: {\"cognitoIdentityId\":\"us-east-1:%s\","
+        "\"cognitoIdentityPoolId\":\"us-east-1:%.16s\"}\r\n",
+        install, pad, identity, install);
 }
 
 static bool serve_next(int fd)
@@ -351,7 +353,8 @@ static bool serve_next(int fd)
     /* A uuid v4 that changes with every invocation. */
     char hex[32];
     random_hex(hex, 32);
-    snprintf(current_id, 40, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 12, hex + 15, hex + 18);
+    snprintf(current_id, 40, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 12, hex + 15,
+             hex + 18);
     /* X-Ray's format: Root=1-<epoch seconds, 8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0|1. */
     char root[24], parent[16];
     random_hex(root, 24);
@@ -364,8 +367,8 @@ static bool serve_next(int fd)
                      "Lambda-Runtime-Deadline-Ms: %lld\r\n"
                      "Lambda-Runtime-Invoked-Function-Arn: " FUNCTION_ARN "\r\n"
                      "Lambda-Runtime-Trace-Id: Root=1-%08llx-%.24s;Parent=%.16s;Sampled=%d\r\n",
-                     current_id, epoch_ms() + 60000, (unsigned long long)(epoch_ms() / 1000), root, parent,
-                     (int)(next_random() & 1));
+                     current_id, epoch_ms() + 60000, (unsigned long long)(epoch_ms() / 1000), root,
+                     parent, (int)(next_random() & 1));
     if (next_random() % CONTEXT_EVERY == 0) n += context_headers(head + n, sizeof head - (size_t)n);
     n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n\r\n", event_len);
     if ((size_t)n >= sizeof head) die("response head over %d bytes", HEAD_MAX);
@@ -536,7 +539,8 @@ static void serve_threaded(int lfd, int pidfd)
 static void usage(void)
 {
     fputs("usage: fake_runtime_api --event FILE --count N [--warmup W] [--cpu K] [--timeout S]\n"
-          "                        [--log FILE] [--concurrency C [--spread K]] -- COMMAND [ARGS...]\n",
+          "                        [--log FILE] [--concurrency C [--spread K]] -- COMMAND "
+          "[ARGS...]\n",
           stderr);
     exit(2);
 }
@@ -593,8 +597,8 @@ int main(int argc, char **argv)
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof addr;
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(lfd, MAX_CONNS) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0)
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(lfd, MAX_CONNS) != 0 || getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0)
         die("cannot listen on 127.0.0.1: %s", strerror(errno));
     char api[32];
     snprintf(api, sizeof api, "127.0.0.1:%d", ntohs(addr.sin_port));
@@ -676,7 +680,8 @@ int main(int argc, char **argv)
            "rss_kb_warm=%ld rss_kb_mid=%ld rss_kb_end=%ld rss_growth_kb=%ld hwm_kb=%ld errors=%ld "
            "bad_requests=%ld event_bytes=%zu bytes_out=%llu cpu_seconds=%.2f\n",
            (t_first_get - t_spawn) * 1e3, count, warmup, seconds,
-           seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_mid, rss_end, rss_end - rss_warm, hwm,
-           errors, bad_requests, event_len, bytes_out, cpu_end - cpu_start);
+           seconds > 0 ? (double)count / seconds : 0.0, rss_warm, rss_mid, rss_end,
+           rss_end - rss_warm, hwm, errors, bad_requests, event_len, bytes_out,
+           cpu_end - cpu_start);
     return errors || bad_requests ? 3 : 0;
 }

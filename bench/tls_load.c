@@ -29,7 +29,9 @@ static void *load(const char *dir, const char *name)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: tls_load LIB_DIR (the folder of libcurl.so.4, libssl.so.3, libcrypto.so.3)\n");
+        fprintf(
+            stderr,
+            "usage: tls_load LIB_DIR (the folder of libcurl.so.4, libssl.so.3, libcrypto.so.3)\n");
         return 2;
     }
     double start = now_ms();

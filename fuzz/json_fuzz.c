@@ -132,7 +132,8 @@ static int encode_with(lua_State *L, lua_CFunction step, int idx, char *message,
     lua_pushvalue(L, idx);
     int status = lua_pcall(L, 1, 0, 0);
     if (status != LUA_OK) {
-        if (lua_type(L, -1) != LUA_TSTRING) broken("an encode error that is not a message", NULL, NULL);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            broken("an encode error that is not a message", NULL, NULL);
         snprintf(message, size, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
@@ -166,16 +167,20 @@ static void vector_against_scalar(lua_State *L, const uint8_t *data, size_t size
         lua_pushinteger(L, (lua_Integer)size);
         statuses[i] = lua_pcall(L, 2, 1, 0);
     }
-    if (statuses[0] != statuses[1]) broken("one of the vector and scalar readers refused the input", NULL, NULL);
+    if (statuses[0] != statuses[1])
+        broken("one of the vector and scalar readers refused the input", NULL, NULL);
     if (statuses[0] != LUA_OK) {
         if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TSTRING)
             broken("a decode error that is not a message", NULL, NULL);
         if (strcmp(lua_tostring(L, -1), lua_tostring(L, -2)) != 0) {
-            fprintf(stderr, "json_fuzz: vector: %s\n  scalar: %s\n", lua_tostring(L, -2), lua_tostring(L, -1));
-            broken("the vector and scalar readers refuse the input with different messages", NULL, NULL);
+            fprintf(stderr, "json_fuzz: vector: %s\n  scalar: %s\n", lua_tostring(L, -2),
+                    lua_tostring(L, -1));
+            broken("the vector and scalar readers refuse the input with different messages", NULL,
+                   NULL);
         }
     } else {
-        if (!same_value(L, -1, -2, 0)) broken("the vector and scalar readers read different values", NULL, NULL);
+        if (!same_value(L, -1, -2, 0))
+            broken("the vector and scalar readers read different values", NULL, NULL);
         same_encoding(L, -2);
     }
     lua_pop(L, 2);

@@ -20,6 +20,7 @@ void lua_target_call_check(lua_State *L, int nargs);
 
 /* For the targets whose check takes the whole input as one string: calls it, and collects the
  * garbage every gc_every inputs, so the RSS limit measures the code, not the garbage. */
-void lua_target_check_input(lua_State *L, const unsigned char *data, size_t size, unsigned gc_every);
+void lua_target_check_input(lua_State *L, const unsigned char *data, size_t size,
+                            unsigned gc_every);
 
 #endif

@@ -10,7 +10,8 @@
 #include "log.h"
 #include "lua_host.h"
 
-/* In a protected call: [1] argc, [2] argv. Returns dev.main(args, {exe, tty, interactive})'s exit status. */
+/* In a protected call: [1] argc, [2] argv. Returns dev.main(args, {exe, tty, interactive})'s exit
+ * status. */
 static int run_dev(lua_State *L)
 {
     int argc = (int)lua_tointeger(L, 1);
@@ -33,7 +34,8 @@ static int run_dev(lua_State *L)
     lua_setfield(L, -2, "exe");
     lua_pushboolean(L, isatty(STDOUT_FILENO));
     lua_setfield(L, -2, "tty");
-    lua_pushboolean(L, isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)); /* someone to ask (--reset) */
+    lua_pushboolean(L,
+                    isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)); /* someone to ask (--reset) */
     lua_setfield(L, -2, "interactive");
     lua_call(L, 2, 1);
     return 1;

@@ -16,24 +16,26 @@
 #include "template_function.h"
 
 #define USAGE                                                                                      \
-    "usage: moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"          \
+    "usage: moonrun invoke HANDLER [--event FILE|-] [--timeout S] [--env K=V]... [--watch]\n"      \
     "       moonrun invoke --template FILE FUNCTION [--env-file FILE] [same options]\n"
 #define MAX_WATCHED 256
 
-static const char help[] =
-    USAGE "\n"
+static const char help[] = USAGE
+    "\n"
     "Runs HANDLER (path/module.function under LAMBDA_TASK_ROOT, default the current directory)\n"
     "once, the way Lambda would, and prints the response JSON (indented on a terminal, compact\n"
     "otherwise) after whatever the handler printed. When the handler fails, prints the Lambda\n"
     "error JSON and exits 1.\n\n"
     "  --event FILE   the event: a JSON file, '-' for stdin; default {}\n"
-    "  --timeout S    the function's timeout in seconds (default AWS_LAMBDA_FUNCTION_TIMEOUT or 3):\n"
+    "  --timeout S    the function's timeout in seconds (default AWS_LAMBDA_FUNCTION_TIMEOUT or "
+    "3):\n"
     "                 context:get_remaining_time_in_millis() counts down from it\n"
     "  --env K=V      sets an environment variable before the handler loads (repeatable)\n"
     "  --template FILE  FUNCTION is a logical id in this SAM template: its Handler, CodeUri (the\n"
     "                 task root), Timeout, MemorySize and Environment.Variables are used, read\n"
     "                 as moonrun dev reads them\n"
-    "  --env-file FILE  SAM's env-vars JSON ({\"Parameters\": {...}, \"FUNCTION\": {...}}): its values\n"
+    "  --env-file FILE  SAM's env-vars JSON ({\"Parameters\": {...}, \"FUNCTION\": {...}}): its "
+    "values\n"
     "                 replace the template's variables of the same names (needs --template)\n"
     "  --watch        invokes again whenever the handler, a module it loaded from the task\n"
     "                 root, or the event file changes, after reloading them; Ctrl-C stops\n"
@@ -94,8 +96,8 @@ static bool event_is_json(lua_State *L, const struct buffer *event, const char *
     lua_pushlightuserdata(L, (void *)event);
     if (lua_pcall(L, 1, 0, 0) == LUA_OK) return true;
     bool from_file = source && strcmp(source, "-") != 0;
-    log_error("the event %s%s%s is not JSON: %s", from_file ? "file '" : "on stdin", from_file ? source : "",
-              from_file ? "'" : "", lua_tostring(L, -1));
+    log_error("the event %s%s%s is not JSON: %s", from_file ? "file '" : "on stdin",
+              from_file ? source : "", from_file ? "'" : "", lua_tostring(L, -1));
     lua_pop(L, 1);
     return false;
 }
@@ -114,7 +116,8 @@ static int parse_options(int argc, char **argv, struct invoke_options *o)
 {
     const char *env_timeout = getenv("AWS_LAMBDA_FUNCTION_TIMEOUT");
     static char *env_words[256];
-    *o = (struct invoke_options){.timeout_ms = 3000, .env = env_words}; /* Lambda's default timeout */
+    *o = (struct invoke_options){.timeout_ms = 3000,
+                                 .env = env_words}; /* Lambda's default timeout */
     if (env_timeout && !parse_timeout(env_timeout, &o->timeout_ms))
         log_error("ignoring AWS_LAMBDA_FUNCTION_TIMEOUT=%s: expected seconds", env_timeout);
     for (int i = 0; i < argc; i++) {
@@ -133,7 +136,8 @@ static int parse_options(int argc, char **argv, struct invoke_options *o)
             o->timeout_given = true;
         } else if (strcmp(a, "--env") == 0 && has_value) {
             char *eq = strchr(argv[++i], '=');
-            if (!eq || eq == argv[i]) return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
+            if (!eq || eq == argv[i])
+                return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
             if (o->env_count == 256) return log_error("invoke: more than 256 --env options"), 2;
             o->env[o->env_count++] = argv[i];
         } else if (strcmp(a, "--template") == 0 && has_value) {
@@ -146,18 +150,27 @@ static int parse_options(int argc, char **argv, struct invoke_options *o)
             log_error(known ? "invoke: %s needs a value" : "invoke: unknown option '%s'", a);
             return fputs(USAGE, stderr), 2;
         } else if (o->spec) {
-            return log_error("invoke: unexpected argument '%s' (the handler is already '%s')", a, o->spec), 2;
+            return log_error("invoke: unexpected argument '%s' (the handler is already '%s')", a,
+                             o->spec),
+                   2;
         } else {
             o->spec = a;
         }
     }
     if (!o->spec && o->template_path)
-        return log_error("invoke: which function of %s? (its logical id, e.g. Consumer)", o->template_path), 2;
-    if (!o->spec) return log_error("invoke: which handler? (e.g. handlers/hello.handler)"), fputs(USAGE, stderr), 2;
+        return log_error("invoke: which function of %s? (its logical id, e.g. Consumer)",
+                         o->template_path),
+               2;
+    if (!o->spec)
+        return log_error("invoke: which handler? (e.g. handlers/hello.handler)"),
+               fputs(USAGE, stderr), 2;
     if (o->env_file && !o->template_path)
-        return log_error("invoke: --env-file needs --template: its entries are keyed by the template's logical ids"), 2;
+        return log_error("invoke: --env-file needs --template: its entries are keyed by the "
+                         "template's logical ids"),
+               2;
     if (o->template_path) {
-        if (!template_function_apply(o->template_path, o->spec, o->env_file, &template_fn)) return 2;
+        if (!template_function_apply(o->template_path, o->spec, o->env_file, &template_fn))
+            return 2;
         o->spec = template_fn.handler;
         if (!o->timeout_given) o->timeout_ms = template_fn.timeout_ms;
     }
@@ -178,8 +191,10 @@ static bool print_outcome(struct local_function *f, bool ok)
     /* A streamed body has been printed as it came; an error after it goes on a line of its own. */
     if (f->streamed && ok) return ok;
     if (f->streamed && !f->stream_ended_line) fputc('\n', stdout);
-    if (isatty(STDOUT_FILENO)) json_pretty_print(stdout, f->out.data, f->out.len);
-    else fwrite(f->out.data, 1, f->out.len, stdout), fputc('\n', stdout);
+    if (isatty(STDOUT_FILENO))
+        json_pretty_print(stdout, f->out.data, f->out.len);
+    else
+        fwrite(f->out.data, 1, f->out.len, stdout), fputc('\n', stdout);
     fflush(stdout);
     return ok;
 }
@@ -207,8 +222,10 @@ static void warn_about_batch_answer(struct local_function *f, const struct buffe
     lua_pushlightuserdata(L, (void *)event);
     lua_pushlightuserdata(L, &f->out);
     if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isstring(L, -1))
-        log_error("warning: %s: with ReportBatchItemFailures, Lambda would take the whole batch as failed "
-                  "(an empty list is json.array{} or events.batch_response{})", lua_tostring(L, -1));
+        log_error("warning: %s: with ReportBatchItemFailures, Lambda would take the whole batch as "
+                  "failed "
+                  "(an empty list is json.array{} or events.batch_response{})",
+                  lua_tostring(L, -1));
     lua_pop(L, 1);
 }
 
@@ -236,7 +253,8 @@ static bool changed_since(char (*files)[PATH_MAX], size_t count, struct timespec
     for (size_t i = 0; i < count; i++) {
         struct stat st;
         if (stat(files[i], &st) != 0) continue; /* being replaced: its successor will be newer */
-        if (st.st_mtim.tv_sec > since.tv_sec || (st.st_mtim.tv_sec == since.tv_sec && st.st_mtim.tv_nsec >= since.tv_nsec))
+        if (st.st_mtim.tv_sec > since.tv_sec ||
+            (st.st_mtim.tv_sec == since.tv_sec && st.st_mtim.tv_nsec >= since.tv_nsec))
             return true;
     }
     return false;
@@ -250,28 +268,32 @@ static size_t add_watched(struct local_function *f, char (*files)[PATH_MAX], siz
     size_t n = local_function_files(f, loaded, MAX_WATCHED);
     for (size_t i = 0; i < n && count < MAX_WATCHED; i++) {
         bool known = false;
-        for (size_t j = 0; j < count && !known; j++) known = strcmp(files[j], loaded[i]) == 0;
+        for (size_t j = 0; j < count && !known; j++)
+            known = strcmp(files[j], loaded[i]) == 0;
         if (!known) snprintf(files[count++], PATH_MAX, "%s", loaded[i]);
     }
     return count;
 }
 
-static void watch_loop(struct local_function *f, const struct invoke_options *o, struct buffer *event,
-                       struct timespec loaded_at)
+static void watch_loop(struct local_function *f, const struct invoke_options *o,
+                       struct buffer *event, struct timespec loaded_at)
 {
     static char files[MAX_WATCHED][PATH_MAX];
     size_t count = 0;
-    if (o->event_source && strcmp(o->event_source, "-") != 0) snprintf(files[count++], PATH_MAX, "%s", o->event_source);
+    if (o->event_source && strcmp(o->event_source, "-") != 0)
+        snprintf(files[count++], PATH_MAX, "%s", o->event_source);
     for (;;) {
         invoke_once(f, event);
         count = add_watched(f, files, count);
         log_error("watching %zu file%s for changes (Ctrl-C stops)", count, count == 1 ? "" : "s");
-        while (!changed_since(files, count, loaded_at)) nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
+        while (!changed_since(files, count, loaded_at))
+            nanosleep(&(struct timespec){0, 100 * 1000000}, NULL);
         /* Let the editor finish writing: a file caught half-written would fail to load. */
         nanosleep(&(struct timespec){0, 150 * 1000000}, NULL);
         log_error("a file changed: loading the handler afresh");
         loaded_at = file_clock_now();
-        if (o->event_source && strcmp(o->event_source, "-") != 0 && !read_event(o->event_source, event))
+        if (o->event_source && strcmp(o->event_source, "-") != 0 &&
+            !read_event(o->event_source, event))
             buffer_append_str(event, "{}");
         local_function_reload(f); /* the hot reload the REPL's reload() uses too */
     }
@@ -295,8 +317,10 @@ int invoke_cmd_main(int argc, char **argv)
         return buffer_free(&event), 2;
     }
     int status = 0;
-    if (o.watch) watch_loop(&f, &o, &event, loaded_at); /* until Ctrl-C */
-    else status = invoke_once(&f, &event) ? 0 : 1;
+    if (o.watch)
+        watch_loop(&f, &o, &event, loaded_at); /* until Ctrl-C */
+    else
+        status = invoke_once(&f, &event) ? 0 : 1;
     local_function_close(&f);
     buffer_free(&event);
     return status;

@@ -34,7 +34,8 @@ static void *optional_symbol(const char *name)
 
 static void load_completion(void)
 {
-    void *matches = optional_symbol("rl_completion_matches"), *attempted = optional_symbol("rl_attempted_completion_function");
+    void *matches = optional_symbol("rl_completion_matches"),
+         *attempted = optional_symbol("rl_attempted_completion_function");
     memcpy(&editor.completion_matches, &matches, sizeof matches);
     editor.attempted_completion = attempted;
     editor.attempted_completion_over = optional_symbol("rl_attempted_completion_over");
@@ -63,9 +64,11 @@ static char **attempt_completion(const char *text, int start, int end)
     if (editor.completion_append_character) *editor.completion_append_character = '\0';
     candidates = editor.complete(text);
     next_candidate = 0;
-    char **matches = candidates && candidates[0] ? editor.completion_matches(text, next_match) : NULL;
+    char **matches =
+        candidates && candidates[0] ? editor.completion_matches(text, next_match) : NULL;
     if (candidates) {
-        for (size_t i = next_candidate; candidates[i]; i++) free(candidates[i]); /* not handed out */
+        for (size_t i = next_candidate; candidates[i]; i++)
+            free(candidates[i]); /* not handed out */
         free(candidates);
     }
     candidates = NULL;
@@ -89,8 +92,8 @@ bool line_editor_open(const char *history_file, char *why, size_t why_size)
         return false;
     }
     /* POSIX leaves function pointers from dlsym to memcpy, not to a cast. */
-    static const char *names[] = {"readline", "add_history", "read_history", "write_history", "stifle_history",
-                                  "using_history"};
+    static const char *names[] = {"readline",      "add_history",    "read_history",
+                                  "write_history", "stifle_history", "using_history"};
     void *slots[] = {&editor.readline,      &editor.add_history,    &editor.read_history,
                      &editor.write_history, &editor.stifle_history, &editor.using_history};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
@@ -106,7 +109,8 @@ bool line_editor_open(const char *history_file, char *why, size_t why_size)
     load_completion();
     editor.using_history();
     editor.stifle_history(HISTORY_LINES);
-    snprintf(editor.history_file, sizeof editor.history_file, "%s", history_file ? history_file : "");
+    snprintf(editor.history_file, sizeof editor.history_file, "%s",
+             history_file ? history_file : "");
     if (editor.history_file[0]) editor.read_history(editor.history_file); /* none yet is fine */
     return true;
 }

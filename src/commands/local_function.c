@@ -62,8 +62,8 @@ void local_function_close(struct local_function *f)
 
 /* Calls visit(file) for each loaded module whose file package.searchpath finds under the task
  * root: those are the user's modules; moonrun's and the system's stay loaded. */
-static size_t for_each_user_module(lua_State *L, const char *task_root, bool forget, char (*paths)[PATH_MAX],
-                                   size_t max)
+static size_t for_each_user_module(lua_State *L, const char *task_root, bool forget,
+                                   char (*paths)[PATH_MAX], size_t max)
 {
     size_t root_len = strlen(task_root), found = 0;
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -116,7 +116,8 @@ size_t local_function_files(struct local_function *f, char (*paths)[PATH_MAX], s
     /* The handler's own file, even when it failed to load (it is what the user will edit). */
     if (f->handler.file[0] && n < max) {
         bool listed = false;
-        for (size_t i = 0; i < n; i++) listed |= strcmp(paths[i], f->handler.file) == 0;
+        for (size_t i = 0; i < n; i++)
+            listed |= strcmp(paths[i], f->handler.file) == 0;
         if (!listed) snprintf(paths[n++], PATH_MAX, "%s", f->handler.file);
     }
     return n;
@@ -128,20 +129,23 @@ static void make_request_id(char out[37])
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0x5a, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 void local_invocation_headers(struct local_headers *h, long long timeout_ms)
 {
     if (!getenv("AWS_LAMBDA_FUNCTION_NAME")) setenv("AWS_LAMBDA_FUNCTION_NAME", "moonrun-local", 1);
     if (!getenv("AWS_LAMBDA_FUNCTION_VERSION")) setenv("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST", 1);
-    if (!getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")) setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128", 1);
+    if (!getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+        setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128", 1);
     const char *region = getenv("AWS_REGION") ? getenv("AWS_REGION") : "us-east-1";
     make_request_id(h->request_id);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(h->deadline, sizeof h->deadline, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms);
+    snprintf(h->deadline, sizeof h->deadline, "%lld",
+             (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + timeout_ms);
     snprintf(h->arn, sizeof h->arn, "arn:aws:lambda:%s:000000000000:function:%s", region,
              getenv("AWS_LAMBDA_FUNCTION_NAME"));
     static const char *names[] = {"Lambda-Runtime-Aws-Request-Id", "Lambda-Runtime-Deadline-Ms",

@@ -14,10 +14,10 @@
 struct local_function {
     struct lua_host host;
     struct handler handler;
-    const char *spec;        /* _HANDLER-style name */
-    long long timeout_ms;    /* for the deadline the handler sees */
-    bool loaded;             /* false: out holds the init error */
-    struct buffer out;       /* the last response or error JSON */
+    const char *spec;     /* _HANDLER-style name */
+    long long timeout_ms; /* for the deadline the handler sees */
+    bool loaded;          /* false: out holds the init error */
+    struct buffer out;    /* the last response or error JSON */
     struct error_report report;
     struct stream_sink sink; /* a streamed response goes to stdout as it is written */
     bool streamed;           /* the last invocation streamed (out is empty, or its error) */

@@ -1,5 +1,6 @@
 /* The commands written in Lua (`moonrun init`, `moonrun deps`, `moonrun package`): this file
- * only starts the module's main(args, {exe, tty}) in a fresh Lua state and returns its exit status. */
+ * only starts the module's main(args, {exe, tty}) in a fresh Lua state and returns its exit status.
+ */
 #include <lauxlib.h>
 #include <limits.h>
 #include <stdio.h>

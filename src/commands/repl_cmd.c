@@ -15,7 +15,9 @@
 #include "template_function.h"
 #include "version.h"
 
-#define USAGE "usage: moonrun repl [HANDLER | --template FILE FUNCTION [--env-file FILE]] [--env NAME=VALUE]...\n"
+#define USAGE                                                                                      \
+    "usage: moonrun repl [HANDLER | --template FILE FUNCTION [--env-file FILE]] [--env "           \
+    "NAME=VALUE]...\n"
 
 static const char help_text[] =
     "Type Lua statements or expressions; an expression's values are printed. An unfinished\n"
@@ -45,8 +47,10 @@ static int invoke(lua_State *L)
     struct repl *r = lua_touserdata(L, lua_upvalueindex(1));
     lua_settop(L, 1);
     buffer_clear(&r->event);
-    if (lua_isnil(L, 1)) buffer_append_str(&r->event, "{}");
-    else json_encode(L, 1, &r->event, "event");
+    if (lua_isnil(L, 1))
+        buffer_append_str(&r->event, "{}");
+    else
+        json_encode(L, 1, &r->event, "event");
     bool ok = local_function_invoke(&r->function, r->event.data, r->event.len);
     if (ok && r->function.streamed) return lua_pushboolean(L, 1), 1; /* the body went to stdout */
     json_decode(L, r->function.out.data, r->function.out.len);
@@ -72,8 +76,10 @@ static void preload_globals(lua_State *L)
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         lua_getglobal(L, "require");
         lua_pushfstring(L, "moonrun.%s", names[i]);
-        if (lua_pcall(L, 1, 1, 0) == LUA_OK) lua_setglobal(L, names[i]);
-        else lua_pop(L, 1);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+            lua_setglobal(L, names[i]);
+        else
+            lua_pop(L, 1);
     }
 }
 
@@ -163,7 +169,8 @@ static void print_results(lua_State *L, int first)
     for (int i = 0; i < count; i++) {
         lua_pushvalue(L, -1);
         lua_pushvalue(L, first + i);
-        const char *text = lua_pcall(L, 1, 1, 0) == LUA_OK ? lua_tostring(L, -1) : "(cannot print this value)";
+        const char *text =
+            lua_pcall(L, 1, 1, 0) == LUA_OK ? lua_tostring(L, -1) : "(cannot print this value)";
         fputs(text ? text : "", stdout);
         fputc(i + 1 < count ? '\t' : '\n', stdout);
         lua_pop(L, 1);
@@ -175,8 +182,10 @@ static void run_chunk(lua_State *L)
     int base = lua_gettop(L); /* the chunk */
     lua_pushcfunction(L, lua_host_traceback);
     lua_insert(L, base);
-    if (lua_pcall(L, 0, LUA_MULTRET, base) == LUA_OK) print_results(L, base + 1);
-    else fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    if (lua_pcall(L, 0, LUA_MULTRET, base) == LUA_OK)
+        print_results(L, base + 1);
+    else
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
     lua_settop(L, base - 1);
     fflush(stdout);
 }
@@ -205,17 +214,22 @@ static bool read_eval_print(struct repl *r)
     }
     line_editor_remember(lua_tostring(L, -2));
     lua_remove(L, -2); /* the source */
-    if (lua_type(L, -1) == LUA_TFUNCTION) run_chunk(L);
-    else fprintf(stderr, "%s\n", lua_tostring(L, -1)), lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TFUNCTION)
+        run_chunk(L);
+    else
+        fprintf(stderr, "%s\n", lua_tostring(L, -1)), lua_pop(L, 1);
     return true;
 }
 
 static void history_path(char *out, size_t size)
 {
     const char *explicit_path = getenv("MOONRUN_HISTORY"), *home = getenv("HOME");
-    if (explicit_path) snprintf(out, size, "%s", explicit_path);
-    else if (home) snprintf(out, size, "%s/.moonrun_history", home);
-    else out[0] = '\0';
+    if (explicit_path)
+        snprintf(out, size, "%s", explicit_path);
+    else if (home)
+        snprintf(out, size, "%s/.moonrun_history", home);
+    else
+        out[0] = '\0';
 }
 
 /* HANDLER, or --template FILE FUNCTION [--env-file FILE], and --env NAME=VALUE...: sets *spec
@@ -233,10 +247,12 @@ static int parse_arguments(int argc, char **argv, const char **spec, long long *
             return fputs(USAGE "\n", stdout), fputs(help_text, stdout), -1;
         if (strcmp(argv[i], "--env") == 0 && i + 1 < argc) {
             const char *eq = strchr(argv[++i], '=');
-            if (!eq || eq == argv[i]) return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
+            if (!eq || eq == argv[i])
+                return log_error("--env wants NAME=VALUE, not '%s'", argv[i]), 2;
             if (env_count == 256) return log_error("repl: more than 256 --env options"), 2;
             env[env_count++] = argv[i];
-        } else if ((strcmp(argv[i], "--template") == 0 || strcmp(argv[i], "--env-file") == 0) && i + 1 < argc) {
+        } else if ((strcmp(argv[i], "--template") == 0 || strcmp(argv[i], "--env-file") == 0) &&
+                   i + 1 < argc) {
             *(argv[i][2] == 't' ? &template_path : &env_file) = argv[i + 1];
             i++;
         } else if (argv[i][0] == '-' || *spec) {
@@ -246,9 +262,14 @@ static int parse_arguments(int argc, char **argv, const char **spec, long long *
         }
     }
     if (env_file && !template_path)
-        return log_error("repl: --env-file needs --template: its entries are keyed by the template's logical ids"), 2;
+        return log_error("repl: --env-file needs --template: its entries are keyed by the "
+                         "template's logical ids"),
+               2;
     if (template_path) {
-        if (!*spec) return log_error("repl: which function of %s? (its logical id, e.g. Consumer)", template_path), 2;
+        if (!*spec)
+            return log_error("repl: which function of %s? (its logical id, e.g. Consumer)",
+                             template_path),
+                   2;
         if (!template_function_apply(template_path, *spec, env_file, &fn)) return 2;
         *spec = fn.handler;
         *timeout_ms = fn.timeout_ms;
@@ -275,7 +296,8 @@ int repl_cmd_main(int argc, char **argv)
     if (r.has_handler) {
         if (!local_function_open(&r.function, spec, timeout_ms)) return 1;
         if (!r.function.loaded)
-            fprintf(stderr, "%.*s\n(fix the handler, then reload())\n", (int)r.function.out.len, r.function.out.data);
+            fprintf(stderr, "%.*s\n(fix the handler, then reload())\n", (int)r.function.out.len,
+                    r.function.out.data);
         r.L = r.function.host.L;
     } else {
         if (!lua_host_open(&r.function.host, task_root && *task_root ? task_root : ".")) return 1;
@@ -298,7 +320,9 @@ int repl_cmd_main(int argc, char **argv)
     if (r.interactive) fputc('\n', stdout);
     line_editor_close();
     buffer_free(&r.event);
-    if (r.has_handler) local_function_close(&r.function);
-    else lua_host_close(&r.function.host);
+    if (r.has_handler)
+        local_function_close(&r.function);
+    else
+        lua_host_close(&r.function.host);
     return 0;
 }

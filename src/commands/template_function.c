@@ -30,11 +30,15 @@ static int resolve(lua_State *L)
     lua_getfield(L, -1, "resolve");
     lua_pushstring(L, r->template_path);
     lua_pushstring(L, r->id);
-    if (r->env_file) lua_pushstring(L, r->env_file);
-    else lua_pushnil(L);
+    if (r->env_file)
+        lua_pushstring(L, r->env_file);
+    else
+        lua_pushnil(L);
     const char *region = getenv("AWS_REGION");
-    if (region && *region) lua_pushstring(L, region);
-    else lua_pushnil(L);
+    if (region && *region)
+        lua_pushstring(L, region);
+    else
+        lua_pushnil(L);
     lua_call(L, 4, 1);
     int fn = lua_gettop(L);
     lua_getfield(L, fn, "handler");
@@ -65,7 +69,8 @@ bool template_function_apply(const char *template_path, const char *id, const ch
     bool ok = lua_pcall(host.L, 1, 0, 0) == LUA_OK;
     if (!ok) {
         const char *message = lua_tostring(host.L, -1);
-        log_error("%s", message ? message : "cannot read the template (an error that is not a string)");
+        log_error("%s",
+                  message ? message : "cannot read the template (an error that is not a string)");
     }
     lua_host_close(&host);
     return ok;

@@ -24,8 +24,8 @@
 #define USAGE "usage: moonrun test [--watch] [PATH...] [BUSTED OPTIONS]\n"
 #define DEFAULT_BUSTED "/usr/bin/busted"
 
-static const char help[] =
-    USAGE "\n"
+static const char help[] = USAGE
+    "\n"
     "Runs the project's busted specs (spec/ by default, or the PATHs) inside moonrun, from the\n"
     "project's folder, with moonrun's modules and moonrun.testing (invoke a handler as Lambda\n"
     "would, build events, an embedded SQS, a template function's environment; see README.md).\n"
@@ -45,9 +45,10 @@ static const char *busted_script(void)
     const char *path = getenv("MOONRUN_BUSTED");
     if (!path || !*path) path = DEFAULT_BUSTED;
     if (access(path, R_OK) != 0) {
-        log_error("test: cannot read busted at %s (%s): install Debian's lua-busted (apt-get install "
-                  "lua-busted), or set MOONRUN_BUSTED to a busted script",
-                  path, strerror(errno));
+        log_error(
+            "test: cannot read busted at %s (%s): install Debian's lua-busted (apt-get install "
+            "lua-busted), or set MOONRUN_BUSTED to a busted script",
+            path, strerror(errno));
         return NULL;
     }
     return path;
@@ -56,8 +57,9 @@ static const char *busted_script(void)
 /* What busted needs of the machine's Lua modules (Debian's lua-busted and what it depends on);
  * a spec's handler that requires anything else found only on the machine gets the error it
  * would get on Lambda. */
-static const char *const busted_modules[] = {"busted", "luassert", "say",      "pl",     "lfs",    "system",
-                                             "term",   "mediator", "cliargs", "dkjson", NULL};
+static const char *const busted_modules[] = {"busted",  "luassert", "say",  "pl",
+                                             "lfs",     "system",   "term", "mediator",
+                                             "cliargs", "dkjson",   NULL};
 
 /* ---- watching ---- */
 
@@ -83,7 +85,8 @@ static int visit(const char *path, const struct stat *st, int kind, struct FTW *
 {
     const char *name = path + where->base;
     if (kind == FTW_D && where->level > 0 &&
-        (name[0] == '.' || !strcmp(name, "lua_modules") || !strcmp(name, "dist") || !strcmp(name, "node_modules")))
+        (name[0] == '.' || !strcmp(name, "lua_modules") || !strcmp(name, "dist") ||
+         !strcmp(name, "node_modules")))
         return FTW_SKIP_SUBTREE; /* state (.moonrun, .git), dependencies and builds: not edited */
     if (kind != FTW_F || !watched_name(name)) return FTW_CONTINUE;
     long long ns = (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
@@ -118,7 +121,8 @@ _Noreturn static void watch(char **argv)
     for (;;) {
         struct project_stamp before = stamp_project();
         int status = run_once(argv);
-        log_error("busted exited with status %d; watching %zu files for changes (Ctrl-C stops)", status, before.files);
+        log_error("busted exited with status %d; watching %zu files for changes (Ctrl-C stops)",
+                  status, before.files);
         struct project_stamp now;
         do {
             nanosleep(&(struct timespec){0, 200 * 1000000}, NULL);
@@ -135,7 +139,8 @@ int test_cmd_main(int argc, char **argv)
     bool watching = false;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return fputs(help, stdout), 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return fputs(help, stdout), 0;
         if (strcmp(argv[i], "--watch") == 0) watching = true;
     }
     const char *busted = busted_script();
@@ -168,10 +173,12 @@ int test_cmd_main(int argc, char **argv)
     fflush(stdout);
     if (watching) {
         child[1] = "test"; /* each run: this command again, without --watch */
-        for (int i = 2; child[i]; i++) child[i] = child[i + 1];
+        for (int i = 2; child[i]; i++)
+            child[i] = child[i + 1];
         watch(child); /* until Ctrl-C */
     }
-    static const struct lua_host_options paths = {.paths = LUA_HOST_LAMBDA_PATHS, .machine_modules = busted_modules};
+    static const struct lua_host_options paths = {.paths = LUA_HOST_LAMBDA_PATHS,
+                                                  .machine_modules = busted_modules};
     int status = run_cmd_with_paths(count - 2, child + 2, &paths);
     free(child);
     return status;

@@ -11,7 +11,8 @@ bool buffer_reserve(struct buffer *b, size_t extra)
     if (extra > (size_t)-1 / 2 - b->len) return false;
     size_t want = b->len + extra;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < want) cap *= 2;
+    while (cap < want)
+        cap *= 2;
     char *data = realloc(b->data, cap);
     if (!data) return false;
     b->data = data;

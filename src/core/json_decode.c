@@ -13,8 +13,8 @@ struct reader {
     lua_State *L;
     const unsigned char *start, *p, *end;
     int depth;
-    int array_marker; /* stack index of the metatable given to decoded arrays */
-    int null_value;   /* stack index of json.null */
+    int array_marker;         /* stack index of the metatable given to decoded arrays */
+    int null_value;           /* stack index of json.null */
     struct buffer *unescaped; /* strings with escapes are rebuilt here, kept per state */
     struct json_keys *keys;   /* object keys without escapes come from here */
     int keys_index;           /* its stack index */
@@ -26,8 +26,10 @@ static int fail(struct reader *r, const unsigned char *at, const char *what)
 {
     int line = 1, column = 1;
     for (const unsigned char *c = r->start; c < at; c++) {
-        if (*c == '\n') line++, column = 1;
-        else column++;
+        if (*c == '\n')
+            line++, column = 1;
+        else
+            column++;
     }
     return luaL_error(r->L, "invalid JSON at line %d, column %d (byte %d): %s", line, column,
                       (int)(at - r->start) + 1, what);
@@ -100,16 +102,34 @@ static char *unescape(struct reader *r, char *o)
     if (r->p >= r->end) fail(r, at, "unterminated string");
     unsigned char c = *r->p++;
     switch (c) {
-    case '"': *o++ = '"'; return o;
-    case '\\': *o++ = '\\'; return o;
-    case '/': *o++ = '/'; return o;
-    case 'b': *o++ = '\b'; return o;
-    case 'f': *o++ = '\f'; return o;
-    case 'n': *o++ = '\n'; return o;
-    case 'r': *o++ = '\r'; return o;
-    case 't': *o++ = '\t'; return o;
-    case 'u': break;
-    default: fail(r, at, "unknown escape in string");
+    case '"':
+        *o++ = '"';
+        return o;
+    case '\\':
+        *o++ = '\\';
+        return o;
+    case '/':
+        *o++ = '/';
+        return o;
+    case 'b':
+        *o++ = '\b';
+        return o;
+    case 'f':
+        *o++ = '\f';
+        return o;
+    case 'n':
+        *o++ = '\n';
+        return o;
+    case 'r':
+        *o++ = '\r';
+        return o;
+    case 't':
+        *o++ = '\t';
+        return o;
+    case 'u':
+        break;
+    default:
+        fail(r, at, "unknown escape in string");
     }
     unsigned cp = read_hex4(r);
     if (cp >= 0xDC00 && cp <= 0xDFFF) fail(r, at, "unpaired low surrogate in \\u escape");
@@ -145,7 +165,8 @@ static void parse_string(struct reader *r, bool is_key)
     const unsigned char *stop = scan_plain(r, run);
     if (*stop == '"') { /* the common case: no escapes, one copy */
         if (is_key)
-            json_keys_push_string(r->L, r->keys, r->keys_index, (const char *)run, (size_t)(stop - run));
+            json_keys_push_string(r->L, r->keys, r->keys_index, (const char *)run,
+                                  (size_t)(stop - run));
         else
             lua_pushlstring(r->L, (const char *)run, (size_t)(stop - run));
         r->p = stop + 1;
@@ -164,8 +185,10 @@ static void parse_string(struct reader *r, bool is_key)
             /* The one-letter escapes inline (every quote of JSON inside JSON is one); \u and
              * the errors in unescape. */
             char plain = r->end - r->p > 1 ? simple_escapes[r->p[1]] : 0;
-            if (plain) *o++ = plain, r->p += 2;
-            else o = unescape(r, o);
+            if (plain)
+                *o++ = plain, r->p += 2;
+            else
+                o = unescape(r, o);
         } else if (*r->p < 0x20) {
             fail(r, r->p, "control character in string (escape it)");
         } else {
@@ -194,20 +217,26 @@ static void parse_number(struct reader *r)
     bool overflow = false;
     for (; p < r->end && *p >= '0' && *p <= '9'; p++) {
         unsigned digit = (unsigned)(*p - '0');
-        if (magnitude > (UINT64_MAX - digit) / 10) overflow = true;
-        else magnitude = magnitude * 10 + digit;
+        if (magnitude > (UINT64_MAX - digit) / 10)
+            overflow = true;
+        else
+            magnitude = magnitude * 10 + digit;
     }
     bool is_float = false;
     if (p < r->end && *p == '.') {
         is_float = true;
-        if (++p >= r->end || *p < '0' || *p > '9') fail(r, begin, "bad number (digit expected after '.')");
-        while (p < r->end && *p >= '0' && *p <= '9') p++;
+        if (++p >= r->end || *p < '0' || *p > '9')
+            fail(r, begin, "bad number (digit expected after '.')");
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
     }
     if (p < r->end && (*p == 'e' || *p == 'E')) {
         is_float = true;
         if (++p < r->end && (*p == '+' || *p == '-')) p++;
-        if (p >= r->end || *p < '0' || *p > '9') fail(r, begin, "bad number (digit expected in exponent)");
-        while (p < r->end && *p >= '0' && *p <= '9') p++;
+        if (p >= r->end || *p < '0' || *p > '9')
+            fail(r, begin, "bad number (digit expected in exponent)");
+        while (p < r->end && *p >= '0' && *p <= '9')
+            p++;
     }
     r->p = p;
     uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
@@ -250,7 +279,8 @@ static void flush_array(struct reader *r, int staged, lua_Integer first_index, b
         lua_setmetatable(L, -2);
         lua_insert(L, -staged - 1);
     }
-    for (int i = staged - 1; i >= 0; i--) lua_rawseti(L, -i - 2, first_index + i);
+    for (int i = staged - 1; i >= 0; i--)
+        lua_rawseti(L, -i - 2, first_index + i);
 }
 
 static void parse_array(struct reader *r)
@@ -337,15 +367,29 @@ static void parse_value(struct reader *r)
     skip_space(r);
     if (r->p >= r->end) fail(r, r->p, "unexpected end of input");
     switch (*r->p) {
-    case '{': parse_object(r); break;
-    case '[': parse_array(r); break;
-    case '"': parse_string(r, false); break;
-    case 't': expect_word(r, "true"), lua_pushboolean(r->L, 1); break;
-    case 'f': expect_word(r, "false"), lua_pushboolean(r->L, 0); break;
-    case 'n': expect_word(r, "null"), lua_pushvalue(r->L, r->null_value); break;
+    case '{':
+        parse_object(r);
+        break;
+    case '[':
+        parse_array(r);
+        break;
+    case '"':
+        parse_string(r, false);
+        break;
+    case 't':
+        expect_word(r, "true"), lua_pushboolean(r->L, 1);
+        break;
+    case 'f':
+        expect_word(r, "false"), lua_pushboolean(r->L, 0);
+        break;
+    case 'n':
+        expect_word(r, "null"), lua_pushvalue(r->L, r->null_value);
+        break;
     default:
-        if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) parse_number(r);
-        else fail(r, r->p, "unexpected character");
+        if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9'))
+            parse_number(r);
+        else
+            fail(r, r->p, "unexpected character");
     }
 }
 

@@ -34,7 +34,8 @@ static bool is_identifier(const char *s, size_t n)
     if (n == 0 || (s[0] >= '0' && s[0] <= '9')) return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+        if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9')))
             return false;
     }
     return true;
@@ -56,8 +57,9 @@ static int fail(struct writer *w, const char *problem)
         else if (is_identifier(step->key, step->key_len) && step->key_len < 80)
             snprintf(piece, sizeof piece, ".%.*s", (int)step->key_len, step->key);
         else
-            snprintf(piece, sizeof piece, "[\"%.*s%s\"]", (int)(step->key_len < 40 ? step->key_len : 40),
-                     step->key, step->key_len < 40 ? "" : "...");
+            snprintf(piece, sizeof piece, "[\"%.*s%s\"]",
+                     (int)(step->key_len < 40 ? step->key_len : 40), step->key,
+                     step->key_len < 40 ? "" : "...");
         luaL_addstring(&b, piece);
     }
     luaL_pushresult(&b);
@@ -66,7 +68,8 @@ static int fail(struct writer *w, const char *problem)
 
 static void reserve(struct writer *w, size_t n)
 {
-    if (n > w->out->cap - w->out->len && !buffer_reserve(w->out, n)) fail(w, "out of memory while writing JSON");
+    if (n > w->out->cap - w->out->len && !buffer_reserve(w->out, n))
+        fail(w, "out of memory while writing JSON");
 }
 
 static inline void put(struct writer *w, const char *s, size_t n)
@@ -113,13 +116,27 @@ static char *write_escape(char *o, unsigned char c)
     static const char hex[] = "0123456789abcdef";
     *o++ = '\\';
     switch (c) {
-    case '"': *o++ = '"'; break;
-    case '\\': *o++ = '\\'; break;
-    case '\n': *o++ = 'n'; break;
-    case '\r': *o++ = 'r'; break;
-    case '\t': *o++ = 't'; break;
-    case '\b': *o++ = 'b'; break;
-    case '\f': *o++ = 'f'; break;
+    case '"':
+        *o++ = '"';
+        break;
+    case '\\':
+        *o++ = '\\';
+        break;
+    case '\n':
+        *o++ = 'n';
+        break;
+    case '\r':
+        *o++ = 'r';
+        break;
+    case '\t':
+        *o++ = 't';
+        break;
+    case '\b':
+        *o++ = 'b';
+        break;
+    case '\f':
+        *o++ = 'f';
+        break;
     default:
         memcpy(o, "u00", 3);
         o[3] = hex[c >> 4], o[4] = hex[c & 15];
@@ -207,7 +224,8 @@ static bool classify_array(struct writer *w, int idx, lua_Integer *length)
     }
     *length = max;
     if (marked) {
-        if (!positive_integers) fail(w, "table marked with json.array has a key that is not an index");
+        if (!positive_integers)
+            fail(w, "table marked with json.array has a key that is not an index");
         if (max > count * 4 + 16) fail(w, "array marked with json.array is too sparse to write");
         return true;
     }
@@ -269,8 +287,10 @@ static void write_table(struct writer *w, int idx)
 {
     push_step(w, idx);
     lua_Integer length;
-    if (classify_array(w, idx, &length)) write_array(w, idx, length);
-    else write_object(w, idx);
+    if (classify_array(w, idx, &length))
+        write_array(w, idx, length);
+    else
+        write_object(w, idx);
     w->depth--;
 }
 
@@ -278,11 +298,17 @@ static void write_value(struct writer *w, int idx)
 {
     lua_State *L = w->L;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: put(w, "null", 4); break;
-    case LUA_TBOOLEAN: lua_toboolean(L, idx) ? put(w, "true", 4) : put(w, "false", 5); break;
+    case LUA_TNIL:
+        put(w, "null", 4);
+        break;
+    case LUA_TBOOLEAN:
+        lua_toboolean(L, idx) ? put(w, "true", 4) : put(w, "false", 5);
+        break;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) write_integer(w, lua_tointeger(L, idx));
-        else write_float(w, lua_tonumber(L, idx));
+        if (lua_isinteger(L, idx))
+            write_integer(w, lua_tointeger(L, idx));
+        else
+            write_float(w, lua_tonumber(L, idx));
         break;
     case LUA_TSTRING: {
         size_t n;
@@ -290,7 +316,9 @@ static void write_value(struct writer *w, int idx)
         write_string(w, s, n);
         break;
     }
-    case LUA_TTABLE: write_table(w, idx); break;
+    case LUA_TTABLE:
+        write_table(w, idx);
+        break;
     case LUA_TUSERDATA:
         if (lua_rawequal(L, idx, w->null_value)) {
             put(w, "null", 4);

@@ -5,7 +5,8 @@
 static void newline(FILE *out, int depth)
 {
     fputc('\n', out);
-    for (int i = 0; i < depth; i++) fputs("  ", out);
+    for (int i = 0; i < depth; i++)
+        fputs("  ", out);
 }
 
 void json_pretty_print(FILE *out, const char *text, size_t len)
@@ -16,8 +17,10 @@ void json_pretty_print(FILE *out, const char *text, size_t len)
         char c = text[i];
         if (in_string) {
             fputc(c, out);
-            if (c == '\\' && i + 1 < len) fputc(text[++i], out);
-            else if (c == '"') in_string = false;
+            if (c == '\\' && i + 1 < len)
+                fputc(text[++i], out);
+            else if (c == '"')
+                in_string = false;
             continue;
         }
         switch (c) {
@@ -28,7 +31,8 @@ void json_pretty_print(FILE *out, const char *text, size_t len)
         case '{':
         case '[':
             fputc(c, out);
-            if (i + 1 < len && (text[i + 1] == '}' || text[i + 1] == ']')) { /* {} and [] stay whole */
+            if (i + 1 < len &&
+                (text[i + 1] == '}' || text[i + 1] == ']')) { /* {} and [] stay whole */
                 fputc(text[++i], out);
                 break;
             }

@@ -15,7 +15,7 @@
 #if !defined(MOONRUN_JSON_SCALAR) && defined(__SSE2__)
 #include <emmintrin.h>
 #define JSON_VECTOR_SCAN 1
-#elif !defined(MOONRUN_JSON_SCALAR) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) &&          \
+#elif !defined(MOONRUN_JSON_SCALAR) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) &&           \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #include <arm_neon.h>
 #define JSON_VECTOR_SCAN 1
@@ -53,7 +53,9 @@ static inline uint64_t special_bytes(uint64_t v)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
-    return (((v - ones * 0x20) & ~v) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | v) & highs;
+    return (((v - ones * 0x20) & ~v) | ((quote - ones) & ~quote) |
+            ((backslash - ones) & ~backslash) | v) &
+           highs;
 }
 
 static inline bool is_plain_byte(unsigned char c)

@@ -530,8 +530,9 @@ static bool hash_payload(struct sigv4_signer *s, const struct sigv4_request *req
         for (const char *p = value; *p; p++)
             ok = ok && (unsigned char)*p > ' ';
         if (!ok)
-            return fail(err, errlen, "the x-amz-content-sha256 header must be a hex SHA-256 or "
-                                     "a value like UNSIGNED-PAYLOAD, without spaces");
+            return fail(err, errlen,
+                        "the x-amz-content-sha256 header must be a hex SHA-256 or "
+                        "a value like UNSIGNED-PAYLOAD, without spaces");
         s->payload_hash = value;
         return true;
     }

@@ -53,7 +53,8 @@ bool http_conn_init(struct http_conn *c, const char *address)
         host_len = (size_t)(colon - address);
         port = colon + 1;
     }
-    if (host_len == 0 || host_len >= sizeof c->host || *port == '\0' || strlen(port) >= sizeof c->port)
+    if (host_len == 0 || host_len >= sizeof c->host || *port == '\0' ||
+        strlen(port) >= sizeof c->port)
         goto malformed;
     memcpy(c->host, host, host_len);
     c->host[host_len] = '\0';
@@ -135,7 +136,8 @@ static enum http_result send_all(struct http_conn *c, struct iovec *parts, int c
 static enum http_result wait_readable(struct http_conn *c)
 {
     if (c->interrupt_fd < 0) return HTTP_OK;
-    struct pollfd fds[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = c->interrupt_fd, .events = POLLIN}};
+    struct pollfd fds[2] = {{.fd = c->fd, .events = POLLIN},
+                            {.fd = c->interrupt_fd, .events = POLLIN}};
     for (;;) {
         if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR) continue;
@@ -200,12 +202,14 @@ static enum http_result receive_at_least(struct http_conn *c, size_t want)
 
 static bool value_is(const struct http_conn *c, const struct http_header *h, const char *word)
 {
-    return h->value_len == strlen(word) && strncasecmp(c->in.data + h->value_at, word, h->value_len) == 0;
+    return h->value_len == strlen(word) &&
+           strncasecmp(c->in.data + h->value_at, word, h->value_len) == 0;
 }
 
 static bool name_is(const struct http_conn *c, const struct http_header *h, const char *name)
 {
-    return h->name_len == strlen(name) && strncasecmp(c->in.data + h->name_at, name, h->name_len) == 0;
+    return h->name_len == strlen(name) &&
+           strncasecmp(c->in.data + h->name_at, name, h->name_len) == 0;
 }
 
 /* Parses the status line and headers that end at header_end; notes the framing. */
@@ -215,7 +219,8 @@ static enum http_result parse_head(struct http_conn *c, size_t header_end, struc
     const char *data = c->in.data;
     /* "HTTP/1.x NNN ...": fixed positions, cheaper than sscanf on every response. */
     bool well_formed = header_end > 12 && memcmp(data, "HTTP/1.", 7) == 0 && data[8] == ' ';
-    for (int i = 9; well_formed && i < 12; i++) well_formed = data[i] >= '0' && data[i] <= '9';
+    for (int i = 9; well_formed && i < 12; i++)
+        well_formed = data[i] >= '0' && data[i] <= '9';
     if (!well_formed || data[9] == '0') return failed(c, "the server sent a malformed status line");
     r->status = (data[9] - '0') * 100 + (data[10] - '0') * 10 + (data[11] - '0');
     c->close_after_response = data[7] == '0';
@@ -227,13 +232,16 @@ static enum http_result parse_head(struct http_conn *c, size_t header_end, struc
         size_t next = (size_t)(eol - data) + 1;
         if (!colon) return failed(c, "the server sent a malformed header line");
         const char *value = colon + 1, *value_end = eol;
-        while (value < value_end && (*value == ' ' || *value == '\t')) value++;
-        while (value_end > value && (value_end[-1] == '\r' || value_end[-1] == ' ' || value_end[-1] == '\t'))
+        while (value < value_end && (*value == ' ' || *value == '\t'))
+            value++;
+        while (value_end > value &&
+               (value_end[-1] == '\r' || value_end[-1] == ' ' || value_end[-1] == '\t'))
             value_end--;
-        if (r->header_count == HTTP_MAX_HEADERS) return failed(c, "the server sent too many headers");
+        if (r->header_count == HTTP_MAX_HEADERS)
+            return failed(c, "the server sent too many headers");
         struct http_header *h = &r->headers[r->header_count++];
-        *h = (struct http_header){(size_t)(line - data), (size_t)(colon - line), (size_t)(value - data),
-                                  (size_t)(value_end - value)};
+        *h = (struct http_header){(size_t)(line - data), (size_t)(colon - line),
+                                  (size_t)(value - data), (size_t)(value_end - value)};
         if (name_is(c, h, "Content-Length")) {
             char *end;
             *content_length = strtoll(data + h->value_at, &end, 10);
@@ -293,8 +301,9 @@ static enum http_result read_response(struct http_conn *c, struct http_response 
 {
     char *head_end;
     size_t searched = 0; /* resume the search where the last one ended */
-    while (!(head_end = c->in.len >= 4 ? memmem(c->in.data + searched, c->in.len - searched, "\r\n\r\n", 4)
-                                        : NULL)) {
+    while (!(head_end = c->in.len >= 4
+                            ? memmem(c->in.data + searched, c->in.len - searched, "\r\n\r\n", 4)
+                            : NULL)) {
         if (c->in.len > MAX_HEADER_BYTES) return failed(c, "the server sent over 1 MB of headers");
         searched = c->in.len >= 3 ? c->in.len - 3 : 0;
         enum http_result rc = receive_more(c);

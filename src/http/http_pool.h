@@ -63,8 +63,8 @@ bool http_slot_add_header(struct http_slot *slot, const char *name, size_t name_
 /* Sets the slot up for request (after its headers are added); false with a sentence in err. */
 bool http_slot_prepare(struct http_pool *pool, struct http_slot *slot,
                        const struct http_request *request, char *err, size_t errlen);
-/* Runs the prepared slots concurrently, at most 50 at a time (see MAX_IN_FLIGHT), until each has its outcome: slot->result, and for
- * CURLE_OK the status, response_headers and body. */
+/* Runs the prepared slots concurrently, at most 50 at a time (see MAX_IN_FLIGHT), until each has
+ * its outcome: slot->result, and for CURLE_OK the status, response_headers and body. */
 void http_pool_perform(struct http_pool *pool);
 long http_slot_status(const struct http_pool *pool, const struct http_slot *slot);
 /* Gives every slot back (trimming large buffers); responses must have been read. */

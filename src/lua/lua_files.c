@@ -38,7 +38,8 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
     const char *name = path + ftw->base;
     if (name[0] == '.' && ftw->level > 0) return type == FTW_D ? FTW_SKIP_SUBTREE : 0;
     mix(path, strlen(path) + 1);
-    if (type == FTW_F) { /* a folder's own time changes with any entry, hidden ones too: its names say enough */
+    if (type == FTW_F) { /* a folder's own time changes with any entry, hidden ones too: its names
+                            say enough */
         mix(&st->st_size, sizeof st->st_size);
         mix(&st->st_mtim, sizeof st->st_mtim);
     }

@@ -44,8 +44,10 @@ static void warn_to_stderr(void *ud, const char *message, int to_continue)
 {
     int *state = ud; /* 0 off, 1 on, 2 in the middle of a message */
     if (*state != 2 && message[0] == '@') {
-        if (strcmp(message, "@on") == 0) *state = 1;
-        else if (strcmp(message, "@off") == 0) *state = 0;
+        if (strcmp(message, "@on") == 0)
+            *state = 1;
+        else if (strcmp(message, "@off") == 0)
+            *state = 0;
         return;
     }
     if (*state == 0) return;
@@ -102,7 +104,8 @@ static size_t memory_limit_from_env(void)
     char *end;
     unsigned long long mb = strtoull(text, &end, 10);
     if (*end || mb == 0 || mb > (1ULL << 30)) {
-        log_error("ignoring MOONRUN_MEMORY_LIMIT_MB=%s: expected a whole number of megabytes", text);
+        log_error("ignoring MOONRUN_MEMORY_LIMIT_MB=%s: expected a whole number of megabytes",
+                  text);
         return 0;
     }
     return (size_t)mb << 20;

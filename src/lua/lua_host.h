@@ -24,13 +24,13 @@ struct lua_host {
  *
  * LUA_HOST_LAMBDA_PATHS (handlers: invoke, repl, dev's instances, the runtime loop, tests of
  * handlers) is what a Lambda function sees, and nothing of this machine's:
- *   package.path   TASK/?.lua;TASK/?/init.lua; TREE/share/lua/5.4/?.lua;TREE/share/lua/5.4/?/init.lua;
- *                  /opt/lua/?.lua;/opt/lua/?/init.lua; LIB/?.lua;LIB/?/init.lua
- *   package.cpath  TASK/?.so; TREE/lib/lua/5.4/?.so; /opt/lua/?.so
- * where TASK is the task root, TREE the project's rocks tree (the nearest lua_modules/ folder in
- * the task root or above it, made by `luarocks --tree lua_modules`; left out when there is none)
- * and LIB moonrun's own library (left out when it is /opt/lua). LUA_PATH and LUA_CPATH are not
- * used: they are this machine's. A last searcher looks the module up in this machine's paths
+ *   package.path   TASK/?.lua;TASK/?/init.lua;
+ * TREE/share/lua/5.4/?.lua;TREE/share/lua/5.4/?/init.lua; /opt/lua/?.lua;/opt/lua/?/init.lua;
+ * LIB/?.lua;LIB/?/init.lua package.cpath  TASK/?.so; TREE/lib/lua/5.4/?.so; /opt/lua/?.so where
+ * TASK is the task root, TREE the project's rocks tree (the nearest lua_modules/ folder in the task
+ * root or above it, made by `luarocks --tree lua_modules`; left out when there is none) and LIB
+ * moonrun's own library (left out when it is /opt/lua). LUA_PATH and LUA_CPATH are not used: they
+ * are this machine's. A last searcher looks the module up in this machine's paths
  * (LUA_PATH/LUA_CPATH or Lua's built-in default, such as /usr/share/lua/5.4 and
  * /usr/lib/x86_64-linux-gnu/lua/5.4) and, when it is there, raises "module 'NAME' is installed on
  * this machine (FILE) but a Lambda function would not see it: ..." instead of "not found".

@@ -83,8 +83,10 @@ static int json_decode_lua(lua_State *L)
 
 static int json_array(lua_State *L)
 {
-    if (lua_isnoneornil(L, 1)) lua_newtable(L);
-    else luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_isnoneornil(L, 1))
+        lua_newtable(L);
+    else
+        luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     json_push_array_marker(L);
     lua_setmetatable(L, 1);

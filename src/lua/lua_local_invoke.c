@@ -56,15 +56,18 @@ static int l_run(lua_State *L)
     local_invocation_headers(&headers, timeout_ms);
     struct buffer out = {0};
     struct error_report report = {0};
-    bool ok = invocation_run(L, function_ref, event, event_len, headers.list, LOCAL_HEADER_COUNT, &out, &report);
+    bool ok = invocation_run(L, function_ref, event, event_len, headers.list, LOCAL_HEADER_COUNT,
+                             &out, &report);
     luaL_unref(L, LUA_REGISTRYINDEX, function_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, event_ref);
     lua_settop(L, 0);
     lua_pushboolean(L, ok);
     lua_pushlstring(L, out.data ? out.data : "", out.len);
     buffer_free(&out);
-    if (ok) lua_pushnil(L);
-    else lua_pushstring(L, report.type);
+    if (ok)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, report.type);
     return 3;
 }
 
@@ -81,7 +84,8 @@ static int l_setenv(lua_State *L)
 
 int luaopen_moonrun_local_invoke(lua_State *L)
 {
-    static const luaL_Reg functions[] = {{"load", l_load}, {"run", l_run}, {"setenv", l_setenv}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {
+        {"load", l_load}, {"run", l_run}, {"setenv", l_setenv}, {NULL, NULL}};
     luaL_newlib(L, functions);
     return 1;
 }

@@ -92,8 +92,8 @@ static void push_json_or_text(lua_State *L, const struct header_view *h)
     lua_pushlightuserdata(L, (void *)h->value);
     lua_pushinteger(L, (lua_Integer)h->value_len);
     if (lua_pcall(L, 2, 1, 0) == LUA_OK) return;
-    log_error("the %.*s header is not valid JSON (%s); context keeps it as a string", (int)h->name_len,
-              h->name, lua_tostring(L, -1));
+    log_error("the %.*s header is not valid JSON (%s); context keeps it as a string",
+              (int)h->name_len, h->name, lua_tostring(L, -1));
     lua_pop(L, 1);
     lua_pushlstring(L, h->value, h->value_len);
 }
@@ -160,6 +160,7 @@ void context_push(lua_State *L, const struct header_view *headers, size_t count)
         /* Lambda Managed Instances send Client-Context, Cognito-Identity and Trace-Id empty when
          * there is none: an empty header is an absent one (nil, not a truthy ""). */
         if (h->value_len == 0) continue;
-        if (h->name_len > PREFIX_LEN && strncasecmp(h->name, PREFIX, PREFIX_LEN) == 0) set_header_field(L, h);
+        if (h->name_len > PREFIX_LEN && strncasecmp(h->name, PREFIX, PREFIX_LEN) == 0)
+            set_header_field(L, h);
     }
 }

@@ -29,13 +29,13 @@
 #define MAX_MARGIN_MS 60000
 
 struct deadline {
-    struct timespec stop_at; /* monotonic: a wall-clock step must not move the deadline */
+    struct timespec stop_at;   /* monotonic: a wall-clock step must not move the deadline */
     _Atomic long long stop_ns; /* stop_at in nanoseconds, whole, for the timer's signal handler */
     /* When the timer goes off (monotonic ns), 0 when it is not set. The timer is not stopped
      * or set again per invocation: one set for an earlier deadline goes off early, and its
      * handler sets it for the current one. Written by the handler too, hence atomic. */
     _Atomic long long timer_ns;
-    struct timespec due;     /* an invocation's own deadline (stop_at is before it, by the margin) */
+    struct timespec due; /* an invocation's own deadline (stop_at is before it, by the margin) */
     volatile sig_atomic_t armed;
     volatile sig_atomic_t shutdown; /* SIGTERM came while an invocation ran: stop it now */
     bool invocation;                /* armed for an invocation (SIGTERM stops only those) */
@@ -93,8 +93,10 @@ static bool passed(const struct deadline *d)
 /* Sets the timer to go off at ns (monotonic); async-signal-safe, on_timer calls it. */
 static bool set_timer(struct deadline *d, long long ns)
 {
-    struct itimerspec at = {.it_value = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)}};
-    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0) at.it_value.tv_nsec = 1; /* 0 disarms */
+    struct itimerspec at = {
+        .it_value = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)}};
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0)
+        at.it_value.tv_nsec = 1; /* 0 disarms */
     if (timer_settime(d->timer, TIMER_ABSTIME, &at, NULL) != 0) return false;
     atomic_store(&d->timer_ns, ns);
     return true;
@@ -111,8 +113,10 @@ static int error_tostring(lua_State *L)
 static void push_timeout_error(lua_State *L, const struct deadline *d)
 {
     lua_createtable(L, 0, 2);
-    if (d->shutdown && d->invocation) lua_pushliteral(L, "Runtime.Shutdown");
-    else lua_pushliteral(L, "Timeout");
+    if (d->shutdown && d->invocation)
+        lua_pushliteral(L, "Runtime.Shutdown");
+    else
+        lua_pushliteral(L, "Timeout");
     lua_setfield(L, -2, "errorType");
     lua_pushstring(L, d->message);
     lua_setfield(L, -2, "errorMessage");
@@ -149,13 +153,16 @@ static void describe_stop(struct deadline *d)
         snprintf(d->message, sizeof d->message,
                  "the execution environment is shutting down (SIGTERM): the handler was stopped");
     else if (d->shutdown)
-        snprintf(d->message, sizeof d->message,
-                 "the execution environment is shutting down (SIGTERM): the handler was stopped %lld ms "
-                 "%s the invocation's deadline",
-                 distance, side);
+        snprintf(
+            d->message, sizeof d->message,
+            "the execution environment is shutting down (SIGTERM): the handler was stopped %lld ms "
+            "%s the invocation's deadline",
+            distance, side);
     else if (late > 0)
-        snprintf(d->message, sizeof d->message,
-                 "Task timed out: the handler was still running %lld ms after the invocation's deadline", late);
+        snprintf(
+            d->message, sizeof d->message,
+            "Task timed out: the handler was still running %lld ms after the invocation's deadline",
+            late);
 }
 
 /* The first time the deadline is met: say where, and from now on check at every instruction,
@@ -255,7 +262,8 @@ static bool install_signal(void)
 static int free_state(lua_State *L)
 {
     struct deadline *d = lua_touserdata(L, 1);
-    if (thread_deadline == d) thread_deadline = NULL; /* the stop signal must not reach freed memory */
+    if (thread_deadline == d)
+        thread_deadline = NULL; /* the stop signal must not reach freed memory */
     if (d->has_timer) timer_delete(d->timer);
     d->has_timer = false;
     return 0;
@@ -415,8 +423,10 @@ bool deadline_arm(lua_State *L, long long stop_at_ms, const char *what)
      * that goes off later, or none, is set now. */
     long long timer_at = atomic_load(&d->timer_ns);
     bool timed = d->has_timer && ((timer_at != 0 && timer_at <= stop_ns) || set_timer(d, stop_ns));
-    if (!timed) lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
-    else if (passed(d)) lua_sethook(L, on_count, LUA_MASKCOUNT, 1); /* due already */
+    if (!timed)
+        lua_sethook(L, on_count, LUA_MASKCOUNT, CHECK_EVERY);
+    else if (passed(d))
+        lua_sethook(L, on_count, LUA_MASKCOUNT, 1); /* due already */
     return true;
 }
 

@@ -16,8 +16,10 @@ static void push_valid_utf8(lua_State *L, const char *s, size_t n)
     luaL_buffinit(L, &b);
     while (p < end) {
         size_t len = *p < 0x80 ? 1 : utf8_sequence_length(p, end);
-        if (len) luaL_addlstring(&b, (const char *)p, len), p += len;
-        else luaL_addstring(&b, "\xEF\xBF\xBD"), p++;
+        if (len)
+            luaL_addlstring(&b, (const char *)p, len), p += len;
+        else
+            luaL_addstring(&b, "\xEF\xBF\xBD"), p++;
     }
     luaL_pushresult(&b);
 }
@@ -41,7 +43,8 @@ static void push_safe_tostring(lua_State *L, int idx)
     lua_pushvalue(L, idx);
     if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING) return;
     const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "a non-string value";
-    lua_pushfstring(L, "(a %s error value whose __tostring failed: %s)", luaL_typename(L, idx), why);
+    lua_pushfstring(L, "(a %s error value whose __tostring failed: %s)", luaL_typename(L, idx),
+                    why);
     lua_remove(L, -2);
 }
 
@@ -94,7 +97,8 @@ static void push_trace_lines(lua_State *L)
         const char *eol = strchr(line, '\n');
         size_t len = eol ? (size_t)(eol - line) : strlen(line);
         const char *text = line;
-        while (len && (*text == '\t' || *text == ' ')) text++, len--;
+        while (len && (*text == '\t' || *text == ' '))
+            text++, len--;
         bool skip = (len == 16 && memcmp(text, "stack traceback:", 16) == 0) ||
                     (len == 9 && memcmp(text, "[C]: in ?", 9) == 0);
         if (!skip && len) {
@@ -144,9 +148,12 @@ static void set_header_type(struct error_report *report)
     bool valid = reason[0] >= 'A' && reason[0] <= 'Z' && reason[1] != '\0';
     for (const char *c = reason; valid && *c; c++)
         valid = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z');
-    if (!valid) snprintf(report->header_type, sizeof report->header_type, "Function.Error");
-    else if (has_category) snprintf(report->header_type, sizeof report->header_type, "%s", type);
-    else snprintf(report->header_type, sizeof report->header_type, "Function.%s", type);
+    if (!valid)
+        snprintf(report->header_type, sizeof report->header_type, "Function.Error");
+    else if (has_category)
+        snprintf(report->header_type, sizeof report->header_type, "%s", type);
+    else
+        snprintf(report->header_type, sizeof report->header_type, "Function.%s", type);
 }
 
 struct encode_job {
@@ -176,11 +183,14 @@ static void write_fallback(struct buffer *out, struct error_report *report, cons
 {
     snprintf(report->type, sizeof report->type, "%s", type);
     buffer_clear(out);
-    buffer_printf(out, "{\"errorMessage\":\"not enough memory to describe the error\","
-                       "\"errorType\":\"%s\",\"stackTrace\":[]}", type);
+    buffer_printf(out,
+                  "{\"errorMessage\":\"not enough memory to describe the error\","
+                  "\"errorType\":\"%s\",\"stackTrace\":[]}",
+                  type);
 }
 
-static void finish(lua_State *L, const char *type_override, struct buffer *out, struct error_report *report)
+static void finish(lua_State *L, const char *type_override, struct buffer *out,
+                   struct error_report *report)
 {
     struct encode_job job = {out, report, type_override};
     lua_pushcfunction(L, encode_report);
@@ -223,7 +233,8 @@ void error_report_new(lua_State *L, const char *type, const char *message, struc
 
 static int build_memory_report(lua_State *L)
 {
-    lua_pushliteral(L, "not enough memory (the Lua heap could not grow; see MOONRUN_MEMORY_LIMIT_MB)");
+    lua_pushliteral(L,
+                    "not enough memory (the Lua heap could not grow; see MOONRUN_MEMORY_LIMIT_MB)");
     push_report(L, "OutOfMemory", -1, false);
     return 1;
 }
@@ -236,8 +247,8 @@ static int build_handler_failure_report(lua_State *L)
     return 1;
 }
 
-void error_report_from_pcall(lua_State *L, int status, const char *type_override, struct buffer *out,
-                             struct error_report *report)
+void error_report_from_pcall(lua_State *L, int status, const char *type_override,
+                             struct buffer *out, struct error_report *report)
 {
     if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TTABLE) {
         finish(L, type_override, out, report);
@@ -249,7 +260,8 @@ void error_report_from_pcall(lua_State *L, int status, const char *type_override
     lua_rotate(L, -2, 1);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         lua_pop(L, 1);
-        write_fallback(out, report, status == LUA_ERRMEM ? "OutOfMemory" : "Runtime.ErrorHandlingFailed");
+        write_fallback(out, report,
+                       status == LUA_ERRMEM ? "OutOfMemory" : "Runtime.ErrorHandlingFailed");
         set_header_type(report);
         return;
     }

@@ -18,8 +18,8 @@ int error_report_handler(lua_State *L);
 
 /* After lua_pcall failed with status: pops the error and writes its JSON into out. type_override
  * (or NULL) replaces the errorType, as init errors do. */
-void error_report_from_pcall(lua_State *L, int status, const char *type_override, struct buffer *out,
-                             struct error_report *report);
+void error_report_from_pcall(lua_State *L, int status, const char *type_override,
+                             struct buffer *out, struct error_report *report);
 
 /* For errors moonrun detects itself. message may hold any bytes. */
 void error_report_new(lua_State *L, const char *type, const char *message, struct buffer *out,

@@ -25,10 +25,11 @@ static int exit_instead(lua_State *L)
     lua_createtable(L, 0, 2);
     lua_pushliteral(L, "Runtime.ExitError");
     lua_setfield(L, -2, "errorType");
-    lua_pushfstring(L,
-                    "the handler called os.exit(%d): moonrun answers this invocation with this error "
-                    "and then exits with status %d",
-                    status, status);
+    lua_pushfstring(
+        L,
+        "the handler called os.exit(%d): moonrun answers this invocation with this error "
+        "and then exits with status %d",
+        status, status);
     lua_setfield(L, -2, "errorMessage");
     return lua_error(L);
 }

@@ -11,40 +11,45 @@ static bool is_identifier(const char *s)
 {
     if (!*s || (*s >= '0' && *s <= '9')) return false;
     for (; *s; s++)
-        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+        if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9')))
             return false;
     return true;
 }
 
 static bool is_module_char(char c)
 {
-    return c == '_' || c == '-' || c == '/' || c == '.' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9');
+    return c == '_' || c == '-' || c == '/' || c == '.' || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
 /* Splits spec at its last dot; the module part may name folders with '/' or '.'. */
-static const char *parse_name(const char *spec, struct handler *h, char *module_path, size_t path_size)
+static const char *parse_name(const char *spec, struct handler *h, char *module_path,
+                              size_t path_size)
 {
     if (!spec || !*spec) return "_HANDLER is not set; " EXAMPLE;
     const char *dot = strrchr(spec, '.');
     if (!dot) return "the handler name has no '.' between module and function; " EXAMPLE;
     size_t module_len = (size_t)(dot - spec);
     if (module_len == 0) return "the handler name has no module before the '.'; " EXAMPLE;
-    if (module_len >= sizeof h->module || module_len >= path_size) return "the module name is too long";
+    if (module_len >= sizeof h->module || module_len >= path_size)
+        return "the module name is too long";
     if (strlen(dot + 1) >= sizeof h->function) return "the function name is too long";
     strcpy(h->function, dot + 1);
     if (!is_identifier(h->function))
         return "the function name after the last '.' is not a Lua identifier; " EXAMPLE;
     for (size_t i = 0; i < module_len; i++) {
         char c = spec[i];
-        if (!is_module_char(c)) return "the module name may hold only letters, digits, '_', '-', '/' and '.'";
+        if (!is_module_char(c))
+            return "the module name may hold only letters, digits, '_', '-', '/' and '.'";
         module_path[i] = c == '.' ? '/' : c;
         h->module[i] = c == '/' ? '.' : c;
     }
     module_path[module_len] = h->module[module_len] = '\0';
     if (module_path[0] == '/' || module_path[module_len - 1] == '/' || strstr(module_path, "//") ||
         strstr(spec, ".."))
-        return "the module must be a relative path inside the task root, without empty or '..' parts";
+        return "the module must be a relative path inside the task root, without empty or '..' "
+               "parts";
     return NULL;
 }
 
@@ -55,7 +60,8 @@ static bool fail(lua_State *L, const char *type, const char *message, struct buf
     return false;
 }
 
-static bool find_file(struct handler *h, const char *task_root, const char *module_path, char *looked, size_t size)
+static bool find_file(struct handler *h, const char *task_root, const char *module_path,
+                      char *looked, size_t size)
 {
     snprintf(h->file, sizeof h->file, "%s/%s.lua", task_root, module_path);
     if (access(h->file, F_OK) == 0) return true;
@@ -65,7 +71,8 @@ static bool find_file(struct handler *h, const char *task_root, const char *modu
 }
 
 /* Runs the loaded chunk as require would (with its name and file), leaving its result. */
-static bool run_chunk(lua_State *L, struct handler *h, struct buffer *out, struct error_report *report)
+static bool run_chunk(lua_State *L, struct handler *h, struct buffer *out,
+                      struct error_report *report)
 {
     lua_pushcfunction(L, error_report_handler);
     lua_insert(L, -2);
@@ -96,7 +103,8 @@ static bool is_callable(lua_State *L, int idx)
     return true;
 }
 
-static bool find_function(lua_State *L, struct handler *h, struct buffer *out, struct error_report *report)
+static bool find_function(lua_State *L, struct handler *h, struct buffer *out,
+                          struct error_report *report)
 {
     int module_result = lua_gettop(L);
     bool in_table = lua_istable(L, module_result);
@@ -107,16 +115,18 @@ static bool find_function(lua_State *L, struct handler *h, struct buffer *out, s
     }
     char message[PATH_MAX + 512];
     if (lua_isnil(L, -1)) {
-        snprintf(message, sizeof message,
-                 "handler '%s' not found: module '%s' (%s) returned %s%s%s and there is no global '%s'",
-                 h->function, h->module, h->file, in_table ? "a table without a field '" : "a ",
-                 in_table ? h->function : luaL_typename(L, module_result), in_table ? "'" : "", h->function);
+        snprintf(
+            message, sizeof message,
+            "handler '%s' not found: module '%s' (%s) returned %s%s%s and there is no global '%s'",
+            h->function, h->module, h->file, in_table ? "a table without a field '" : "a ",
+            in_table ? h->function : luaL_typename(L, module_result), in_table ? "'" : "",
+            h->function);
         lua_pop(L, 2);
         return fail(L, "Runtime.HandlerNotFound", message, out, report);
     }
     if (!is_callable(L, -1)) {
-        snprintf(message, sizeof message, "handler '%s' in module '%s' is a %s, not a function", h->function,
-                 h->module, luaL_typename(L, -1));
+        snprintf(message, sizeof message, "handler '%s' in module '%s' is a %s, not a function",
+                 h->function, h->module, luaL_typename(L, -1));
         lua_pop(L, 2);
         return fail(L, "Runtime.HandlerNotFound", message, out, report);
     }
@@ -137,17 +147,20 @@ bool handler_load(lua_State *L, const char *spec, const char *task_root, struct 
     }
     char looked[PATH_MAX * 2 + 16];
     if (!find_file(h, task_root, module_path, looked, sizeof looked)) {
-        snprintf(message, sizeof message, "cannot find handler module '%s': no file %s", h->module, looked);
+        snprintf(message, sizeof message, "cannot find handler module '%s': no file %s", h->module,
+                 looked);
         return fail(L, "Runtime.ImportModuleError", message, error_json, report);
     }
     int status = luaL_loadfilex(L, h->file, "bt");
     if (status == LUA_ERRSYNTAX) {
-        snprintf(message, sizeof message, "syntax error in handler module: %s", lua_tostring(L, -1));
+        snprintf(message, sizeof message, "syntax error in handler module: %s",
+                 lua_tostring(L, -1));
         lua_pop(L, 1);
         return fail(L, "Runtime.UserCodeSyntaxError", message, error_json, report);
     }
     if (status != LUA_OK) {
-        snprintf(message, sizeof message, "cannot load handler module '%s': %s", h->module, lua_tostring(L, -1));
+        snprintf(message, sizeof message, "cannot load handler module '%s': %s", h->module,
+                 lua_tostring(L, -1));
         lua_pop(L, 1);
         return fail(L, "Runtime.ImportModuleError", message, error_json, report);
     }

@@ -9,10 +9,10 @@
 #include "error_report.h"
 
 struct handler {
-    char module[256];   /* dotted, as require would name it: handlers.app */
+    char module[256]; /* dotted, as require would name it: handlers.app */
     char function[128];
     char file[PATH_MAX];
-    int function_ref;   /* the function, kept in the registry */
+    int function_ref; /* the function, kept in the registry */
 };
 
 /* Loads the module under task_root and finds the function. On failure writes the init error

@@ -18,8 +18,10 @@ struct event_text {
 static int decode_event(lua_State *L)
 {
     const struct event_text *event = lua_touserdata(L, 1);
-    if (event->len == 0) json_decode(L, "{}", 2);
-    else json_decode(L, event->text, event->len);
+    if (event->len == 0)
+        json_decode(L, "{}", 2);
+    else
+        json_decode(L, event->text, event->len);
     return 1;
 }
 

@@ -39,13 +39,15 @@ static bool sleep_ms(int stop_fd, int ms)
 }
 
 /* Fills next from a 200 answer; false (logged) when the invocation cannot be answered. */
-static bool read_invocation(struct runtime_api *api, const struct http_response *r, struct next_invocation *next)
+static bool read_invocation(struct runtime_api *api, const struct http_response *r,
+                            struct next_invocation *next)
 {
     size_t id_len;
     const char *id = http_header_value(&api->conn, r, "Lambda-Runtime-Aws-Request-Id", &id_len);
     if (!id || id_len == 0 || id_len >= sizeof next->request_id) {
-        log_error("the Runtime API sent an invocation without a usable Lambda-Runtime-Aws-Request-Id "
-                  "header; it cannot be answered and is skipped");
+        log_error(
+            "the Runtime API sent an invocation without a usable Lambda-Runtime-Aws-Request-Id "
+            "header; it cannot be answered and is skipped");
         return false;
     }
     memcpy(next->request_id, id, id_len);
@@ -55,10 +57,12 @@ static bool read_invocation(struct runtime_api *api, const struct http_response 
     next->header_count = r->header_count;
     for (size_t i = 0; i < r->header_count; i++) {
         const struct http_header *h = &r->headers[i];
-        next->headers[i] = (struct header_view){http_header_name(&api->conn, h),
-                                                http_header_value_at(&api->conn, h), h->name_len, h->value_len};
+        next->headers[i] =
+            (struct header_view){http_header_name(&api->conn, h),
+                                 http_header_value_at(&api->conn, h), h->name_len, h->value_len};
     }
-    next->trace_id = http_header_value(&api->conn, r, "Lambda-Runtime-Trace-Id", &next->trace_id_len);
+    next->trace_id =
+        http_header_value(&api->conn, r, "Lambda-Runtime-Trace-Id", &next->trace_id_len);
     return true;
 }
 
@@ -67,7 +71,8 @@ enum next_result runtime_api_next(struct runtime_api *api, struct next_invocatio
     int backoff_ms = 10;
     for (int attempt = 1;; attempt++) {
         struct http_response r;
-        enum http_result rc = http_request(&api->conn, "GET", API_PREFIX "/invocation/next", USER_AGENT, NULL, 0, &r);
+        enum http_result rc =
+            http_request(&api->conn, "GET", API_PREFIX "/invocation/next", USER_AGENT, NULL, 0, &r);
         if (rc == HTTP_INTERRUPTED) return NEXT_STOP;
         char why[600];
         if (rc == HTTP_OK && r.status == 200) {
@@ -76,19 +81,22 @@ enum next_result runtime_api_next(struct runtime_api *api, struct next_invocatio
             continue;
         }
         if (rc == HTTP_OK && r.status < 500) {
-            log_error("the Runtime API at %s answered GET next with status %d: %.*s", api->address, r.status,
-                      (int)(r.body_len > 200 ? 200 : r.body_len), r.body);
+            log_error("the Runtime API at %s answered GET next with status %d: %.*s", api->address,
+                      r.status, (int)(r.body_len > 200 ? 200 : r.body_len), r.body);
             return NEXT_FATAL;
         }
-        if (rc == HTTP_OK) snprintf(why, sizeof why, "status %d", r.status);
-        else snprintf(why, sizeof why, "%s", api->conn.error);
+        if (rc == HTTP_OK)
+            snprintf(why, sizeof why, "status %d", r.status);
+        else
+            snprintf(why, sizeof why, "%s", api->conn.error);
         if (attempt == NEXT_ATTEMPTS) {
-            log_error("cannot get the next invocation from the Runtime API at %s after %d attempts: %s", api->address,
-                      attempt, why);
+            log_error(
+                "cannot get the next invocation from the Runtime API at %s after %d attempts: %s",
+                api->address, attempt, why);
             return NEXT_FATAL;
         }
-        log_error("GET next from the Runtime API at %s failed (%s); retrying in %d ms", api->address, why,
-                  backoff_ms);
+        log_error("GET next from the Runtime API at %s failed (%s); retrying in %d ms",
+                  api->address, why, backoff_ms);
         if (!sleep_ms(api->conn.interrupt_fd, backoff_ms)) return NEXT_STOP;
         backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
     }
@@ -100,9 +108,10 @@ static void invocation_path(char *out, size_t size, const char *request_id, cons
     static const char prefix[] = API_PREFIX "/invocation/", hex[] = "0123456789ABCDEF";
     size_t n = sizeof prefix - 1, leaf_len = strlen(leaf);
     memcpy(out, prefix, n);
-    for (const unsigned char *c = (const unsigned char *)request_id; *c && n + leaf_len + 5 < size; c++) {
-        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                     *c == '-' || *c == '_' || *c == '.' || *c == '~';
+    for (const unsigned char *c = (const unsigned char *)request_id; *c && n + leaf_len + 5 < size;
+         c++) {
+        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.' || *c == '~';
         if (plain) {
             out[n++] = (char)*c;
         } else {
@@ -117,8 +126,9 @@ static void invocation_path(char *out, size_t size, const char *request_id, cons
 
 /* One post, retried once on a transport failure or a 5xx; never silent. */
 /* what names the post in log lines, e.g. "the response to invocation %s" with the id. */
-static enum post_result post(struct runtime_api *api, const char *path, const char *headers, const char *body,
-                             size_t len, const char *what_format, const char *request_id)
+static enum post_result post(struct runtime_api *api, const char *path, const char *headers,
+                             const char *body, size_t len, const char *what_format,
+                             const char *request_id)
 {
     char what[320];
     /* A SIGTERM must not cut a result off half-way: posts are not interruptible. */
@@ -136,14 +146,16 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
             }
             snprintf(what, sizeof what, what_format, request_id);
             if (r.status == 413) {
-                log_error("the Runtime API refused %s as too large (%zu bytes): %.*s; Lambda reports "
-                          "Function.ResponseSizeTooLarge to the caller itself",
-                          what, len, cut, r.body);
+                log_error(
+                    "the Runtime API refused %s as too large (%zu bytes): %.*s; Lambda reports "
+                    "Function.ResponseSizeTooLarge to the caller itself",
+                    what, len, cut, r.body);
                 result = POST_TOO_LARGE;
                 break;
             }
             if (r.status < 500) {
-                log_error("the Runtime API refused %s with status %d: %.*s", what, r.status, cut, r.body);
+                log_error("the Runtime API refused %s with status %d: %.*s", what, r.status, cut,
+                          r.body);
                 break;
             }
             snprintf(why, sizeof why, "status %d: %.*s", r.status, cut, r.body);
@@ -151,15 +163,17 @@ static enum post_result post(struct runtime_api *api, const char *path, const ch
             snprintf(why, sizeof why, "%s", api->conn.error);
             snprintf(what, sizeof what, what_format, request_id);
         }
-        if (attempt == 1) log_error("posting %s failed (%s); retrying once", what, why);
-        else log_error("posting %s failed again (%s); it was not delivered", what, why);
+        if (attempt == 1)
+            log_error("posting %s failed (%s); retrying once", what, why);
+        else
+            log_error("posting %s failed again (%s); it was not delivered", what, why);
     }
     api->conn.interrupt_fd = stop_fd;
     return result;
 }
 
-enum post_result runtime_api_post_response(struct runtime_api *api, const char *request_id, const char *body,
-                                           size_t len)
+enum post_result runtime_api_post_response(struct runtime_api *api, const char *request_id,
+                                           const char *body, size_t len)
 {
     char path[1024];
     invocation_path(path, sizeof path, request_id, "response");
@@ -209,11 +223,13 @@ enum post_result runtime_api_stream_end(struct runtime_api *api, const char *req
 
 static void error_headers(char *out, size_t size, const struct error_report *report)
 {
-    snprintf(out, size, JSON_HEADERS "Lambda-Runtime-Function-Error-Type: %s\r\n", report->header_type);
+    snprintf(out, size, JSON_HEADERS "Lambda-Runtime-Function-Error-Type: %s\r\n",
+             report->header_type);
 }
 
 enum post_result runtime_api_post_error(struct runtime_api *api, const char *request_id,
-                                        const struct error_report *report, const char *body, size_t len)
+                                        const struct error_report *report, const char *body,
+                                        size_t len)
 {
     char path[1024], headers[512];
     invocation_path(path, sizeof path, request_id, "error");
@@ -221,8 +237,9 @@ enum post_result runtime_api_post_error(struct runtime_api *api, const char *req
     return post(api, path, headers, body, len, "the error of invocation %s", request_id);
 }
 
-enum post_result runtime_api_post_init_error(struct runtime_api *api, const struct error_report *report,
-                                             const char *body, size_t len)
+enum post_result runtime_api_post_init_error(struct runtime_api *api,
+                                             const struct error_report *report, const char *body,
+                                             size_t len)
 {
     char headers[512];
     error_headers(headers, sizeof headers, report);

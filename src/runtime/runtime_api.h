@@ -37,10 +37,11 @@ void runtime_api_free(struct runtime_api *api);
 /* Waits (for as long as it takes) for the next invocation. */
 enum next_result runtime_api_next(struct runtime_api *api, struct next_invocation *next);
 
-enum post_result runtime_api_post_response(struct runtime_api *api, const char *request_id, const char *body,
-                                           size_t len);
+enum post_result runtime_api_post_response(struct runtime_api *api, const char *request_id,
+                                           const char *body, size_t len);
 enum post_result runtime_api_post_error(struct runtime_api *api, const char *request_id,
-                                        const struct error_report *report, const char *body, size_t len);
+                                        const struct error_report *report, const char *body,
+                                        size_t len);
 /* A streamed response (Lambda-Runtime-Function-Response-Mode: streaming): begin sends the
  * head, each chunk goes to the caller at once, end sends the last chunk with trailers ("" or
  * the Lambda-Runtime-Function-Error-* lines) and reads the answer. Never retried: the chunks
@@ -51,7 +52,8 @@ bool runtime_api_stream_chunk(struct runtime_api *api, const char *bytes, size_t
 enum post_result runtime_api_stream_end(struct runtime_api *api, const char *request_id,
                                         const char *trailers);
 
-enum post_result runtime_api_post_init_error(struct runtime_api *api, const struct error_report *report,
-                                             const char *body, size_t len);
+enum post_result runtime_api_post_init_error(struct runtime_api *api,
+                                             const struct error_report *report, const char *body,
+                                             size_t len);
 
 #endif

@@ -63,8 +63,7 @@ void shutdown_hook_run(lua_State *L, int ref, long long limit_ms)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    long long stop_at =
-        (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + limit_ms;
+    long long stop_at = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 + limit_ms;
     lua_settop(L, 0);
     lua_pushcfunction(L, lua_host_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
