@@ -11,7 +11,7 @@
   succeed;
 - the man page docs/moonrun.1 names every command of `moonrun --help`, every option of each
   `moonrun COMMAND --help`, every MOONRUN_* variable of docs/configuration.md's Environment
-  table (its build settings are not the environment's) and src/version.h's
+  table (its build settings are not the environment's) and src/core/version.h's
   version, and renders without warnings (groff -man -ww -z; man --warnings -l too when man-db is
   installed).
 
@@ -561,7 +561,7 @@ class TestManPage(BinaryTestCase):
         self.assertEqual([v for v in variables if v not in environment], [])
 
     def test_its_version_is_moonruns(self):
-        with open(os.path.join(ROOT, "src", "version.h")) as f:
+        with open(os.path.join(ROOT, "src", "core", "version.h")) as f:
             version = re.search(r'define MOONRUN_VERSION "([^"]+)"', f.read()).group(1)
         self.assertRegex(self.page, rf'(?m)^\.TH MOONRUN 1 \S+ "moonrun {re.escape(version)}"')
 
