@@ -1,6 +1,6 @@
--- luacheck's settings for moonrun's own Lua (tests/lint.sh runs `luacheck .` from here). The
--- scaffold of `moonrun init` has its own .luacheckrc, for users' projects; this one is the
--- repository's.
+-- luacheck's settings for moonrun's own Lua (tests/lint.sh runs luacheck from here on the
+-- folders of include_files). The scaffold of `moonrun init` has its own .luacheckrc, for users'
+-- projects; this one is the repository's.
 std = "lua54"
 
 -- What is checked: moonrun's library, the example handlers, the benchmarks' scripts and the busted

@@ -36,8 +36,10 @@ status=0
 
 check_lua() {
     need luacheck lua-check
-    # the files checked and the settings are .luacheckrc's
-    if luacheck --no-color --formatter plain --codes .; then
+    # The settings are .luacheckrc's; the folders are named rather than `.` because luacheck
+    # walks and matches every file under what it is given, and a build tree of tens of
+    # thousands of files took it past the test's five minutes.
+    if luacheck --no-color --formatter plain --codes lua handlers bench tests/lua; then
         echo "lint: luacheck found nothing"
     else
         echo "lint: luacheck's findings above (settings: .luacheckrc)" >&2

@@ -128,7 +128,7 @@ class TestCmakeInstall(InstalledTestCase):
 
     def test_layout(self):
         self.assertTrue(os.access(self.moonrun, os.X_OK))
-        for module in ("sqs", "aws", "dev", "events", "dev/template"):  # moonrun.json & co are C
+        for module in ("sqs", "aws", "dev", "events", "dev/template/init", "dev/sqs/api"):  # moonrun.json & co are C
             self.assertTrue(os.path.isfile(os.path.join(self.library, "moonrun", module + ".lua")), module)
         # the library's Lua files, and moonrun init's scaffold whole (template.yaml, README.md, ...)
         scaffold = os.path.join("moonrun", "scaffold") + os.sep
