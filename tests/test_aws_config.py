@@ -2,8 +2,8 @@
 generated set-ups of the environment, both shared files, profiles, credential processes, a
 container endpoint served here and STS on moto, the resolved key id, whether there is a session
 token, the region and the SQS endpoint must be botocore's, or an error in both. Differences
-moonrun makes on purpose are listed in the README ("Where moonrun differs from botocore") and
-are not generated here. Secrets are written into every place moonrun reads, and every line
+moonrun makes on purpose are listed in docs/lua-library.md ("Where moonrun differs from
+botocore") and are not generated here. Secrets are written into every place moonrun reads, and every line
 moonrun prints and every error value is checked for them.
 
 Run from the repository root: python3 -m unittest -v tests/test_aws_config.py
@@ -118,7 +118,7 @@ def comparable(out, reference=None):
     """What must agree: the key id and token presence, none found, or a failure; the region;
     the endpoint, or that configuration failed. With reference (botocore's answer) given: a
     malformed file fails everything in botocore, but only what reads the files in moonrun (an
-    intended difference, see the README), so credentials from the environment are not compared
+    intended difference, see docs/lua-library.md), so credentials from the environment are not compared
     then."""
     if out.get("key"):
         credentials = (out["key"], out.get("token", False))
@@ -642,7 +642,7 @@ class EndpointOptions(unittest.TestCase):
         for region in self.REGIONS:
             for fips in (False, True):
                 # botocore's SQS rules for dual-stack in the ISO partitions are an intended
-                # difference (README), so dual-stack is compared where the partitions agree
+                # difference (docs/lua-library.md), so dual-stack is compared where the partitions agree
                 for dualstack in ((False, True) if "iso" not in region else (False,)):
                     client = boto3.client("sqs", region_name=region, aws_access_key_id="a",
                                           aws_secret_access_key="b",

@@ -36,7 +36,8 @@ static const char usage[] =
     "       moonrun --version | --help   (and moonrun COMMAND --help)\n"
     "\n"
     "Environment: AWS_LAMBDA_RUNTIME_API, _HANDLER (path/module.function), LAMBDA_TASK_ROOT,\n"
-    "MOONRUN_MEMORY_LIMIT_MB, MOONRUN_HISTORY, MOONRUN_ROCKS_SERVER. See README.md.\n";
+    "MOONRUN_MEMORY_LIMIT_MB, MOONRUN_HISTORY, MOONRUN_ROCKS_SERVER. The manual: man moonrun,\n"
+    "and docs/ in the source (docs/configuration.md lists every variable).\n";
 
 /* The runtime loop, for `moonrun` and `moonrun HANDLER`. */
 static int serve_lambda(const char *handler)
