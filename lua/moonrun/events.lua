@@ -39,6 +39,41 @@ function M.batch_response(failed_ids)
   return {batchItemFailures = failures}
 end
 
+--- With ReportBatchItemFailures: the ids the function's answer reports failed (a set), or nil
+--- and why the answer is invalid. As Lambda documents it, the batch succeeded entirely when
+--- the answer is null or empty or its batchItemFailures is null or empty, and failed entirely
+--- when the answer is not JSON, or an item's itemIdentifier is missing, empty, not a string or
+--- not a message of the batch; an answer of another shape is taken as a failure too.
+function M.reported_failures(body, batch_ids)
+  local failed = {}
+  if body == nil or body:match("^%s*$") then return failed end
+  local ok, answer = pcall(json.decode, body)
+  if not ok then return nil, "the function's answer is not JSON" end
+  if answer == json.null then return failed end
+  if type(answer) ~= "table" or json.is_array(answer) then
+    return nil, "the function's answer is not an object (expected {\"batchItemFailures\": [...]})"
+  end
+  local list = answer.batchItemFailures
+  if list == nil or list == json.null then return failed end
+  if type(list) ~= "table" or not json.is_array(list) then -- decoded lists, even empty, are marked
+    return nil, "batchItemFailures is not a list"
+  end
+  for i, item in ipairs(list) do
+    if type(item) ~= "table" or item == json.null or json.is_array(item) then
+      return nil, string.format("batchItemFailures[%d] is not an object", i)
+    end
+    local id = item.itemIdentifier
+    if type(id) ~= "string" or id == "" then
+      return nil, string.format("batchItemFailures[%d] has no itemIdentifier (a message id)", i)
+    end
+    if not batch_ids[id] then
+      return nil, string.format("batchItemFailures[%d].itemIdentifier %s is not a message of the batch", i, id)
+    end
+    failed[id] = true
+  end
+  return failed
+end
+
 --- Why Lambda could not read answer_json (a handler's JSON answer) to the SQS batch event
 --- (decoded), or nil when it could: with ReportBatchItemFailures, an unreadable answer fails
 --- the whole batch. Only answers that carry batchItemFailures are checked, and only for SQS
@@ -51,7 +86,7 @@ function M.batch_answer_problem(event, answer_json)
     ids[record.messageId] = true
   end
   if next(ids) == nil or not tostring(answer_json):find('"batchItemFailures"', 1, true) then return nil end
-  local _, why = require("moonrun.dev.poller").reported_failures(answer_json, ids)
+  local _, why = M.reported_failures(answer_json, ids)
   return why
 end
 

@@ -156,7 +156,7 @@ local function check_batch_answer(answer_json, answer, event, fn, opts)
     check = reports_failures(fn) or (type(answer) == "table" and answer.batchItemFailures ~= nil)
   end
   if not check then return nil end
-  local failed, why = require("moonrun.dev.poller").reported_failures(answer_json, ids)
+  local failed, why = require("moonrun.events").reported_failures(answer_json, ids)
   if failed then return nil end
   return {errorType = "Moonrun.InvalidBatchResponse",
           errorMessage = why .. ": with ReportBatchItemFailures, Lambda takes the whole batch as failed " ..

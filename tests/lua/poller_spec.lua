@@ -1,6 +1,7 @@
 -- Specs of the parts of moonrun.dev.poller that need no queue (tests/test_dev_poller.py runs the
 -- poller against moto): build/moonrun run /usr/bin/busted tests/lua/poller_spec.lua
 local poller = require "moonrun.dev.poller"
+local lambda_events = require "moonrun.events"
 local json = require "moonrun.json"
 local base64 = require "moonrun.base64"
 local digest = require "moonrun.digest"
@@ -119,21 +120,21 @@ describe("moonrun.dev.poller", function()
     end)
   end)
 
-  describe("reported batch item failures", function()
+  describe("reported batch item failures (moonrun.events, which the poller uses)", function()
     local batch = {a = true, b = true}
 
     it("reads the failed ids", function()
-      assert.are.same({a = true}, poller.reported_failures('{"batchItemFailures": [{"itemIdentifier": "a"}]}', batch))
-      assert.are.same({a = true, b = true}, poller.reported_failures(
+      assert.are.same({a = true}, lambda_events.reported_failures('{"batchItemFailures": [{"itemIdentifier": "a"}]}', batch))
+      assert.are.same({a = true, b = true}, lambda_events.reported_failures(
         '{"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}, {"itemIdentifier": "a"}]}', batch))
     end)
 
     it("counts an empty or null answer or list as a complete success", function()
       for _, body in ipairs{"", "null", "{}", '{"batchItemFailures": []}', '{"batchItemFailures": null}',
                             '{"statusCode": 200}'} do
-        assert.are.same({}, poller.reported_failures(body, batch), body)
+        assert.are.same({}, lambda_events.reported_failures(body, batch), body)
       end
-      assert.are.same({}, poller.reported_failures(nil, batch))
+      assert.are.same({}, lambda_events.reported_failures(nil, batch))
     end)
 
     it("counts an invalid answer as a complete failure, saying why", function()
@@ -146,7 +147,7 @@ describe("moonrun.dev.poller", function()
         ['{"batchItemFailures": [{"id": "a"}]}'] = "no itemIdentifier",
         ['{"batchItemFailures": [{"itemIdentifier": "zzz"}]}'] = "zzz is not a message of the batch",
       } do
-        local failed, why = poller.reported_failures(body, batch)
+        local failed, why = lambda_events.reported_failures(body, batch)
         assert.is_nil(failed, body)
         assert.truthy(why:find(fragment, 1, true), body .. ": " .. tostring(why))
       end

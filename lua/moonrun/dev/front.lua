@@ -53,7 +53,7 @@ local function batch_summary(outcome, event, reports)
   if decoded_ok and type(decoded) == "table" and type(decoded.Records) == "table" then
     for _, r in ipairs(decoded.Records) do if type(r) == "table" and r.messageId then ids[r.messageId] = true end end
   end
-  local failed, why = require("moonrun.dev.poller").reported_failures(outcome.payload, ids)
+  local failed, why = require("moonrun.events").reported_failures(outcome.payload, ids)
   if not failed then return "whole batch failed: " .. why, false end
   local n = 0
   for _ in pairs(failed) do n = n + 1 end

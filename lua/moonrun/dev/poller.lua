@@ -28,6 +28,7 @@
 local json = require "moonrun.json"
 local http = require "moonrun.http"
 local sqs = require "moonrun.sqs"
+local lambda_events = require "moonrun.events"
 local aws = require "moonrun.aws"
 local time = require "moonrun.time"
 local digest = require "moonrun.digest"
@@ -335,41 +336,6 @@ function Poller:invoke(text, records)
   return true, res.body
 end
 
---- With ReportBatchItemFailures: the ids the function's answer reports failed (a set), or nil
---- and why the answer is invalid. As Lambda documents it, the batch succeeded entirely when
---- the answer is null or empty or its batchItemFailures is null or empty, and failed entirely
---- when the answer is not JSON, or an item's itemIdentifier is missing, empty, not a string or
---- not a message of the batch; an answer of another shape is taken as a failure too.
-function M.reported_failures(body, batch_ids)
-  local failed = {}
-  if body == nil or body:match("^%s*$") then return failed end
-  local ok, answer = pcall(json.decode, body)
-  if not ok then return nil, "the function's answer is not JSON" end
-  if answer == null then return failed end
-  if type(answer) ~= "table" or json.is_array(answer) then
-    return nil, "the function's answer is not an object (expected {\"batchItemFailures\": [...]})"
-  end
-  local list = answer.batchItemFailures
-  if list == nil or list == null then return failed end
-  if type(list) ~= "table" or not json.is_array(list) then -- decoded lists, even empty, are marked
-    return nil, "batchItemFailures is not a list"
-  end
-  for i, item in ipairs(list) do
-    if type(item) ~= "table" or item == null or json.is_array(item) then
-      return nil, string.format("batchItemFailures[%d] is not an object", i)
-    end
-    local id = item.itemIdentifier
-    if type(id) ~= "string" or id == "" then
-      return nil, string.format("batchItemFailures[%d] has no itemIdentifier (a message id)", i)
-    end
-    if not batch_ids[id] then
-      return nil, string.format("batchItemFailures[%d].itemIdentifier %s is not a message of the batch", i, id)
-    end
-    failed[id] = true
-  end
-  return failed
-end
-
 -- Deleting ------------------------------------------------------------------------------------
 
 function Poller:delete(records)
@@ -427,7 +393,7 @@ function Poller:process(messages)
     elseif self.config.report_batch_item_failures then
       local ids = {}
       for _, record in ipairs(event.records) do ids[record.messageId] = true end
-      local failed, why = M.reported_failures(answer, ids)
+      local failed, why = lambda_events.reported_failures(answer, ids)
       if not failed then
         self:log(why .. "; the whole batch counts as failed, as Lambda counts it")
         failed_before = true
