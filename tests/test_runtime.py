@@ -432,7 +432,9 @@ class TestBasics(MoonrunTestCase):
     def test_sigterm_after_the_deadline_says_so(self):
         """Blocked in C past its deadline, the handler is stopped on its way back: not '200 ms before'."""
         self.start("output.blocked")
-        deadline = int(time.time() * 1000) + 300
+        # scaled like the rest: under a sanitizer on a busy machine the handler can take longer
+        # than 300 ms to start, and must start before its deadline for this case
+        deadline = int(time.time() * 1000) + int(T(300))
         rid = self.api.push({"seconds": T(1.2)}, headers={"Lambda-Runtime-Deadline-Ms": deadline})
         if not self.proc.stdout.wait_for(b"blocked\n", T(10)):
             self.fail_with_output("the handler never started")
@@ -446,7 +448,7 @@ class TestBasics(MoonrunTestCase):
     def test_timeout_met_late_says_so(self):
         """The deadline met on the way back from a long C call: 'after', with the real figure."""
         self.start("output.blocked")
-        deadline = int(time.time() * 1000) + 500
+        deadline = int(time.time() * 1000) + int(T(500))
         rid = self.api.push({"seconds": T(1.2)}, headers={"Lambda-Runtime-Deadline-Ms": deadline})
         body = self.assertInvocationError(self.result(rid, timeout=15), "Timeout")
         self.assertRegex(body["errorMessage"], r"^Task timed out: the handler was still running \d+ ms after "
