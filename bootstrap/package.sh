@@ -104,11 +104,16 @@ stage_runtime() {
     mkdir -p "$dir/lib"
     "$strip" -o "$dir/bootstrap" "$work/moonrun-$arch/moonrun"
     chmod 0755 "$dir/bootstrap"
-    # moonrun dev (lua/moonrun/dev*) and moonrun package (lua/moonrun/package*) run on a
-    # developer's machine, never on Lambda: left out.
-    (cd "$repo" && find lua -name '*.lua' ! -path 'lua/moonrun/dev/*' ! -path 'lua/moonrun/dev.lua' \
-        ! -path 'lua/moonrun/package/*' ! -path 'lua/moonrun/package.lua' \
-        -exec install -D -m 0644 {} "$dir/{}" \;)
+    # The modules of the commands that run on a developer's machine, never on Lambda, are left
+    # out: dev, package, deps, init (project_init, scaffold), test (testing, template_function,
+    # sample_events), the REPL's completion. test_packaging checks that what is shipped requires
+    # nothing left out.
+    local module local_only=()
+    for module in dev package deps project_init scaffold testing template_function \
+        sample_events sample_sources event_text repl_complete pretty; do
+        local_only+=(! -path "lua/moonrun/$module.lua" ! -path "lua/moonrun/$module/*")
+    done
+    (cd "$repo" && find lua -name '*.lua' "${local_only[@]}" -exec install -D -m 0644 {} "$dir/{}" \;)
     # Bytecode is the same on x86_64 and arm64 (both 64-bit little-endian), so the host's
     # moonrun compiles for both.
     (cd "$dir" && find lua -name '*.lua' -print0 | sort -z |

@@ -180,6 +180,38 @@ class PackagingTest(unittest.TestCase):
             self.assertEqual(layer_names & handler_names, set())
         self.assertTrue(all(not n.startswith(("lib/", "lua/")) and n != "bootstrap" for n in handler_names))
 
+    def test_shipped_modules_require_only_shipped_modules(self):
+        # The layer leaves out moonrun dev and moonrun package; a shipped module that requires one
+        # of theirs, even inside a function, fails on Lambda with "module not found" only when
+        # that function runs. Modules given as literal strings are all of moonrun's requires.
+        with zipfile.ZipFile(zip_path("layer", HOST_ARCH)) as layer:
+            shipped = {n[len("lua/"):-len(".lua")].replace("/", ".") for n in layer.namelist()
+                       if n.startswith("lua/moonrun") and n.endswith(".lua")}
+        self.assertIn("moonrun.events", shipped)
+        for local_only in ("moonrun.dev.poller", "moonrun.testing", "moonrun.template_function", "moonrun.deps",
+                           "moonrun.package", "moonrun.project_init", "moonrun.scaffold.src.producer"):
+            self.assertNotIn(local_only, shipped)
+        # the C modules are the bootstrap's own (package.preload)
+        script = os.path.join(self.unpacked, "preload.lua")
+        with open(script, "w") as f:
+            f.write("for name in pairs(package.preload) do print(name) end\n")
+        bootstrap = os.path.join(self.unpacked, f"layer-{HOST_ARCH}", "bootstrap")
+        p = subprocess.run([bootstrap, "run", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        preloaded = set(p.stdout.split())
+        self.assertIn("moonrun.json", preloaded)
+        require = re.compile(r"""require\s*\(?\s*["'](moonrun[\w.]*)["']""")
+        missing = []
+        for module in sorted(shipped):
+            path = os.path.join(ROOT, "lua", module.replace(".", os.sep) + ".lua")
+            if not os.path.exists(path):  # a folder's init.lua
+                path = os.path.join(ROOT, "lua", module.replace(".", os.sep), "init.lua")
+            with open(path, encoding="utf-8") as f:
+                for wanted in require.findall(f.read()):
+                    if wanted not in shipped and wanted not in preloaded:
+                        missing.append(f"{module} requires {wanted}")
+        self.assertEqual(missing, [])
+
     def test_sizes_are_reported_and_within_target(self):
         for arch in ARCHS:
             for kind in ("function", "layer"):
