@@ -517,6 +517,44 @@ describe("sqs_store: the journal", function()
     assert.same({"a"}, bodies(store:receive(store:queue("orders"), 10)))
   end)
 
+  it("skips a FIFO message whose sequence number is not whole digits, and restarts cleanly after", function()
+    -- found by the journal fuzzer: "0.000000000000000001" made the queue's counter a float,
+    -- which the compacted journal then wrote and the next start refused
+    for _, bad in ipairs{"0.000000000000000001", "1e5", "-3", "99999999999999999999", "x"} do
+      dir = temp_dir()
+      local store = new_store(dir)
+      local q = assert(store:create_queue("jobs.fifo", {FifoQueue = "true"}))
+      store:send(q, {body = "kept", group = "g", dedup = "d1"})
+      store:send(q, {body = "damaged", group = "g", dedup = "d2"})
+      store:flush()
+      store:close()
+      local lines = journal_lines()
+      local damaged = 0
+      for i, line in ipairs(lines) do
+        if line:find('"damaged"', 1, true) then
+          lines[i], damaged = line:gsub('"seq":"%d+"', '"seq":' .. json.encode(bad)), damaged + 1
+        end
+      end
+      assert.equal(1, damaged)
+      local file = assert(io.open(dir .. "/sqs.journal", "wb"))
+      file:write(table.concat(lines, "\n"), "\n")
+      file:close()
+      store = new_store(dir)
+      assert.equal(1, #warnings, bad)
+      assert.truthy(warnings[1]:find("a sequence number (seq) must be a string of digits", 1, true), warnings[1])
+      q = store:queue("jobs.fifo")
+      local third = store:send(q, {body = "third", group = "g", dedup = "d3"})
+      assert.truthy(third.sequence:match("^%d+$"), third.sequence)
+      store:flush()
+      store:close()
+      store = new_store(dir)
+      assert.same({}, warnings, bad)
+      assert.same({"kept", "third"}, bodies(store:receive(store:queue("jobs.fifo"), 10)))
+      store:close()
+      os.execute("rm -rf " .. dir)
+    end
+  end)
+
   it("compacts when it grows, keeping the live state", function()
     local store = new_store(dir)
     local q = assert(store:create_queue("orders"))

@@ -203,6 +203,20 @@ local function optional(value, kind)
   return value == nil or (kind == "integer" and math.type(value) == "integer") or type(value) == kind
 end
 
+-- A FIFO message's sequence number as the store writes it (%020d of the queue's counter): a
+-- string of digits whose value is an integer, or nil. Anything else would turn the queue's
+-- counter into a float that the compacted journal could not hold.
+local function sequence_value(text)
+  if type(text) ~= "string" or not text:match("^%d+$") then return nil end
+  return math.tointeger(tonumber(text))
+end
+
+local function check_sequence(record)
+  if record.seq ~= nil and not sequence_value(record.seq) then
+    error("a sequence number (seq) must be a string of digits", 0)
+  end
+end
+
 -- A queue record damaged into another valid JSON line must not make a queue whose times or
 -- attributes break the requests that read them later.
 local function check_queue_record(record)
@@ -256,6 +270,7 @@ function Store:apply(record, now)
         error("a message record needs a string id and body, and integer sent and vis times", 0)
       end
       if q.fifo and type(record.g) ~= "string" then error("a message of a FIFO queue needs a string group", 0) end
+      check_sequence(record)
       if q.messages[record.id] then return end
       self.order = self.order + 1
       local msg = new_message(record.id, record.body, record.sent, record.vis, record.n or 0, self.order,
@@ -263,7 +278,7 @@ function Store:apply(record, now)
       msg.attributes, msg.system, msg.group, msg.dedup = record.ma, record.sa, record.g, record.d
       msg.sequence, msg.first_receive, msg.handle = record.seq, record.first, record.h
       msg.received_at, msg.source_arn = record.rat, record.src
-      if msg.sequence then q.sequence = math.max(q.sequence, tonumber(msg.sequence) or 0) end
+      if msg.sequence then q.sequence = math.max(q.sequence, sequence_value(msg.sequence)) end
       q:insert(msg, now)
       if record.d and record.dk then q:remember_dedup(record.dk, record.sent, record.id, record.seq) end
     elseif (op == "recv" or op == "vis") and
@@ -287,6 +302,7 @@ function Store:apply(record, now)
       for _, msg in pairs(q.messages) do q:remove(msg) end
       q.purged_ms = record.at
     elseif op == "dedup" then
+      check_sequence(record)
       q:remember_dedup(record.key, record.at, record.id, record.seq)
     end
   end
