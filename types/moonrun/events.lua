@@ -33,4 +33,13 @@ function events.sqs_batch(event, handle, options) end
 ---@return string|nil
 function events.batch_answer_problem(event, answer_json) end
 
+---With ReportBatchItemFailures, the ids that a handler's answer (JSON text) reports failed, as a
+---set; or nil and why Lambda would take the whole batch as failed (the answer is not JSON, or an
+---itemIdentifier is missing or not one of batch_ids).
+---@param answer_json string|nil
+---@param batch_ids table<string, boolean> the batch's message ids, as a set
+---@return table<string, boolean>|nil failed
+---@return string|nil why
+function events.reported_failures(answer_json, batch_ids) end
+
 return events
