@@ -8,6 +8,7 @@
 -- on Lambda, the event makes the JSON round trip, the context and deadline are Lambda's, and a
 -- failure is Lambda's error object. The project's template (template.yaml) gives a logical id
 -- its handler, code folder, timeout, memory and environment, read by `moonrun dev`'s loader.
+local events = require "moonrun.events"
 local json = require "moonrun.json"
 local local_invoke = require "moonrun.local_invoke"
 local sample_events = require "moonrun.sample_events"
@@ -156,7 +157,7 @@ local function check_batch_answer(answer_json, answer, event, fn, opts)
     check = reports_failures(fn) or (type(answer) == "table" and answer.batchItemFailures ~= nil)
   end
   if not check then return nil end
-  local failed, why = require("moonrun.events").reported_failures(answer_json, ids)
+  local failed, why = events.reported_failures(answer_json, ids)
   if failed then return nil end
   return {errorType = "Moonrun.InvalidBatchResponse",
           errorMessage = why .. ": with ReportBatchItemFailures, Lambda takes the whole batch as failed " ..

@@ -5,6 +5,7 @@ local apigw = require "moonrun.dev.apigw"
 local authorizers = require "moonrun.dev.authorizers"
 local cors = require "moonrun.dev.cors"
 local event_text = require "moonrun.event_text"
+local events = require "moonrun.events"
 local json = require "moonrun.json"
 local failure_summary = require("moonrun.dev.view").failure_summary
 
@@ -53,7 +54,7 @@ local function batch_summary(outcome, event, reports)
   if decoded_ok and type(decoded) == "table" and type(decoded.Records) == "table" then
     for _, r in ipairs(decoded.Records) do if type(r) == "table" and r.messageId then ids[r.messageId] = true end end
   end
-  local failed, why = require("moonrun.events").reported_failures(outcome.payload, ids)
+  local failed, why = events.reported_failures(outcome.payload, ids)
   if not failed then return "whole batch failed: " .. why, false end
   local n = 0
   for _ in pairs(failed) do n = n + 1 end
