@@ -94,10 +94,19 @@ class CorsCase(DevTestCase):
     def setUp(self):
         super().setUp()
         self.write("fn/app.lua", APP_LUA)
-        self.port = free_port()
-        self.page_origin = f"http://127.0.0.1:{self.port}"
-        self.dev = self.start_dev(self.template(TEMPLATE), "--port", str(self.port),
-                                  "--parameter", f"PageOrigin={self.page_origin}", embedded=True)
+        # The page's origin is the front's own, so the port is chosen before moonrun dev starts;
+        # between the two, another process can take it (a client's ephemeral port): then the
+        # start fails with "Address already in use" and another port is tried.
+        for attempt in range(5):
+            self.port = free_port()
+            self.page_origin = f"http://127.0.0.1:{self.port}"
+            try:
+                self.dev = self.start_dev(self.template(TEMPLATE), "--port", str(self.port),
+                                          "--parameter", f"PageOrigin={self.page_origin}", embedded=True)
+                return
+            except AssertionError as error:
+                if "Address already in use" not in str(error) or attempt == 4:
+                    raise
 
     def call(self, method, path, headers=(), host="127.0.0.1"):
         return http_request(f"http://{host}:{self.port}{path}", method=method, headers=list(headers),
