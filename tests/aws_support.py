@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import json
 import os
+import random
 import socket
 import socketserver
 import struct
@@ -44,8 +45,36 @@ def assert_no_secrets(*outputs):
                 raise AssertionError(f"a secret appears in moonrun's output:\n{text[-2000:]}")
 
 
+_GIVEN_PORTS = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    with socket.socket() as s:
+    """A port on 127.0.0.1 that nothing listens on, for a server started later. It is taken below
+    the kernel's ephemeral range: a port that bind(0) handed out and that was closed again can be
+    handed out again at once, to a client's connection or to a server started with port 0 (moonrun
+    dev's own), and the server meant for it then fails with "Address already in use". A port is
+    never given twice in one process."""
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(min(20000, high - 1000), high)
+        if port in _GIVEN_PORTS:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN_PORTS.add(port)
+        return port
+    with socket.socket() as s:  # the range below is full: the kernel's choice, as before
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

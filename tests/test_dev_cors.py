@@ -94,8 +94,8 @@ class CorsCase(DevTestCase):
     def setUp(self):
         super().setUp()
         self.write("fn/app.lua", APP_LUA)
-        # The page's origin is the front's own, so the port is chosen before moonrun dev starts;
-        # between the two, another process can take it (a client's ephemeral port): then the
+        # The page's origin is the front's own, so the port is chosen before moonrun dev starts
+        # (free_port: below the ephemeral range); should another process take it in between, the
         # start fails with "Address already in use" and another port is tried.
         for attempt in range(5):
             self.port = free_port()

@@ -26,6 +26,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from aws_support import free_port  # noqa: E402
 from runtime_api import RuntimeAPI  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
@@ -76,12 +77,9 @@ def lua(code, env=None, args=()):
 
 
 def closed_port():
-    """A port on 127.0.0.1 that nothing listens on (it was just released)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port on 127.0.0.1 that nothing listens on (aws_support.free_port: below the ephemeral range,
+    so no client's connection is handed it meanwhile)."""
+    return free_port()
 
 
 class Seen:
