@@ -64,6 +64,26 @@ def moonrun_bin():
     return os.path.join(REPO, "build", "moonrun")
 
 
+_built_fixtures = {}
+
+
+def preload_env(fixture, **variables):
+    """Environment that preloads tests/modules/FIXTURE.c into moonrun (built here once, with the
+    project's warnings; one that does not build fails the test), with the fixture's variables."""
+    if fixture not in _built_fixtures:
+        out = os.path.join(tempfile.mkdtemp(prefix="moonrun-fixture-"), fixture + ".so")
+        built = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
+                                os.path.join(HERE, "modules", fixture + ".c"), "-ldl"],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            raise AssertionError("tests/modules/%s.c does not build:\n%s" % (fixture, built.stderr))
+        _built_fixtures[fixture] = out
+    # under ASan the preloaded library comes before the sanitizer's runtime: harmless here
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return dict(variables, LD_PRELOAD=_built_fixtures[fixture],
+                ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+
+
 def setUpModule():  # noqa: N802 - unittest hook
     path = moonrun_bin()
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -420,6 +440,30 @@ class TestBasics(MoonrunTestCase):
         r, took = self.sigterm_when(b"sleeping\n", rid)
         self.assertInvocationError(r, "Runtime.Shutdown")
         self.assertLess(took, T(0.5))
+
+    def test_sigterm_just_before_the_sleep_waits_is_not_slept_through(self):
+        """The signal lands between time.sleep's last check and its wait (a gap held open for 300 ms
+        by tests/modules/late_wait.c): the sleep still ends at once, not at the deadline."""
+        self.start("output.sleeping", env=preload_env("late_wait", LATE_WAIT_MS="300"))
+        rid = self.api.push({"seconds": 60})
+        r, took = self.sigterm_when(b"sleeping\n", rid)
+        self.assertInvocationError(r, "Runtime.Shutdown")
+        self.assertLess(took, 0.3 + T(0.5))
+
+    def test_another_signal_does_not_cut_a_sleep_short(self):
+        """A signal with a handler that stops nothing (a stray SIGRTMIN, the deadline timer's) wakes
+        the wait: the rest is slept, and the handler returns."""
+        self.start("output.sleeping")
+        rid = self.api.push({"seconds": 0.8})
+        if not self.proc.stdout.wait_for(b"sleeping\n", T(10)):
+            self.fail_with_output("the handler never started")
+        started = time.monotonic()
+        for _ in range(4):
+            os.kill(self.proc.pid, signal.SIGRTMIN)
+            time.sleep(0.1)
+        r = self.result(rid, timeout=T(10))
+        self.assertEqual(json.loads(r.body), "slept")
+        self.assertGreater(r.time - started, 0.7)
 
     def test_sigterm_stops_a_handler_without_a_deadline(self):
         self.start("output.slow")

@@ -2,7 +2,6 @@
  * as Python's datetime prints them), ISO 8601, and sleep. Times are seconds since the epoch as
  * floats, like os.time's but with a fraction. Formatting is in UTC, Lambda's zone, whatever TZ
  * says, unless the caller asks for local time. */
-#include <errno.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdbool.h>
@@ -153,24 +152,14 @@ static int time_iso8601(lua_State *L)
     return 1;
 }
 
-/* sleep(seconds): a signal does not cut it short (the rest is slept); the deadline of the
+/* sleep(seconds): another signal does not cut it short (the rest is slept); the deadline of the
  * invocation does: a sleep that would outlast it ends there with the Timeout error, since a
- * hook cannot interrupt a C function. So does a SIGTERM that stops the invocation (its signal
- * interrupts the sleep, and the deadline then says no time is left). */
+ * hook cannot interrupt a C function. So does a SIGTERM that stops the invocation. */
 static int time_sleep(lua_State *L)
 {
     double seconds = luaL_checknumber(L, 1);
     luaL_argcheck(L, seconds >= 0 && seconds <= 1e9, 1, "seconds must be a number from 0 to 1e9");
-    long long left_ms = deadline_remaining_ms(L);
-    bool cut = left_ms != DEADLINE_NONE && seconds * 1000 >= (double)left_ms;
-    if (cut) seconds = (double)left_ms / 1000;
-    double whole = floor(seconds);
-    struct timespec left = {(time_t)whole, (long)((seconds - whole) * 1e9)};
-    while (nanosleep(&left, &left) != 0) {
-        if (errno != EINTR) return luaL_error(L, "time.sleep: %s", strerror(errno));
-        if (deadline_remaining_ms(L) == 0) return deadline_raise(L, 1);
-    }
-    if (cut) return deadline_raise(L, 1);
+    deadline_sleep(L, seconds);
     return 0;
 }
 

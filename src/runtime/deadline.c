@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -497,6 +498,42 @@ long long deadline_remaining_ms(lua_State *L)
     if (d->unbounded) return DEADLINE_NONE;
     long long left = ms_until(d->stop_at);
     return left > 0 ? left : 0;
+}
+
+void deadline_sleep(lua_State *L, double seconds)
+{
+    /* The signals that stop code (SIGTERM and SIGINT, whose handler stops this thread's
+     * invocation; the timer's; the stop signal other threads send) are blocked from the check to
+     * the wait, and pselect lets them in atomically as it starts waiting: one that comes in
+     * between is pending then and ends the wait at once, instead of being handled just before
+     * it and slept through. */
+    sigset_t stoppers, waiting_mask;
+    sigemptyset(&stoppers);
+    sigaddset(&stoppers, SIGTERM);
+    sigaddset(&stoppers, SIGINT);
+    sigaddset(&stoppers, TIMER_SIGNAL);
+    sigaddset(&stoppers, STOP_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &stoppers, &waiting_mask);
+    long long left_ms = deadline_remaining_ms(L);
+    bool stopped = left_ms != DEADLINE_NONE && seconds * 1000 >= (double)left_ms;
+    if (stopped) seconds = (double)left_ms / 1000;
+    long long end_ns = ns_of(monotonic_now()) + (long long)(seconds * 1e9);
+    int error = 0;
+    for (long long rest_ns; (rest_ns = end_ns - ns_of(monotonic_now())) > 0;) {
+        struct timespec rest = {(time_t)(rest_ns / 1000000000), (long)(rest_ns % 1000000000)};
+        if (pselect(0, NULL, NULL, NULL, &rest, &waiting_mask) == 0) break;
+        if (errno != EINTR) {
+            error = errno;
+            break;
+        }
+        if (deadline_remaining_ms(L) == 0) {
+            stopped = true;
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &waiting_mask, NULL); /* before an error leaves this function */
+    if (error) luaL_error(L, "cannot sleep: %s", strerror(error));
+    if (stopped) deadline_raise(L, 1);
 }
 
 int deadline_raise(lua_State *L, int level)

@@ -38,6 +38,12 @@ void deadline_stop_invocations(void);
 /* Milliseconds left before the armed deadline (0 once it has passed), or DEADLINE_NONE. */
 long long deadline_remaining_ms(lua_State *L);
 
+/* Waits seconds (0 to 1e9) in the calling thread, or until the deadline or a SIGTERM stops the
+ * code of L, and raises the Timeout error in that case (naming the Lua caller of the C function
+ * that called this). Unlike a check followed by nanosleep, a signal that comes between the two
+ * is not slept through. Another signal does not cut the wait short. */
+void deadline_sleep(lua_State *L, double seconds);
+
 /* For C functions that waited until the deadline: raises the Timeout error, naming the Lua
  * code at stack level `level` (1: the caller of the C function) as where it was stopped. */
 int deadline_raise(lua_State *L, int level);
