@@ -19,6 +19,7 @@ import os
 import pty
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -29,6 +30,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MOONRUN = os.environ.get("MOONRUN_BIN", os.path.join(ROOT, "build", "moonrun"))
 FIXTURES = os.path.join(HERE, "modules")
+
+sys.path.insert(0, HERE)
+from preload_fixtures import preload_env  # noqa: E402
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CLF_TIME_RE = r"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000$"
@@ -77,29 +81,9 @@ def lua_string(data: bytes) -> str:
     return "(" + " .. ".join(parts) + ")"
 
 
-_frozen_clock_lib = None
-_scratch = tempfile.TemporaryDirectory(prefix="moonrun-modules-")
-
-
-def tearDownModule():
-    _scratch.cleanup()
-
-
 def frozen_clock_env(ms):
-    """Environment that stops moonrun's wall clock at ms (tests/modules/frozen_clock.c, built
-    here with cc and the project's warnings; a fixture that does not build fails the test)."""
-    global _frozen_clock_lib
-    if _frozen_clock_lib is None:
-        out = os.path.join(_scratch.name, "frozen_clock.so")
-        built = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
-                                os.path.join(FIXTURES, "frozen_clock.c")], capture_output=True, text=True)
-        if built.returncode != 0:
-            raise AssertionError("tests/modules/frozen_clock.c does not build:\n" + built.stderr)
-        _frozen_clock_lib = out
-    # under ASan the preloaded library comes before the sanitizer's runtime: that is harmless here
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    return {"LD_PRELOAD": _frozen_clock_lib, "FROZEN_CLOCK_MS": str(ms),
-            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+    """Environment that stops moonrun's wall clock at ms (tests/modules/frozen_clock.c)."""
+    return preload_env("frozen_clock", FROZEN_CLOCK_MS=str(ms))
 
 
 class TestUuid(unittest.TestCase):

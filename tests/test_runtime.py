@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+from preload_fixtures import preload_env  # noqa: E402
 from runtime_api import RuntimeAPI, WaitTimeout, NEXT_PATH, INIT_ERROR_PATH  # noqa: E402
 
 REPO = os.path.dirname(HERE)
@@ -62,26 +63,6 @@ def moonrun_bin():
     if path:
         return os.path.abspath(path)
     return os.path.join(REPO, "build", "moonrun")
-
-
-_built_fixtures = {}
-
-
-def preload_env(fixture, **variables):
-    """Environment that preloads tests/modules/FIXTURE.c into moonrun (built here once, with the
-    project's warnings; one that does not build fails the test), with the fixture's variables."""
-    if fixture not in _built_fixtures:
-        out = os.path.join(tempfile.mkdtemp(prefix="moonrun-fixture-"), fixture + ".so")
-        built = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
-                                os.path.join(HERE, "modules", fixture + ".c"), "-ldl"],
-                               capture_output=True, text=True)
-        if built.returncode != 0:
-            raise AssertionError("tests/modules/%s.c does not build:\n%s" % (fixture, built.stderr))
-        _built_fixtures[fixture] = out
-    # under ASan the preloaded library comes before the sanitizer's runtime: harmless here
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    return dict(variables, LD_PRELOAD=_built_fixtures[fixture],
-                ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
 
 
 def setUpModule():  # noqa: N802 - unittest hook
