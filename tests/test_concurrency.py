@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import os
 import signal
+import socket
 import sys
 import threading
 import tempfile
@@ -280,15 +281,26 @@ class TestShutdown(WorkersTestCase):
         self.assertLess(time.monotonic() - started, T(5), "every poll was woken at once")
 
     def test_sigterm_stops_every_running_handler(self):
-        """Each worker's handler is stopped (sleeping or busy), its error posted, its shutdown run."""
+        """Each worker's handler is stopped (sleeping, busy, or waiting on a server that took its
+        request and never answers), its error posted, its shutdown run."""
         marker = os.path.join(tempfile.mkdtemp(prefix="moonrun-workers-"), "marker")
         self.addCleanup(lambda: os.path.exists(marker) and os.unlink(marker))
-        self.start(workers=3, env={"SHUTDOWN_MARKER": marker})
-        self.wait_pollers(3)
-        rids = self.push_all([{"kind": "count", "ms": 60000}, {"kind": "spin"}, {"kind": "spin"}])
-        for rid in rids:  # in the handler, not still reading the invocation
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        self.start(workers=4, env={"SHUTDOWN_MARKER": marker})
+        self.wait_pollers(4)
+        rids = self.push_all([{"kind": "count", "ms": 60000}, {"kind": "spin"}, {"kind": "spin"},
+                              {"kind": "http", "url": "http://127.0.0.1:%d/" % silent.getsockname()[1]}])
+        for rid in rids[:3]:  # in the handler, not still reading the invocation
             if not self.proc.stdout.wait_for(rid.encode(), T(10)):
                 self.fail_with_output("invocation %s did not start" % rid)
+        silent.settimeout(T(10))
+        connection, _ = silent.accept()
+        self.addCleanup(connection.close)
+        connection.settimeout(T(10))
+        self.assertIn(b"GET / HTTP/1.1", connection.recv(4096))
         sent = time.monotonic()
         os.kill(self.proc.pid, signal.SIGTERM)
         rc = self.proc.wait(T(20))
@@ -300,10 +312,10 @@ class TestShutdown(WorkersTestCase):
         self.assertLess(ended - sent, T(0.5), "errors posted and shutdown run within Lambda's 500 ms")
         with open(marker) as f:
             lines = f.read().splitlines()
-        self.assertEqual(len(lines), 3, "every worker runs its shutdown function: %r" % lines)
-        self.assertEqual(len(set(lines)), 3, lines)
+        self.assertEqual(len(lines), 4, "every worker runs its shutdown function: %r" % lines)
+        self.assertEqual(len(set(lines)), 4, lines)
         gets = self.api.requests_matching("GET", NEXT_PATH)
-        self.assertEqual(len(gets), 3, "no worker polls again after SIGTERM")
+        self.assertEqual(len(gets), 4, "no worker polls again after SIGTERM")
 
     def test_handler_argument_reaches_every_worker(self):
         self.start("nosuch.handler", workers=2, args=["workers.handler"])

@@ -446,6 +446,30 @@ class TestBasics(MoonrunTestCase):
         self.assertEqual(json.loads(r.body), "slept")
         self.assertGreater(r.time - started, 0.7)
 
+    def test_sigterm_abandons_a_request_in_flight(self):
+        """A handler waiting on a server that took the request and never answers (timeout 600 s):
+        SIGTERM abandons the request, the error is posted within Lambda's 500 ms."""
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        self.start("deadline.http")
+        rid = self.api.push({"url": "http://127.0.0.1:%d/" % silent.getsockname()[1]})
+        silent.settimeout(T(10))
+        connection, _ = silent.accept()
+        self.addCleanup(connection.close)
+        connection.settimeout(T(10))
+        self.assertIn(b"GET / HTTP/1.1", connection.recv(4096))
+        sent = time.monotonic()
+        os.kill(self.proc.pid, signal.SIGTERM)
+        r = self.result(rid, timeout=15)
+        body = self.assertInvocationError(r, "Runtime.Shutdown")
+        self.assertTrue(any("deadline.lua:45" in line for line in body["stackTrace"]), body["stackTrace"])
+        self.assertLess(r.time - sent, T(0.5))
+        self.assertEqual(self.proc.wait(T(15)), 0)
+        connection.settimeout(T(5))
+        self.assertEqual(connection.recv(4096), b"", "the abandoned request's connection is closed")
+
     def test_sigterm_stops_a_handler_without_a_deadline(self):
         self.start("output.slow")
         rid = self.api.push({"n": 2, "seconds": 60}, headers={"Lambda-Runtime-Deadline-Ms": None})

@@ -9,7 +9,9 @@
 
 #define KEEP_SLOTS 16           /* idle handles kept after a large request_many */
 #define KEEP_BUFFER (64 * 1024) /* a buffer larger than this shrinks back after the call */
-#define POLL_INTERVAL_MS 1000   /* curl_multi_poll wakes earlier for any event or timeout */
+/* The longest wait between two questions to the caller's stop (curl_multi_poll wakes earlier for
+ * any event, timeout or signal): a signal that lands just before the wait is seen this late. */
+#define POLL_INTERVAL_MS 100
 /* At most this many transfers run at once, as the AWS SDKs' connection pools (botocore's
  * max_pool_connections is 10, the Java SDK's 50): a request_many of thousands would otherwise
  * open as many sockets, exhaust Lambda's 1,024 open files and queue behind each other at the
@@ -294,19 +296,28 @@ static void collect_finished(struct http_pool *pool)
     }
 }
 
-/* The multi interface itself failed (out of memory): every unfinished transfer fails with it. */
-static void fail_unfinished(struct http_pool *pool, CURLMcode code)
+/* Ends every unfinished transfer with result and why (removed from the multi handle mid-way,
+ * a transfer's connection is closed, never reused). */
+static void end_unfinished(struct http_pool *pool, CURLcode result, const char *why)
 {
     for (size_t i = 0; i < pool->slot_count; i++) {
         struct http_slot *slot = pool->slots[i];
         if (!slot->taken || slot->done) continue;
-        snprintf(slot->error, sizeof slot->error, "libcurl's multi interface failed: %s",
-                 pool->curl->multi_strerror(code));
+        snprintf(slot->error, sizeof slot->error, "%s", why);
         if (slot->in_multi) pool->curl->multi_remove_handle(pool->multi, slot->easy);
         slot->in_multi = false;
         slot->done = true;
-        slot->result = CURLE_FAILED_INIT;
+        slot->result = result;
     }
+}
+
+/* The multi interface itself failed (out of memory): every unfinished transfer fails with it. */
+static void fail_unfinished(struct http_pool *pool, CURLMcode code)
+{
+    char why[CURL_ERROR_SIZE];
+    snprintf(why, sizeof why, "libcurl's multi interface failed: %s",
+             pool->curl->multi_strerror(code));
+    end_unfinished(pool, CURLE_FAILED_INIT, why);
 }
 
 /* Adds waiting slots to the multi handle until MAX_IN_FLIGHT run; false when the multi failed
@@ -335,12 +346,16 @@ static size_t count_in_multi(const struct http_pool *pool)
     return n;
 }
 
-void http_pool_perform(struct http_pool *pool)
+void http_pool_perform(struct http_pool *pool, bool (*stop)(void *context), void *context)
 {
     const struct curl_lib *curl = pool->curl;
     size_t in_flight = 0;
     if (!add_waiting(pool, &in_flight)) return;
     while (in_flight > 0) {
+        if (stop && stop(context)) {
+            end_unfinished(pool, CURLE_ABORTED_BY_CALLBACK, "the request was abandoned");
+            return;
+        }
         int running = 0;
         CURLMcode mc = curl->multi_perform(pool->multi, &running);
         if (mc == CURLM_OK) {

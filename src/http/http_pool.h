@@ -64,8 +64,11 @@ bool http_slot_add_header(struct http_slot *slot, const char *name, size_t name_
 bool http_slot_prepare(struct http_pool *pool, struct http_slot *slot,
                        const struct http_request *request, char *err, size_t errlen);
 /* Runs the prepared slots concurrently, at most 50 at a time (see MAX_IN_FLIGHT), until each has
- * its outcome: slot->result, and for CURLE_OK the status, response_headers and body. */
-void http_pool_perform(struct http_pool *pool);
+ * its outcome: slot->result, and for CURLE_OK the status, response_headers and body. stop (NULL:
+ * never) is asked after each wake-up, and at least every 100 ms, whether to give up: then every
+ * unfinished transfer ends with CURLE_ABORTED_BY_CALLBACK and its connection is closed. A
+ * signal wakes the wait, so a stop it asks for is seen at once. */
+void http_pool_perform(struct http_pool *pool, bool (*stop)(void *context), void *context);
 long http_slot_status(const struct http_pool *pool, const struct http_slot *slot);
 /* Gives every slot back (trimming large buffers); responses must have been read. */
 void http_pool_release(struct http_pool *pool);

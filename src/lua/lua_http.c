@@ -215,6 +215,13 @@ static void cap_at_deadline(lua_State *L, struct http_request *request)
     if (request->connect_timeout_ms > left_ms) request->connect_timeout_ms = (long)left_ms;
 }
 
+/* Asked while the transfers run: the deadline has passed, or a SIGTERM stopped the invocation
+ * (whose signal woke the wait). */
+static bool deadline_passed(void *L)
+{
+    return deadline_remaining_ms(L) == 0;
+}
+
 /* After the transfers: when the deadline cut them short, that is the error to raise, not a
  * timeout the caller might retry. */
 static void raise_if_deadline_passed(lua_State *L, struct http_pool *pool)
@@ -312,7 +319,7 @@ static int http_request(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     struct http_pool *pool = start(L);
     prepare(L, pool, 1, "");
-    http_pool_perform(pool);
+    http_pool_perform(pool, deadline_passed, L);
     raise_if_deadline_passed(L, pool);
     const struct http_slot *slot = pool->slots[0];
     int results = 1;
@@ -341,7 +348,7 @@ static int http_request_many(lua_State *L)
         prepare(L, pool, lua_gettop(L), where);
         lua_pop(L, 1);
     }
-    http_pool_perform(pool);
+    http_pool_perform(pool, deadline_passed, L);
     raise_if_deadline_passed(L, pool);
     lua_createtable(L, (int)count, 0);
     for (lua_Integer i = 1; i <= count; i++) {

@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h> /* LUA_COLIBNAME */
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -504,7 +504,7 @@ void deadline_sleep(lua_State *L, double seconds)
 {
     /* The signals that stop code (SIGTERM and SIGINT, whose handler stops this thread's
      * invocation; the timer's; the stop signal other threads send) are blocked from the check to
-     * the wait, and pselect lets them in atomically as it starts waiting: one that comes in
+     * the wait, and ppoll lets them in atomically as it starts waiting: one that comes in
      * between is pending then and ends the wait at once, instead of being handled just before
      * it and slept through. */
     sigset_t stoppers, waiting_mask;
@@ -521,7 +521,7 @@ void deadline_sleep(lua_State *L, double seconds)
     int error = 0;
     for (long long rest_ns; (rest_ns = end_ns - ns_of(monotonic_now())) > 0;) {
         struct timespec rest = {(time_t)(rest_ns / 1000000000), (long)(rest_ns % 1000000000)};
-        if (pselect(0, NULL, NULL, NULL, &rest, &waiting_mask) == 0) break;
+        if (ppoll(NULL, 0, &rest, &waiting_mask) == 0) break;
         if (errno != EINTR) {
             error = errno;
             break;
