@@ -14,7 +14,6 @@ import hashlib
 import http.server
 import os
 import signal
-import socket
 import sys
 import threading
 import tempfile
@@ -285,22 +284,15 @@ class TestShutdown(WorkersTestCase):
         request and never answers), its error posted, its shutdown run."""
         marker = os.path.join(tempfile.mkdtemp(prefix="moonrun-workers-"), "marker")
         self.addCleanup(lambda: os.path.exists(marker) and os.unlink(marker))
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        self.addCleanup(silent.close)
+        url = self.silent_server()
         self.start(workers=4, env={"SHUTDOWN_MARKER": marker})
         self.wait_pollers(4)
         rids = self.push_all([{"kind": "count", "ms": 60000}, {"kind": "spin"}, {"kind": "spin"},
-                              {"kind": "http", "url": "http://127.0.0.1:%d/" % silent.getsockname()[1]}])
+                              {"kind": "http", "url": url}])
         for rid in rids[:3]:  # in the handler, not still reading the invocation
             if not self.proc.stdout.wait_for(rid.encode(), T(10)):
                 self.fail_with_output("invocation %s did not start" % rid)
-        silent.settimeout(T(10))
-        connection, _ = silent.accept()
-        self.addCleanup(connection.close)
-        connection.settimeout(T(10))
-        self.assertIn(b"GET / HTTP/1.1", connection.recv(4096))
+        self.request_reaches_silent_server()
         sent = time.monotonic()
         os.kill(self.proc.pid, signal.SIGTERM)
         rc = self.proc.wait(T(20))

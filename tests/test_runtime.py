@@ -237,6 +237,27 @@ class MoonrunTestCase(unittest.TestCase):
     def fail_with_output(self, message, proc=None):
         self.fail("%s%s" % (message, self.describe_proc(proc)))
 
+    # -- a server that never answers --------------------------------------------
+
+    def silent_server(self):
+        """A socket listening on loopback that never answers; its URL."""
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        self.addCleanup(silent.close)
+        self.silent = silent
+        return "http://127.0.0.1:%d/" % silent.getsockname()[1]
+
+    def request_reaches_silent_server(self):
+        """Accepts the request a handler sent to silent_server and returns its connection, left
+        open and unanswered."""
+        self.silent.settimeout(T(10))
+        connection, _ = self.silent.accept()
+        self.addCleanup(connection.close)
+        connection.settimeout(T(10))
+        self.assertIn(b"GET / HTTP/1.1", connection.recv(4096))
+        return connection
+
     # -- waiting ---------------------------------------------------------------
 
     def result(self, request_id, timeout=10, api=None, proc=None):
@@ -449,17 +470,10 @@ class TestBasics(MoonrunTestCase):
     def test_sigterm_abandons_a_request_in_flight(self):
         """A handler waiting on a server that took the request and never answers (timeout 600 s):
         SIGTERM abandons the request, the error is posted within Lambda's 500 ms."""
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        self.addCleanup(silent.close)
+        url = self.silent_server()
         self.start("deadline.http")
-        rid = self.api.push({"url": "http://127.0.0.1:%d/" % silent.getsockname()[1]})
-        silent.settimeout(T(10))
-        connection, _ = silent.accept()
-        self.addCleanup(connection.close)
-        connection.settimeout(T(10))
-        self.assertIn(b"GET / HTTP/1.1", connection.recv(4096))
+        rid = self.api.push({"url": url})
+        connection = self.request_reaches_silent_server()
         sent = time.monotonic()
         os.kill(self.proc.pid, signal.SIGTERM)
         r = self.result(rid, timeout=15)
@@ -575,12 +589,8 @@ class TestDeadlines(MoonrunTestCase):
         self.stop()
 
     def test_http_request_waits_no_longer_than_the_deadline(self):
-        silent = socket.socket()
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)  # never accepted: the connection is made, no answer ever comes
-        self.addCleanup(silent.close)
+        url = self.silent_server()  # never accepted: the connection is made, no answer ever comes
         self.start("deadline.http")
-        url = "http://127.0.0.1:%d/" % silent.getsockname()[1]
         rid, deadline_ms = self.push_with_deadline({"url": url}, T(2.0))
         body, _ = self.assertTimedOut(rid, deadline_ms)
         self.assertTrue(any("deadline.lua:45" in line for line in body["stackTrace"]), body["stackTrace"])

@@ -1,5 +1,5 @@
 /* Test helper for tests/test_runtime.py, preloaded (LD_PRELOAD) into moonrun: every wait of 10
- * seconds or more (nanosleep, clock_nanosleep, pselect, ppoll) starts LATE_WAIT_MS milliseconds
+ * seconds or more (nanosleep, clock_nanosleep, ppoll) starts LATE_WAIT_MS milliseconds
  * late, busy meanwhile. A signal sent as such a wait is about to start then lands in the gap
  * between the code's last check and the wait itself, every time: the window of a lost wake-up,
  * held open. */
@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/select.h>
 #include <time.h>
 
 static void start_late(const struct timespec *timeout)
@@ -42,17 +41,6 @@ int clock_nanosleep(clockid_t clock, int flags, const struct timespec *request,
             RTLD_NEXT, "clock_nanosleep");
     if (!(flags & TIMER_ABSTIME)) start_late(request);
     return next(clock, flags, request, remaining);
-}
-
-int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds,
-            const struct timespec *timeout, const sigset_t *mask)
-{
-    static int (*next)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
-    if (!next)
-        next = (int (*)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
-                        const sigset_t *))dlsym(RTLD_NEXT, "pselect");
-    start_late(timeout);
-    return next(nfds, readfds, writefds, exceptfds, timeout, mask);
 }
 
 int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *mask)
